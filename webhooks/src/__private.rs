@@ -1,0 +1,218 @@
+//! What the derive's generated code uses. Not public API: no stability guarantees.
+
+use std::fmt::Display;
+
+use serde::ser::{self, Serialize, Serializer};
+
+pub use serde;
+
+/// The text of a label value. Spanned at the field's type by the derive, so a type without
+/// `Display` is reported there.
+#[inline]
+pub fn label_value<T: Display + ?Sized>(value: &T) -> String {
+    value.to_string()
+}
+
+/// A serializer that writes an enum variant's *content* without serde's variant tag: a unit
+/// variant as `null`, a newtype variant as its value, a tuple variant as an array, a struct
+/// variant as an object. Everything else passes through unchanged, so the user's field
+/// attributes and any other enum representation are honoured.
+pub struct VariantContent<S>(S);
+
+impl<S> VariantContent<S> {
+    /// Wraps the serializer.
+    #[inline]
+    pub fn new(serializer: S) -> Self {
+        VariantContent(serializer)
+    }
+}
+
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            #[inline]
+            fn $method(self, $($arg: $ty),*) -> Result<Self::Ok, Self::Error> {
+                self.0.$method($($arg),*)
+            }
+        )*
+    };
+}
+
+impl<S: Serializer> Serializer for VariantContent<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = S::SerializeSeq;
+    type SerializeTuple = S::SerializeTuple;
+    type SerializeTupleStruct = S::SerializeTupleStruct;
+    type SerializeTupleVariant = TupleContent<S::SerializeTuple>;
+    type SerializeMap = S::SerializeMap;
+    type SerializeStruct = S::SerializeStruct;
+    type SerializeStructVariant = StructContent<S::SerializeStruct>;
+
+    forward! {
+        serialize_bool(v: bool);
+        serialize_i8(v: i8);
+        serialize_i16(v: i16);
+        serialize_i32(v: i32);
+        serialize_i64(v: i64);
+        serialize_i128(v: i128);
+        serialize_u8(v: u8);
+        serialize_u16(v: u16);
+        serialize_u32(v: u32);
+        serialize_u64(v: u64);
+        serialize_u128(v: u128);
+        serialize_f32(v: f32);
+        serialize_f64(v: f64);
+        serialize_char(v: char);
+        serialize_str(v: &str);
+        serialize_bytes(v: &[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(name: &'static str);
+    }
+
+    #[inline]
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.0.serialize_some(value)
+    }
+
+    #[inline]
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+    ) -> Result<S::Ok, S::Error> {
+        self.0.serialize_unit()
+    }
+
+    #[inline]
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0.serialize_newtype_struct(name, value)
+    }
+
+    #[inline]
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        value.serialize(self.0)
+    }
+
+    #[inline]
+    fn serialize_seq(self, len: Option<usize>) -> Result<S::SerializeSeq, S::Error> {
+        self.0.serialize_seq(len)
+    }
+
+    #[inline]
+    fn serialize_tuple(self, len: usize) -> Result<S::SerializeTuple, S::Error> {
+        self.0.serialize_tuple(len)
+    }
+
+    #[inline]
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<S::SerializeTupleStruct, S::Error> {
+        self.0.serialize_tuple_struct(name, len)
+    }
+
+    #[inline]
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+        self.0.serialize_tuple(len).map(TupleContent)
+    }
+
+    #[inline]
+    fn serialize_map(self, len: Option<usize>) -> Result<S::SerializeMap, S::Error> {
+        self.0.serialize_map(len)
+    }
+
+    #[inline]
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<S::SerializeStruct, S::Error> {
+        self.0.serialize_struct(name, len)
+    }
+
+    #[inline]
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
+        self.0.serialize_struct(variant, len).map(StructContent)
+    }
+
+    #[inline]
+    fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.0.collect_str(value)
+    }
+
+    #[inline]
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+/// A tuple variant's fields, written as a plain tuple.
+pub struct TupleContent<T>(T);
+
+impl<T: ser::SerializeTuple> ser::SerializeTupleVariant for TupleContent<T> {
+    type Ok = T::Ok;
+    type Error = T::Error;
+
+    #[inline]
+    fn serialize_field<F: Serialize + ?Sized>(&mut self, value: &F) -> Result<(), T::Error> {
+        self.0.serialize_element(value)
+    }
+
+    #[inline]
+    fn end(self) -> Result<T::Ok, T::Error> {
+        self.0.end()
+    }
+}
+
+/// A struct variant's fields, written as a plain struct.
+pub struct StructContent<T>(T);
+
+impl<T: ser::SerializeStruct> ser::SerializeStructVariant for StructContent<T> {
+    type Ok = T::Ok;
+    type Error = T::Error;
+
+    #[inline]
+    fn serialize_field<F: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &F,
+    ) -> Result<(), T::Error> {
+        self.0.serialize_field(key, value)
+    }
+
+    #[inline]
+    fn skip_field(&mut self, key: &'static str) -> Result<(), T::Error> {
+        self.0.skip_field(key)
+    }
+
+    #[inline]
+    fn end(self) -> Result<T::Ok, T::Error> {
+        self.0.end()
+    }
+}

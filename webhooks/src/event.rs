@@ -1,0 +1,125 @@
+//! The [`WebhookEvent`] trait: what an application's event types implement, usually by derive.
+
+use crate::Labels;
+
+/// A type whose values are webhook events.
+///
+/// Derive it: the attributes name the events, and serde serializes the data. A struct is one
+/// event; an enum is one event per variant.
+///
+/// ```
+/// use serde::Serialize;
+/// use webhooks::WebhookEvent;
+///
+/// #[derive(Serialize, WebhookEvent)]
+/// #[webhook(resource = "random_number", action = "generate")]
+/// struct RandomNumber(u32);
+///
+/// assert_eq!(RandomNumber::EVENT_TYPES, &["random_number:generate"]);
+/// assert_eq!(RandomNumber(863).event_type(), "random_number:generate");
+///
+/// #[derive(Serialize)]
+/// struct Resolution {
+///     outcome: String,
+/// }
+///
+/// #[derive(Serialize, WebhookEvent)]
+/// #[webhook(resource = "bear_attack")]
+/// enum BearAttack {
+///     #[webhook(action = "reported")]
+///     Reported {
+///         id: u64,
+///         #[webhook(label)]
+///         county: String,
+///         severity: u8,
+///     },
+///     #[webhook(action = "resolved")]
+///     Resolved(Resolution),
+///     #[webhook(action = "archived")]
+///     Archived,
+/// }
+///
+/// assert_eq!(
+///     BearAttack::EVENT_TYPES,
+///     &["bear_attack:reported", "bear_attack:resolved", "bear_attack:archived"]
+/// );
+/// let attack = BearAttack::Reported { id: 7, county: "denver".into(), severity: 3 };
+/// assert_eq!(attack.labels().get("county"), Some("denver"));
+/// ```
+///
+/// # Attributes
+///
+/// On the type:
+/// - `resource = "..."`: the first part of every event name. On a struct it may be omitted and
+///   defaults to the type's name in snake_case (`RandomNumber` → `random_number`); the same
+///   default applies to an enum.
+/// - `action = "..."` (struct only): the second part. An enum puts `action` on each variant.
+/// - `separator = "."`: the character between the parts; `:` by default (as webhooks.rb did),
+///   `.` for the Standard Webhooks and Svix style (`invoice.paid`).
+/// - `crate = "path"`: where the `webhooks` crate is, if it was renamed.
+///
+/// On a variant: `action = "..."` (required).
+///
+/// On a named field: `label` makes the field a scope label named after the field;
+/// `label = "name"` names it (and is how a tuple field becomes a label). The value is the
+/// field's [`Display`](std::fmt::Display) text; an `Option<T>` field yields a label only when it
+/// is `Some`.
+///
+/// Names use lowercase ASCII letters, digits and `_`; a resource may also hold `.` between
+/// segments (`billing.invoice`) unless `.` is the separator. A name is at most 128 bytes. Every
+/// mistake is a compile error pointing at the offending token.
+///
+/// # The data
+///
+/// A struct's data is what serde makes of it (a newtype is its inner value: `RandomNumber(863)`
+/// → `863`). An enum variant's data is its *content*, without serde's variant tag: a struct
+/// variant is an object of its fields, a newtype variant its inner value, a unit variant `null`.
+/// Field attributes such as `#[serde(rename)]` and `#[serde(skip_serializing_if)]` apply as
+/// usual. (An enum with another serde representation, such as `#[serde(tag = "...")]`, keeps it.)
+///
+/// Set `WEBHOOKS_DERIVE_DEBUG=1` while building to print the code the derive generates.
+pub trait WebhookEvent {
+    /// Every event name this type can produce, in declaration order.
+    const EVENT_TYPES: &'static [&'static str];
+
+    /// The name of this event, such as `random_number:generate`.
+    fn event_type(&self) -> &'static str;
+
+    /// The labels that subscriptions can be scoped by. None by default.
+    fn labels(&self) -> Labels {
+        Labels::new()
+    }
+
+    /// Serializes the event's data: the `data` member of the body receivers get.
+    fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: serde::Serializer;
+}
+
+impl<E: WebhookEvent + ?Sized> WebhookEvent for &E {
+    const EVENT_TYPES: &'static [&'static str] = E::EVENT_TYPES;
+
+    fn event_type(&self) -> &'static str {
+        (**self).event_type()
+    }
+
+    fn labels(&self) -> Labels {
+        (**self).labels()
+    }
+
+    fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: serde::Serializer,
+    {
+        (**self).serialize_data(serializer)
+    }
+}
+
+/// Serializes an event's data with [`WebhookEvent::serialize_data`].
+pub(crate) struct Data<'a, E: ?Sized>(pub(crate) &'a E);
+
+impl<E: WebhookEvent + ?Sized> serde::Serialize for Data<'_, E> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_data(serializer)
+    }
+}

@@ -1,0 +1,62 @@
+//! Declare your webhook events as ordinary Rust types; `webhooks` turns them into the exact body
+//! your customers' endpoints receive.
+//!
+//! ```
+//! use serde::Serialize;
+//! use webhooks::{Message, WebhookEvent};
+//!
+//! #[derive(Serialize, WebhookEvent)]
+//! #[webhook(resource = "random_number", action = "generate")]
+//! struct RandomNumber(u32);
+//!
+//! let message = Message::new(&RandomNumber(863))?;
+//! assert_eq!(message.event_type(), "random_number:generate");
+//! assert_eq!(
+//!     message.body(),
+//!     format!(r#"{{"id":"{}","event":"random_number:generate","data":863}}"#, message.id()).as_bytes(),
+//! );
+//! # Ok::<(), webhooks::Error>(())
+//! ```
+//!
+//! # Declaring events
+//!
+//! Derive [`WebhookEvent`] next to serde's `Serialize`. A struct is one event, named
+//! `resource:action`; an enum is one event per variant. Fields marked `#[webhook(label)]` become
+//! [`Labels`] that subscriptions can be scoped by. Names are checked at compile time. See
+//! [`WebhookEvent`] for every attribute.
+//!
+//! # The body
+//!
+//! [`Message::new`] serializes an event once into its body, in one of two [`Envelope`]s: the
+//! compact `{"id","event","data"}` of webhooks.rb (the default) or the Standard Webhooks
+//! `{"type","timestamp","data"}`.
+//!
+//! # Features
+//!
+//! - `derive` (default): `#[derive(WebhookEvent)]`.
+
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod event;
+mod labels;
+mod message;
+mod time;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use error::Error;
+pub use event::WebhookEvent;
+pub use labels::Labels;
+pub use message::{Envelope, MAX_EVENT_TYPE_LEN, Message, MessageId, ParseIdError};
+
+/// Derives [`WebhookEvent`](trait@WebhookEvent); see the trait for the attributes.
+#[cfg(feature = "derive")]
+pub use webhooks_derive::WebhookEvent;
+
+/// The README's examples, compiled and run as doctests so that they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,274 @@
+//! [`Message`]: an event turned into the exact body receivers get, built once per event.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::event::Data;
+use crate::{Error, Labels, WebhookEvent, time};
+
+/// The unique id of a message: `msg_` followed by a UUID v7 in hex.
+///
+/// It is the `webhook-id` header of every delivery of the message, the same on every retry, so
+/// receivers can use it to ignore repeats. UUID v7 ids sort by creation time.
+///
+/// ```
+/// use webhooks::MessageId;
+///
+/// let id = MessageId::new();
+/// let text = id.to_string();
+/// assert!(text.starts_with("msg_") && text.len() == 36);
+/// assert_eq!(text.parse::<MessageId>().unwrap(), id);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(uuid::Uuid);
+
+impl MessageId {
+    const PREFIX: &'static str = "msg_";
+
+    /// A new id (UUID v7: time-ordered, random in its low bits).
+    pub fn new() -> Self {
+        MessageId(uuid::Uuid::now_v7())
+    }
+
+    /// The id as a UUID.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+
+    /// The id of a UUID (as read back from a store).
+    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+        MessageId(uuid)
+    }
+}
+
+impl Default for MessageId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, self.0.simple())
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The error of parsing a [`MessageId`] (or another id) from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} id {text:?}: expected `{prefix}` followed by 32 hex digits")]
+pub struct ParseIdError {
+    pub(crate) kind: &'static str,
+    pub(crate) prefix: &'static str,
+    pub(crate) text: String,
+}
+
+impl FromStr for MessageId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.strip_prefix(Self::PREFIX)
+            .filter(|hex| hex.len() == 32)
+            .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+            .map(MessageId)
+            .ok_or_else(|| ParseIdError {
+                kind: "message",
+                prefix: Self::PREFIX,
+                text: s.into(),
+            })
+    }
+}
+
+impl serde::Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The shape of the body around the event's data, chosen at run time.
+///
+/// ```
+/// # use serde::Serialize;
+/// # use webhooks::{Envelope, Message, WebhookEvent};
+/// # #[derive(Serialize, WebhookEvent)]
+/// # #[webhook(resource = "random_number", action = "generate")]
+/// # struct RandomNumber(u32);
+/// let compact = Message::new(&RandomNumber(863))?;
+/// let expected = format!(r#"{{"id":"{}","event":"random_number:generate","data":863}}"#, compact.id());
+/// assert_eq!(compact.body(), expected.as_bytes());
+///
+/// let standard = Message::with_envelope(&RandomNumber(863), Envelope::Standard)?;
+/// assert!(standard.body().starts_with(br#"{"type":"random_number:generate","timestamp":""#));
+/// # Ok::<(), webhooks::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Envelope {
+    /// `{"id":"msg_...","event":"random_number:generate","data":863}`: the shape webhooks.rb
+    /// sent. The default.
+    #[default]
+    Compact,
+    /// `{"type":"random_number:generate","timestamp":"2026-11-24T04:30:43.123Z","data":863}`:
+    /// the Standard Webhooks recommendation. The id travels in the `webhook-id` header.
+    Standard,
+}
+
+/// An event, serialized once into the body every subscriber receives.
+///
+/// Build it with [`Message::new`]; the runtime does this in `send`. The body is built once and
+/// shared (cheaply cloned [`Bytes`]) by every delivery, whatever the fan-out.
+#[derive(Clone)]
+pub struct Message {
+    id: MessageId,
+    timestamp: SystemTime,
+    event_type: Cow<'static, str>,
+    labels: Labels,
+    body: Bytes,
+}
+
+impl Message {
+    /// Serializes `event` in the default [`Envelope::Compact`].
+    ///
+    /// Fails when the event's data cannot be serialized to JSON (say, a map with non-string
+    /// keys, or a `Serialize` impl that returns an error) or when a hand-written
+    /// [`WebhookEvent`] impl returns an invalid event name.
+    pub fn new<E: WebhookEvent + ?Sized>(event: &E) -> Result<Self, Error> {
+        Self::with_envelope(event, Envelope::Compact)
+    }
+
+    /// Serializes `event` in the given envelope.
+    pub fn with_envelope<E: WebhookEvent + ?Sized>(
+        event: &E,
+        envelope: Envelope,
+    ) -> Result<Self, Error> {
+        let event_type = event.event_type();
+        check_event_type(event_type)?;
+        let id = MessageId::new();
+        let timestamp = time::now_millis();
+        let mut body = Vec::with_capacity(96);
+        // The envelope is written by hand around serde_json's output of the data: the keys are
+        // constants, the event name is validated above, so no value here needs escaping.
+        match envelope {
+            Envelope::Compact => {
+                body.extend_from_slice(b"{\"id\":\"");
+                body.extend_from_slice(id.to_string().as_bytes());
+                body.extend_from_slice(b"\",\"event\":\"");
+            }
+            Envelope::Standard => {
+                body.extend_from_slice(b"{\"type\":\"");
+            }
+        }
+        body.extend_from_slice(event_type.as_bytes());
+        if envelope == Envelope::Standard {
+            body.extend_from_slice(b"\",\"timestamp\":\"");
+            body.extend_from_slice(time::rfc3339(timestamp).as_bytes());
+        }
+        body.extend_from_slice(b"\",\"data\":");
+        serde_json::to_writer(&mut body, &Data(event)).map_err(|source| Error::Serialize {
+            event_type: event_type.to_owned(),
+            source,
+        })?;
+        body.push(b'}');
+        Ok(Message {
+            id,
+            timestamp,
+            event_type: Cow::Borrowed(event_type),
+            labels: event.labels(),
+            body: Bytes::from(body),
+        })
+    }
+
+    /// Reassembles a message from its stored parts (for [`Store`](crate) implementations).
+    pub fn from_parts(
+        id: MessageId,
+        timestamp: SystemTime,
+        event_type: impl Into<Cow<'static, str>>,
+        labels: Labels,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        Message {
+            id,
+            timestamp,
+            event_type: event_type.into(),
+            labels,
+            body: body.into(),
+        }
+    }
+
+    /// The unique id, sent as `webhook-id`.
+    pub fn id(&self) -> MessageId {
+        self.id
+    }
+
+    /// When the message was created (millisecond precision).
+    pub fn timestamp(&self) -> SystemTime {
+        self.timestamp
+    }
+
+    /// The event name, such as `random_number:generate`.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The event's labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The exact bytes receivers get (and that signatures cover).
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("timestamp", &time::rfc3339(self.timestamp))
+            .field("event_type", &self.event_type)
+            .field("labels", &self.labels)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
+}
+
+/// The longest event name allowed, in bytes (the derive enforces the same limit).
+pub const MAX_EVENT_TYPE_LEN: usize = 128;
+
+/// Checks a name from a hand-written [`WebhookEvent`] impl; derived ones are checked at compile
+/// time with the same rules.
+fn check_event_type(event_type: &str) -> Result<(), Error> {
+    let reason = if event_type.is_empty() {
+        "it is empty"
+    } else if event_type.len() > MAX_EVENT_TYPE_LEN {
+        "it is longer than 128 bytes"
+    } else if !event_type
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b':'))
+    {
+        "only lowercase ASCII letters, digits, `_`, `.` and `:` are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidEventType {
+        event_type: event_type.to_owned(),
+        reason,
+    })
+}
