@@ -1,9 +1,14 @@
 //! [`Error`]: what can go wrong when using the library, as a precise enum.
 
+use crate::SubscriptionId;
+use crate::ssrf::Blocked;
+use crate::store::StoreError;
+
 /// An error from the `webhooks` API.
 ///
 /// Each variant says what went wrong and carries the offending input, so that nothing has to be
-/// guessed from a message.
+/// guessed from a message. (What happened to a delivery is not an error of the API: see
+/// `Notification` and the delivery log.)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -24,4 +29,43 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A subscription's URL is not an absolute http(s) URL with a host.
+    #[error("invalid subscription URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The network policy (SSRF guard) refuses the destination.
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+    /// An event pattern is malformed.
+    #[error("invalid event pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A subscription header cannot be sent.
+    #[error("invalid subscription header {name:?}: {reason}")]
+    InvalidHeader {
+        /// The header name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// No subscription has this id.
+    #[error("subscription {0} not found")]
+    SubscriptionNotFound(SubscriptionId),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `shutdown` was called: nothing more is accepted.
+    #[error("the webhooks runtime is shut down")]
+    ShutDown,
 }

@@ -38,19 +38,42 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod config;
+mod deliver;
+mod dispatch;
 mod error;
 mod event;
+mod id;
 mod labels;
 mod message;
+mod notification;
+mod pattern;
+mod rate_limit;
+mod retry;
+mod sender;
+pub mod signing;
+pub mod ssrf;
+pub mod store;
+mod subscription;
 mod time;
+mod webhooks;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use config::AutoDisable;
 pub use error::Error;
 pub use event::WebhookEvent;
+pub use id::{DeliveryId, MessageId, ParseIdError, SubscriptionId};
 pub use labels::Labels;
-pub use message::{Envelope, MAX_EVENT_TYPE_LEN, Message, MessageId, ParseIdError};
+pub use message::{Envelope, MAX_EVENT_TYPE_LEN, Message};
+pub use notification::Notification;
+pub use pattern::EventPattern;
+pub use retry::RetryPolicy;
+pub use signing::{Secret, Verifier};
+pub use ssrf::NetworkPolicy;
+pub use subscription::{DisableReason, Disabled, Subscription};
+pub use webhooks::{Builder, Webhooks};
 
 /// Derives [`WebhookEvent`](trait@WebhookEvent); see the trait for the attributes.
 #[cfg(feature = "derive")]

@@ -2,104 +2,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::str::FromStr;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
 use crate::event::Data;
-use crate::{Error, Labels, WebhookEvent, time};
-
-/// The unique id of a message: `msg_` followed by a UUID v7 in hex.
-///
-/// It is the `webhook-id` header of every delivery of the message, the same on every retry, so
-/// receivers can use it to ignore repeats. UUID v7 ids sort by creation time.
-///
-/// ```
-/// use webhooks::MessageId;
-///
-/// let id = MessageId::new();
-/// let text = id.to_string();
-/// assert!(text.starts_with("msg_") && text.len() == 36);
-/// assert_eq!(text.parse::<MessageId>().unwrap(), id);
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(uuid::Uuid);
-
-impl MessageId {
-    const PREFIX: &'static str = "msg_";
-
-    /// A new id (UUID v7: time-ordered, random in its low bits).
-    pub fn new() -> Self {
-        MessageId(uuid::Uuid::now_v7())
-    }
-
-    /// The id as a UUID.
-    pub fn as_uuid(&self) -> uuid::Uuid {
-        self.0
-    }
-
-    /// The id of a UUID (as read back from a store).
-    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
-        MessageId(uuid)
-    }
-}
-
-impl Default for MessageId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", Self::PREFIX, self.0.simple())
-    }
-}
-
-impl fmt::Debug for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// The error of parsing a [`MessageId`] (or another id) from text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} id {text:?}: expected `{prefix}` followed by 32 hex digits")]
-pub struct ParseIdError {
-    pub(crate) kind: &'static str,
-    pub(crate) prefix: &'static str,
-    pub(crate) text: String,
-}
-
-impl FromStr for MessageId {
-    type Err = ParseIdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.strip_prefix(Self::PREFIX)
-            .filter(|hex| hex.len() == 32)
-            .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
-            .map(MessageId)
-            .ok_or_else(|| ParseIdError {
-                kind: "message",
-                prefix: Self::PREFIX,
-                text: s.into(),
-            })
-    }
-}
-
-impl serde::Serialize for MessageId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for MessageId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+use crate::{Error, Labels, MessageId, WebhookEvent, time};
 
 /// The shape of the body around the event's data, chosen at run time.
 ///

@@ -1,0 +1,77 @@
+//! The runtime's settings, with the defaults the reference systems chose.
+
+use std::time::Duration;
+
+use crate::ssrf::NetworkPolicy;
+use crate::{Envelope, RetryPolicy};
+
+/// When a subscription that keeps failing is disabled.
+///
+/// Svix disables an endpoint whose every attempt has failed for 5 days; that is the default.
+/// Disabled subscriptions keep their deliveries as *skipped*, recoverable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoDisable {
+    /// Disable when every attempt has failed for this long (`None`: never for this reason).
+    pub after_failing_for: Option<Duration>,
+    /// Disable after this many exhausted deliveries in a row (`None`: never for this reason).
+    pub after_exhausted: Option<u32>,
+}
+
+impl Default for AutoDisable {
+    fn default() -> Self {
+        AutoDisable { after_failing_for: Some(Duration::from_secs(5 * 24 * 3600)), after_exhausted: None }
+    }
+}
+
+impl AutoDisable {
+    /// Never disable automatically (410 Gone still disables).
+    pub fn never() -> Self {
+        AutoDisable { after_failing_for: None, after_exhausted: None }
+    }
+}
+
+/// Everything the builder sets.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) envelope: Envelope,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) network: NetworkPolicy,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_in_flight_per_subscription: usize,
+    pub(crate) claim_batch: usize,
+    pub(crate) lease: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) response_body_limit: usize,
+    pub(crate) slow_down_floor: Duration,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) auto_disable: AutoDisable,
+    pub(crate) rotation_overlap: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) notification_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            envelope: Envelope::Compact,
+            retry: RetryPolicy::default(),
+            network: NetworkPolicy::default(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+            max_in_flight: 512,
+            max_in_flight_per_subscription: 64,
+            claim_batch: 256,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            response_body_limit: 16 * 1024,
+            slow_down_floor: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(24 * 3600),
+            auto_disable: AutoDisable::default(),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+            shutdown_timeout: Duration::from_secs(30),
+            notification_capacity: 1024,
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The dispatcher: claims due deliveries from the store, within the global and per-subscription
+//! limits, and starts a [`crate::deliver`] task for each. One per `Webhooks` runtime.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::SubscriptionId;
+use crate::store::ClaimRequest;
+use crate::webhooks::Shared;
+
+/// Runs until the runtime stops, then lets the requests in flight finish (bounded).
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let global = Arc::new(Semaphore::new(shared.config.max_in_flight));
+    let mut tasks = JoinSet::new();
+    let mut stop = shared.stop.subscribe();
+    // After a store error, wait longer each time (up to 30 s): the store heals, we follow.
+    let mut store_backoff = Duration::from_millis(100);
+
+    loop {
+        if *stop.borrow_and_update() {
+            break;
+        }
+        while let Some(result) = tasks.try_join_next() {
+            report(result);
+        }
+
+        let mut wait = shared.config.poll_interval;
+        let free = global.available_permits().min(shared.config.claim_batch);
+        if free > 0 {
+            let (exclude, rate_limited_until) = exclusions(&shared);
+            let mut request = ClaimRequest::new(
+                SystemTime::now(),
+                free,
+                shared.config.max_in_flight_per_subscription,
+                shared.config.lease,
+            );
+            request.exclude = exclude;
+            match shared.store.claim(&request).await {
+                Ok(claims) => {
+                    store_backoff = Duration::from_millis(100);
+                    let full = claims.len() == request.limit;
+                    for claim in claims {
+                        let Some(state) = shared.subscription_state(claim.delivery.subscription_id)
+                        else {
+                            // Deleted meanwhile; its lease lapses and the store has dropped it.
+                            continue;
+                        };
+                        let Ok(permit) = global.clone().try_acquire_owned() else { break };
+                        state.held.fetch_add(1, Ordering::AcqRel);
+                        tasks.spawn(crate::deliver::deliver(shared.clone(), claim, state, permit));
+                    }
+                    if full {
+                        // There may be more due right now.
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    if let Some(until) = rate_limited_until {
+                        wait = wait.min(until.saturating_duration_since(Instant::now()));
+                    }
+                    if request.exclude.is_empty() {
+                        match shared.store.next_due(SystemTime::now()).await {
+                            Ok(Some(due)) => {
+                                let until = due.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+                                // Something is due but was not claimable (its ordered
+                                // predecessor is in flight): a completion will wake us.
+                                if !until.is_zero() {
+                                    wait = wait.min(until);
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(error) => tracing::warn!(%error, "webhook store: next_due failed"),
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, retry_in = ?store_backoff, "webhook store: claim failed");
+                    wait = store_backoff;
+                    store_backoff = (store_backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+            Some(result) = tasks.join_next(), if !tasks.is_empty() => report(result),
+        }
+    }
+
+    // Shutting down: no more claims; let what is in flight finish, within the timeout.
+    let drain = async {
+        while let Some(result) = tasks.join_next().await {
+            report(result);
+        }
+    };
+    if tokio::time::timeout(shared.config.shutdown_timeout, drain).await.is_err() {
+        tracing::warn!(
+            abandoned = tasks.len(),
+            "webhook shutdown timed out; unfinished deliveries stay in the store"
+        );
+        tasks.abort_all();
+    }
+}
+
+/// The subscriptions with no room for more work now, and when the earliest rate limit lifts.
+fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
+    let now = Instant::now();
+    let mut exclude = Vec::new();
+    let mut earliest: Option<Instant> = None;
+    let subscriptions = shared.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+    for (id, state) in subscriptions.iter() {
+        if state.held.load(Ordering::Acquire) >= state.limit {
+            exclude.push(*id);
+        } else if let Some(until) = state.rate_limited_until(now) {
+            // Some held work is still waiting for its slot; claim more when it is sent.
+            if state.held.load(Ordering::Acquire) > 0 {
+                exclude.push(*id);
+                earliest = Some(earliest.map_or(until, |e| e.min(until)));
+            }
+        }
+    }
+    (exclude, earliest)
+}
+
+fn report(result: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = result {
+        if error.is_panic() {
+            tracing::error!(%error, "a webhook delivery task panicked; its lease will lapse and it will be retried");
+        }
+    }
+}

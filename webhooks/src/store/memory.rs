@@ -1,0 +1,423 @@
+//! [`MemoryStore`]: everything in RAM. For tests, demos and applications that can afford to lose
+//! undelivered webhooks on restart; the durable stores implement the same contract.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use super::{
+    Attempt, Claim, ClaimRequest, Delivery, DeliveryStatus, Health, LeaseId, NewDelivery, Next,
+    Recorded, Store, StoreError,
+};
+use crate::subscription::Disabled;
+use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
+
+/// A [`Store`] in memory. Nothing survives the process.
+///
+/// ```
+/// # async fn run() -> Result<(), webhooks::Error> {
+/// use webhooks::{Webhooks, store::MemoryStore};
+///
+/// let hooks = Webhooks::builder().store(MemoryStore::new()).build().await?;
+/// # hooks.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Subscriptions by id; UUID v7 ids sort oldest first.
+    subscriptions: BTreeMap<SubscriptionId, (Subscription, Health)>,
+    messages: HashMap<MessageId, Message>,
+    deliveries: HashMap<DeliveryId, Record>,
+    by_message: HashMap<MessageId, Vec<DeliveryId>>,
+    /// The unfinished deliveries of each subscription that has any.
+    queues: HashMap<SubscriptionId, Queue>,
+    /// Leased deliveries and when their lease lapses.
+    leased: HashMap<DeliveryId, SystemTime>,
+    next_seq: u64,
+    /// Where the next claim starts among subscriptions, so that every one gets its turn.
+    rotation: usize,
+}
+
+struct Record {
+    delivery: Delivery,
+    /// Send order of the message: what ordered subscriptions follow.
+    seq: u64,
+    lease: Option<(LeaseId, SystemTime)>,
+    attempts: Vec<Attempt>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Unleased, unfinished deliveries by (due, seq).
+    ready: BTreeSet<(SystemTime, u64, DeliveryId)>,
+    /// Every unfinished delivery (leased or not) by seq: the first is an ordered
+    /// subscription's head.
+    unfinished: BTreeSet<(u64, DeliveryId)>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing the store, so a poisoned lock is used as is.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The status as shown: the stored state, plus in flight (leased) and failed (retrying).
+fn view(record: &Record) -> Delivery {
+    let mut delivery = record.delivery.clone();
+    if delivery.status == DeliveryStatus::Pending {
+        if record.lease.is_some() {
+            delivery.status = DeliveryStatus::InFlight;
+        } else if delivery.attempts > 0 {
+            delivery.status = DeliveryStatus::Failed;
+        }
+    }
+    delivery
+}
+
+fn not_found(what: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound { what, id: id.to_string() }
+}
+
+impl Inner {
+    /// Ends a delivery's life in the queue (delivered, exhausted, skipped).
+    fn finish(&mut self, id: DeliveryId, status: DeliveryStatus) {
+        let Some(record) = self.deliveries.get_mut(&id) else { return };
+        let sub = record.delivery.subscription_id;
+        if let Some(queue) = self.queues.get_mut(&sub) {
+            if let Some(due) = record.delivery.next_attempt_at {
+                queue.ready.remove(&(due, record.seq, id));
+            }
+            queue.unfinished.remove(&(record.seq, id));
+            if queue.unfinished.is_empty() {
+                self.queues.remove(&sub);
+            }
+        }
+        record.delivery.status = status;
+        record.delivery.next_attempt_at = None;
+        record.lease = None;
+        self.leased.remove(&id);
+    }
+
+    /// Makes deliveries whose lease lapsed claimable again.
+    fn reclaim_lapsed(&mut self, now: SystemTime) {
+        let lapsed: Vec<DeliveryId> =
+            self.leased.iter().filter(|(_, until)| **until <= now).map(|(id, _)| *id).collect();
+        for id in lapsed {
+            self.leased.remove(&id);
+            if let Some(record) = self.deliveries.get_mut(&id) {
+                record.lease = None;
+                if let (Some(due), Some(queue)) =
+                    (record.delivery.next_attempt_at, self.queues.get_mut(&record.delivery.subscription_id))
+                {
+                    queue.ready.insert((due, record.seq, id));
+                }
+            }
+        }
+    }
+
+    fn lease(&mut self, id: DeliveryId, request: &ClaimRequest, out: &mut Vec<Claim>) {
+        let Some(record) = self.deliveries.get_mut(&id) else { return };
+        let Some(message) = self.messages.get(&record.delivery.message_id) else { return };
+        if let (Some(due), Some(queue)) =
+            (record.delivery.next_attempt_at, self.queues.get_mut(&record.delivery.subscription_id))
+        {
+            queue.ready.remove(&(due, record.seq, id));
+        }
+        let lease = LeaseId(uuid::Uuid::now_v7());
+        let until = request.now + request.lease;
+        record.lease = Some((lease, until));
+        self.leased.insert(id, until);
+        out.push(Claim { delivery: view(record), message: message.clone(), lease, lease_until: until });
+    }
+}
+
+impl Store for MemoryStore {
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.subscriptions.contains_key(&subscription.id) {
+            return Err(StoreError::Conflict { what: "subscription", id: subscription.id.to_string() });
+        }
+        inner.subscriptions.insert(subscription.id, (subscription.clone(), Health::default()));
+        Ok(())
+    }
+
+    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let entry = inner
+            .subscriptions
+            .get_mut(&subscription.id)
+            .ok_or_else(|| not_found("subscription", subscription.id))?;
+        if entry.0.disabled.is_some() && subscription.disabled.is_none() {
+            entry.1 = Health::default();
+        }
+        entry.0 = subscription.clone();
+        Ok(())
+    }
+
+    async fn disable_subscription(
+        &self,
+        id: SubscriptionId,
+        disabled: Disabled,
+    ) -> Result<Subscription, StoreError> {
+        let mut inner = self.lock();
+        let entry = inner.subscriptions.get_mut(&id).ok_or_else(|| not_found("subscription", id))?;
+        entry.0.disabled = Some(disabled);
+        let subscription = entry.0.clone();
+        let waiting: Vec<DeliveryId> = inner
+            .queues
+            .get(&id)
+            .map(|q| q.unfinished.iter().map(|(_, d)| *d).collect())
+            .unwrap_or_default();
+        for delivery in waiting {
+            if inner.deliveries.get(&delivery).is_some_and(|r| r.lease.is_none()) {
+                inner.finish(delivery, DeliveryStatus::Skipped);
+            }
+        }
+        Ok(subscription)
+    }
+
+    async fn delete_subscription(&self, id: SubscriptionId) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.subscriptions.remove(&id).is_none() {
+            return Ok(false);
+        }
+        inner.queues.remove(&id);
+        let gone: Vec<DeliveryId> = inner
+            .deliveries
+            .iter()
+            .filter(|(_, r)| r.delivery.subscription_id == id)
+            .map(|(d, _)| *d)
+            .collect();
+        for delivery in gone {
+            inner.leased.remove(&delivery);
+            if let Some(record) = inner.deliveries.remove(&delivery) {
+                if let Some(list) = inner.by_message.get_mut(&record.delivery.message_id) {
+                    list.retain(|d| *d != delivery);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        Ok(self.lock().subscriptions.get(&id).map(|(s, _)| s.clone()))
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        Ok(self.lock().subscriptions.values().map(|(s, _)| s.clone()).collect())
+    }
+
+    async fn enqueue(&self, message: &Message, deliveries: &[NewDelivery]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let id = message.id();
+        if inner.messages.contains_key(&id) {
+            return Err(StoreError::Conflict { what: "message", id: id.to_string() });
+        }
+        for new in deliveries {
+            if !inner.subscriptions.contains_key(&new.subscription_id) {
+                return Err(not_found("subscription", new.subscription_id));
+            }
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let now = message.timestamp();
+        inner.messages.insert(id, message.clone());
+        let mut ids = Vec::with_capacity(deliveries.len());
+        for new in deliveries {
+            let status = if new.skipped { DeliveryStatus::Skipped } else { DeliveryStatus::Pending };
+            let due = (!new.skipped).then_some(now);
+            let delivery = Delivery {
+                id: new.id,
+                message_id: id,
+                subscription_id: new.subscription_id,
+                event_type: message.event_type().to_owned(),
+                status,
+                attempts: 0,
+                next_attempt_at: due,
+                created_at: now,
+                last_attempt_at: None,
+            };
+            if let Some(due) = due {
+                let queue = inner.queues.entry(new.subscription_id).or_default();
+                queue.ready.insert((due, seq, new.id));
+                queue.unfinished.insert((seq, new.id));
+            }
+            inner.deliveries.insert(new.id, Record { delivery, seq, lease: None, attempts: Vec::new() });
+            ids.push(new.id);
+        }
+        inner.by_message.insert(id, ids);
+        Ok(())
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>, StoreError> {
+        let mut inner = self.lock();
+        let now = request.now;
+        inner.reclaim_lapsed(now);
+        let mut subs: Vec<SubscriptionId> = inner.queues.keys().copied().collect();
+        subs.sort_unstable();
+        if !subs.is_empty() {
+            let start = inner.rotation % subs.len();
+            subs.rotate_left(start);
+            inner.rotation = inner.rotation.wrapping_add(1);
+        }
+        let mut out = Vec::new();
+        for sub in subs {
+            if out.len() >= request.limit {
+                break;
+            }
+            if request.exclude.contains(&sub) {
+                continue;
+            }
+            let Some((subscription, _)) = inner.subscriptions.get(&sub) else { continue };
+            if subscription.disabled.is_some() {
+                continue;
+            }
+            let ordered = subscription.ordered;
+            let Some(queue) = inner.queues.get(&sub) else { continue };
+            let picks: Vec<DeliveryId> = if ordered {
+                // Only the oldest unfinished delivery, and only when it is not in flight.
+                queue
+                    .unfinished
+                    .first()
+                    .and_then(|(_, head)| inner.deliveries.get(head))
+                    .filter(|r| r.lease.is_none() && r.delivery.next_attempt_at.is_some_and(|d| d <= now))
+                    .map(|r| vec![r.delivery.id])
+                    .unwrap_or_default()
+            } else {
+                let room = request.per_subscription.min(request.limit - out.len());
+                queue.ready.iter().take_while(|(due, _, _)| *due <= now).take(room).map(|e| e.2).collect()
+            };
+            for id in picks {
+                inner.lease(id, request, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record_attempt(
+        &self,
+        lease: LeaseId,
+        attempt: &Attempt,
+        next: Next,
+    ) -> Result<Recorded, StoreError> {
+        let mut inner = self.lock();
+        let id = attempt.delivery_id;
+        let record = inner.deliveries.get_mut(&id).ok_or_else(|| not_found("delivery", id))?;
+        record.attempts.push(attempt.clone());
+        let sub = record.delivery.subscription_id;
+        let applied = record.lease.is_some_and(|(held, _)| held == lease);
+        if applied {
+            record.delivery.attempts = record.delivery.attempts.max(attempt.number);
+            record.delivery.last_attempt_at = Some(attempt.at);
+            match next {
+                Next::Delivered => inner.finish(id, DeliveryStatus::Delivered),
+                Next::Exhausted => inner.finish(id, DeliveryStatus::Exhausted),
+                Next::Skipped => inner.finish(id, DeliveryStatus::Skipped),
+                Next::RetryAt(at) => {
+                    record.lease = None;
+                    record.delivery.next_attempt_at = Some(at);
+                    let seq = record.seq;
+                    inner.leased.remove(&id);
+                    if let Some(queue) = inner.queues.get_mut(&sub) {
+                        queue.ready.insert((at, seq, id));
+                    }
+                }
+            }
+        }
+        let health = match inner.subscriptions.get_mut(&sub) {
+            Some((_, health)) => {
+                if applied {
+                    match next {
+                        Next::Delivered => *health = Health::default(),
+                        Next::RetryAt(_) => {
+                            health.failing_since.get_or_insert(attempt.at);
+                        }
+                        Next::Exhausted => {
+                            health.failing_since.get_or_insert(attempt.at);
+                            health.consecutive_exhausted += 1;
+                        }
+                        Next::Skipped => {}
+                    }
+                }
+                *health
+            }
+            None => Health::default(),
+        };
+        Ok(Recorded { health, applied })
+    }
+
+    async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
+        let inner = self.lock();
+        let mut earliest = inner.leased.values().copied().min();
+        for (sub, queue) in &inner.queues {
+            let ordered = inner.subscriptions.get(sub).is_some_and(|(s, _)| s.ordered);
+            let due = if ordered {
+                queue
+                    .unfinished
+                    .first()
+                    .and_then(|(_, head)| inner.deliveries.get(head))
+                    .filter(|r| r.lease.is_none())
+                    .and_then(|r| r.delivery.next_attempt_at)
+            } else {
+                queue.ready.first().map(|e| e.0)
+            };
+            if let Some(due) = due {
+                earliest = Some(earliest.map_or(due, |e| e.min(due)));
+            }
+        }
+        Ok(earliest.map(|e| e.max(now)))
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        Ok(self.lock().deliveries.get(&id).map(view))
+    }
+
+    async fn message_deliveries(&self, id: MessageId) -> Result<Vec<Delivery>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .by_message
+            .get(&id)
+            .map(|ids| ids.iter().filter_map(|d| inner.deliveries.get(d)).map(view).collect())
+            .unwrap_or_default())
+    }
+
+    async fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>, StoreError> {
+        Ok(self.lock().deliveries.get(&id).map(|r| r.attempts.clone()).unwrap_or_default())
+    }
+
+    async fn purge(&self, before: SystemTime) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let Inner { messages, deliveries, by_message, .. } = &mut *inner;
+        let done: Vec<MessageId> = messages
+            .values()
+            .filter(|m| m.timestamp() < before)
+            .map(Message::id)
+            .filter(|id| {
+                by_message.get(id).is_none_or(|ds| {
+                    ds.iter().all(|d| {
+                        deliveries.get(d).is_none_or(|r| r.delivery.status == DeliveryStatus::Delivered)
+                    })
+                })
+            })
+            .collect();
+        for id in &done {
+            messages.remove(id);
+            for delivery in by_message.remove(id).unwrap_or_default() {
+                deliveries.remove(&delivery);
+            }
+        }
+        Ok(done.len() as u64)
+    }
+}

@@ -1,0 +1,478 @@
+//! Where subscriptions, messages, deliveries and attempts live: the [`Store`] trait, and
+//! [`MemoryStore`].
+//!
+//! The runtime only talks to a store through this trait, the way sqlx keeps one driver per
+//! database behind common traits. The contract, which every store honours:
+//!
+//! - [`enqueue`](Store::enqueue) commits a message and its deliveries atomically.
+//! - [`claim`](Store::claim) hands out due deliveries in batches, each under a *lease*: until
+//!   the lease lapses nobody else gets it; once it lapses (the worker died) it is claimable again.
+//!   An ordered subscription has at most one delivery leased, always its oldest unfinished one.
+//! - [`record_attempt`](Store::record_attempt) stores an attempt and the delivery's next state
+//!   (delivered, retry at, exhausted, skipped) atomically, and keeps the subscription's health.
+//!
+//! Times are passed in (`now`) rather than read from the clock, so that the rules are testable.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::subscription::Disabled;
+use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt.
+    Pending,
+    /// Claimed by a worker; an attempt is under way.
+    InFlight,
+    /// A 2xx answer was received.
+    Delivered,
+    /// An attempt failed; another is scheduled.
+    Failed,
+    /// Every attempt of the retry policy failed. Kept, and recoverable.
+    Exhausted,
+    /// Not attempted (further) because its subscription is disabled. Kept, and recoverable.
+    Skipped,
+}
+
+impl DeliveryStatus {
+    /// The lowercase name used in stores and output: `pending`, `in_flight`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::InFlight => "in_flight",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Exhausted => "exhausted",
+            DeliveryStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Whether nothing more will happen to it without a redelivery or recovery.
+    pub fn is_final(self) -> bool {
+        matches!(self, DeliveryStatus::Delivered | DeliveryStatus::Exhausted | DeliveryStatus::Skipped)
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message to one subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// Its id.
+    pub id: DeliveryId,
+    /// The message delivered.
+    pub message_id: MessageId,
+    /// The subscription delivered to.
+    pub subscription_id: SubscriptionId,
+    /// The message's event name.
+    pub event_type: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due, if one is.
+    pub next_attempt_at: Option<SystemTime>,
+    /// When it was created (with the message).
+    pub created_at: SystemTime,
+    /// When the last attempt was made.
+    pub last_attempt_at: Option<SystemTime>,
+}
+
+/// Why an attempt failed, in a word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttemptErrorKind {
+    /// The endpoint answered with a status other than 2xx (3xx included: redirects are never
+    /// followed).
+    Status,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The connection could not be made (refused, reset, DNS, TLS).
+    Connect,
+    /// The destination is not allowed by the network policy (SSRF guard).
+    Blocked,
+    /// The request failed in another way (the answer was malformed or cut off).
+    Request,
+}
+
+impl AttemptErrorKind {
+    /// The lowercase name used in stores and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptErrorKind::Status => "status",
+            AttemptErrorKind::Timeout => "timeout",
+            AttemptErrorKind::Connect => "connect",
+            AttemptErrorKind::Blocked => "blocked",
+            AttemptErrorKind::Request => "request",
+        }
+    }
+
+    /// The kind with this [`as_str`](Self::as_str) name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Status, Self::Timeout, Self::Connect, Self::Blocked, Self::Request]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for AttemptErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One HTTP request of a delivery, and what came of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// When the request started.
+    pub at: SystemTime,
+    /// How long until the answer (or the failure).
+    pub latency: Duration,
+    /// The HTTP status, if an answer came.
+    pub status_code: Option<u16>,
+    /// Why it failed; `None` for a 2xx.
+    pub error: Option<AttemptErrorKind>,
+    /// A description of the failure (the transport error, or the policy's refusal).
+    pub error_message: Option<String>,
+    /// The start of the response body (at most the configured cap, 16 KiB by default).
+    pub response_body: Bytes,
+}
+
+impl Attempt {
+    /// Builds an attempt record (for [`Store`] implementations reading one back).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delivery_id: DeliveryId,
+        number: u32,
+        at: SystemTime,
+        latency: Duration,
+        status_code: Option<u16>,
+        error: Option<AttemptErrorKind>,
+        error_message: Option<String>,
+        response_body: Bytes,
+    ) -> Self {
+        Attempt { delivery_id, number, at, latency, status_code, error, error_message, response_body }
+    }
+}
+
+/// A delivery to create with a message.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NewDelivery {
+    /// Its id.
+    pub id: DeliveryId,
+    /// The subscription it goes to.
+    pub subscription_id: SubscriptionId,
+    /// Created as [`DeliveryStatus::Skipped`] (the subscription is disabled).
+    pub skipped: bool,
+}
+
+impl NewDelivery {
+    /// A delivery of the message to `subscription_id`.
+    pub fn new(subscription_id: SubscriptionId, skipped: bool) -> Self {
+        NewDelivery { id: DeliveryId::new(), subscription_id, skipped }
+    }
+}
+
+/// What a worker asks of [`Store::claim`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClaimRequest {
+    /// The current time: deliveries due at or before it are claimable.
+    pub now: SystemTime,
+    /// At most this many deliveries in all.
+    pub limit: usize,
+    /// At most this many for one subscription (ordered subscriptions: one).
+    pub per_subscription: usize,
+    /// How long the claim holds.
+    pub lease: Duration,
+    /// Subscriptions to leave alone this time (the worker has no room for them).
+    pub exclude: Vec<SubscriptionId>,
+}
+
+impl ClaimRequest {
+    /// A request.
+    pub fn new(now: SystemTime, limit: usize, per_subscription: usize, lease: Duration) -> Self {
+        ClaimRequest { now, limit, per_subscription, lease, exclude: Vec::new() }
+    }
+}
+
+/// A token that proves which claim holds a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseId(pub uuid::Uuid);
+
+/// A claimed delivery, with its message.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Claim {
+    /// The delivery (status [`DeliveryStatus::InFlight`]).
+    pub delivery: Delivery,
+    /// Its message.
+    pub message: Message,
+    /// The lease.
+    pub lease: LeaseId,
+    /// Until when the lease holds.
+    pub lease_until: SystemTime,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// It succeeded.
+    Delivered,
+    /// Try again at this time.
+    RetryAt(SystemTime),
+    /// Give up: the retry policy is spent.
+    Exhausted,
+    /// Its subscription was disabled.
+    Skipped,
+}
+
+/// How a subscription has been faring, kept by [`Store::record_attempt`] for auto-disable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// Since when every attempt has failed (`None` after a success).
+    pub failing_since: Option<SystemTime>,
+    /// Exhausted deliveries in a row.
+    pub consecutive_exhausted: u32,
+}
+
+/// What [`Store::record_attempt`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recorded {
+    /// The subscription's health after the attempt.
+    pub health: Health,
+    /// `false` when the lease had been lost (it lapsed and another worker claimed the
+    /// delivery): the attempt is kept, the delivery's state is left to the new holder.
+    pub applied: bool,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The subscription, message or delivery does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// Something with this id exists already.
+    #[error("{what} {id} already exists")]
+    Conflict {
+        /// What.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The database failed.
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A boxed future, for the object-safe form of [`Store`].
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Durable (or not) state of the delivery runtime. See the [module docs](self) for the
+/// contract every implementation honours.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new subscription.
+    fn insert_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Replaces a subscription (same id).
+    fn update_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Disables a subscription, and marks its pending deliveries that are not in flight
+    /// skipped. Returns the updated subscription.
+    fn disable_subscription(
+        &self,
+        id: SubscriptionId,
+        disabled: Disabled,
+    ) -> impl Future<Output = Result<Subscription, StoreError>> + Send;
+
+    /// Deletes a subscription and its deliveries. Returns whether it existed.
+    fn delete_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One subscription.
+    fn subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> impl Future<Output = Result<Option<Subscription>, StoreError>> + Send;
+
+    /// Every subscription, oldest first.
+    fn subscriptions(&self) -> impl Future<Output = Result<Vec<Subscription>, StoreError>> + Send;
+
+    /// Commits a message and its deliveries, all due at once.
+    fn enqueue(
+        &self,
+        message: &Message,
+        deliveries: &[NewDelivery],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims due deliveries under a lease (see the module docs).
+    fn claim(
+        &self,
+        request: &ClaimRequest,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
+
+    /// Records an attempt of a claimed delivery and what happens next.
+    fn record_attempt(
+        &self,
+        lease: LeaseId,
+        attempt: &Attempt,
+        next: Next,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// When the earliest delivery that is not claimable now becomes due (a retry, or a lease
+    /// that lapses), so that an idle worker knows how long it may sleep.
+    fn next_due(
+        &self,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
+
+    /// One delivery.
+    fn delivery(
+        &self,
+        id: DeliveryId,
+    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
+
+    /// The deliveries of one message.
+    fn message_deliveries(
+        &self,
+        id: MessageId,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// The attempts of one delivery, first first.
+    fn attempts(
+        &self,
+        id: DeliveryId,
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// Retention: deletes messages created before `before` whose deliveries are all delivered
+    /// (or that had none), with their deliveries and attempts. Undelivered work is kept until
+    /// it is resolved. Returns how many messages were deleted.
+    fn purge(&self, before: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The object-safe form of [`Store`] that the runtime holds (`Arc<dyn DynStore>`), so that
+/// `Webhooks` is one type whatever the store.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn insert_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn update_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn disable_subscription(
+        &self,
+        id: SubscriptionId,
+        disabled: Disabled,
+    ) -> BoxFuture<'_, Result<Subscription, StoreError>>;
+    fn delete_subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<bool, StoreError>>;
+    fn subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<Option<Subscription>, StoreError>>;
+    fn subscriptions(&self) -> BoxFuture<'_, Result<Vec<Subscription>, StoreError>>;
+    fn enqueue<'a>(
+        &'a self,
+        m: &'a Message,
+        d: &'a [NewDelivery],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn claim<'a>(&'a self, r: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claim>, StoreError>>;
+    fn record_attempt<'a>(
+        &'a self,
+        lease: LeaseId,
+        a: &'a Attempt,
+        next: Next,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>>;
+    fn next_due(&self, now: SystemTime) -> BoxFuture<'_, Result<Option<SystemTime>, StoreError>>;
+    fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>>;
+    fn message_deliveries(&self, id: MessageId) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
+    fn attempts(&self, id: DeliveryId) -> BoxFuture<'_, Result<Vec<Attempt>, StoreError>>;
+    fn purge(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+impl<S: Store> DynStore for S {
+    fn insert_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(Store::insert_subscription(self, s))
+    }
+    fn update_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(Store::update_subscription(self, s))
+    }
+    fn disable_subscription(
+        &self,
+        id: SubscriptionId,
+        disabled: Disabled,
+    ) -> BoxFuture<'_, Result<Subscription, StoreError>> {
+        Box::pin(Store::disable_subscription(self, id, disabled))
+    }
+    fn delete_subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(Store::delete_subscription(self, id))
+    }
+    fn subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<Option<Subscription>, StoreError>> {
+        Box::pin(Store::subscription(self, id))
+    }
+    fn subscriptions(&self) -> BoxFuture<'_, Result<Vec<Subscription>, StoreError>> {
+        Box::pin(Store::subscriptions(self))
+    }
+    fn enqueue<'a>(
+        &'a self,
+        m: &'a Message,
+        d: &'a [NewDelivery],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(Store::enqueue(self, m, d))
+    }
+    fn claim<'a>(&'a self, r: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claim>, StoreError>> {
+        Box::pin(Store::claim(self, r))
+    }
+    fn record_attempt<'a>(
+        &'a self,
+        lease: LeaseId,
+        a: &'a Attempt,
+        next: Next,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        Box::pin(Store::record_attempt(self, lease, a, next))
+    }
+    fn next_due(&self, now: SystemTime) -> BoxFuture<'_, Result<Option<SystemTime>, StoreError>> {
+        Box::pin(Store::next_due(self, now))
+    }
+    fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>> {
+        Box::pin(Store::delivery(self, id))
+    }
+    fn message_deliveries(&self, id: MessageId) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
+        Box::pin(Store::message_deliveries(self, id))
+    }
+    fn attempts(&self, id: DeliveryId) -> BoxFuture<'_, Result<Vec<Attempt>, StoreError>> {
+        Box::pin(Store::attempts(self, id))
+    }
+    fn purge(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(Store::purge(self, before))
+    }
+}

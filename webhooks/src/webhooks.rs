@@ -1,0 +1,490 @@
+//! [`Webhooks`]: the handle applications keep, and its [`Builder`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{AutoDisable, Config};
+use crate::rate_limit::RateLimiter;
+use crate::sender::{Sender, SenderConfig};
+use crate::ssrf::NetworkPolicy;
+use crate::store::{Attempt, Delivery, DynStore, NewDelivery, Store};
+use crate::subscription::{DisableReason, Disabled};
+use crate::{
+    DeliveryId, Envelope, Error, EventPattern, Message, MessageId, Notification, RetryPolicy,
+    Secret, Subscription, SubscriptionId, WebhookEvent,
+};
+
+/// Sends webhook events to the subscriptions that match them, in the background.
+///
+/// `send` returns once the store has accepted the message; background workers on the current
+/// tokio runtime then deliver it to every matching subscription, signed, retried until it
+/// succeeds or the retry policy is spent. Cloning is cheap: every clone is the same runtime.
+///
+/// ```
+/// use serde::Serialize;
+/// use webhooks::{Subscription, WebhookEvent, Webhooks, store::MemoryStore};
+///
+/// #[derive(Serialize, WebhookEvent)]
+/// #[webhook(resource = "random_number", action = "generate")]
+/// struct RandomNumber(u32);
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), webhooks::Error> {
+/// let hooks = Webhooks::builder().store(MemoryStore::new()).build().await?;
+/// let sub = hooks
+///     .subscribe(Subscription::new("https://example.com/hooks")?.events(["random_number:*"]))
+///     .await?;
+/// let id = hooks.send(&RandomNumber(863)).await?;
+/// # let _ = (sub, id);
+/// hooks.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Webhooks {
+    handle: Arc<Handle>,
+}
+
+/// Owns the background work; stops it when the last `Webhooks` clone is dropped.
+struct Handle {
+    shared: Arc<Shared>,
+    dispatcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.stop.send_replace(true);
+    }
+}
+
+/// What the dispatcher, the delivery tasks and the handle share.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) config: Config,
+    pub(crate) sender: Sender,
+    pub(crate) subscriptions: RwLock<HashMap<SubscriptionId, Arc<SubscriptionState>>>,
+    pub(crate) notifications: broadcast::Sender<Notification>,
+    /// New work, or room for more.
+    pub(crate) wake: Notify,
+    pub(crate) stop: watch::Sender<bool>,
+}
+
+/// A subscription as the runtime holds it: compiled patterns, and its share of the limits.
+pub(crate) struct SubscriptionState {
+    pub(crate) subscription: Subscription,
+    pub(crate) patterns: Vec<EventPattern>,
+    /// At most this many held (claimed and not finished).
+    pub(crate) limit: usize,
+    pub(crate) held: std::sync::atomic::AtomicUsize,
+    /// Enforces `limit` on requests actually in flight.
+    pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) limiter: Option<Mutex<RateLimiter>>,
+}
+
+impl SubscriptionState {
+    fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
+        let patterns = subscription.validate()?;
+        let mut limit = subscription.max_in_flight.unwrap_or(config.max_in_flight_per_subscription);
+        if subscription.ordered {
+            limit = 1;
+        }
+        if let Some(rate) = subscription.rate_limit {
+            // Never hold more than can be sent within half a lease, so held work does not lapse.
+            let sendable = (u64::from(rate) * config.lease.as_secs() / 2).max(1);
+            limit = limit.min(usize::try_from(sendable).unwrap_or(usize::MAX));
+        }
+        let limit = limit.max(1);
+        Ok(SubscriptionState {
+            limiter: subscription.rate_limit.map(|r| Mutex::new(RateLimiter::new(r))),
+            subscription,
+            patterns,
+            limit,
+            held: Default::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(limit)),
+        })
+    }
+
+    /// Whether an event with this name and these labels goes to this subscription.
+    pub(crate) fn matches(&self, message: &Message) -> bool {
+        self.patterns.iter().any(|p| p.matches(message.event_type()))
+            && message.labels().contains_all(&self.subscription.labels)
+    }
+
+    /// When the rate limiter lets the next request go, if it is later than `now`.
+    pub(crate) fn rate_limited_until(&self, now: Instant) -> Option<Instant> {
+        let limiter = self.limiter.as_ref()?;
+        let ready = limiter.lock().unwrap_or_else(|p| p.into_inner()).ready_at(now);
+        (ready > now).then_some(ready)
+    }
+}
+
+/// Configures and starts a [`Webhooks`] runtime.
+pub struct Builder {
+    store: Option<Arc<dyn DynStore>>,
+    config: Config,
+}
+
+impl Webhooks {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder { store: None, config: Config::default() }
+    }
+}
+
+impl Builder {
+    /// Where state lives. Required.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The body's shape (default [`Envelope::Compact`]).
+    pub fn envelope(mut self, envelope: Envelope) -> Self {
+        self.config.envelope = envelope;
+        self
+    }
+
+    /// The retry policy of subscriptions that have none of their own.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = policy;
+        self
+    }
+
+    /// Which destinations may be reached (default: public addresses only, http and https).
+    pub fn network_policy(mut self, policy: NetworkPolicy) -> Self {
+        self.config.network = policy;
+        self
+    }
+
+    /// Allows private, loopback and other special addresses: for development and tests only.
+    pub fn allow_private_networks(mut self) -> Self {
+        self.config.network = self.config.network.allow_private_networks();
+        self
+    }
+
+    /// Refuses plain `http` endpoints.
+    pub fn https_only(mut self) -> Self {
+        self.config.network = self.config.network.https_only();
+        self
+    }
+
+    /// How long connecting may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a whole request may take, answer included (default 15 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeout = timeout;
+        self
+    }
+
+    /// Requests in flight at once, over every subscription (default 512).
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.config.max_in_flight = max;
+        self
+    }
+
+    /// Requests in flight at once to one subscription, unless it sets its own (default 64).
+    pub fn max_in_flight_per_subscription(mut self, max: usize) -> Self {
+        self.config.max_in_flight_per_subscription = max;
+        self
+    }
+
+    /// How long a claimed delivery stays reserved for this worker (default 60 s). A worker that
+    /// dies holds its deliveries this long at most.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// How often an idle worker looks for due work it was not told about (default 1 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// How much of a response body is kept with the attempt (default 16 KiB).
+    pub fn response_body_limit(mut self, bytes: usize) -> Self {
+        self.config.response_body_limit = bytes;
+        self
+    }
+
+    /// The least wait after a `429 Too Many Requests` or a timeout (default 60 s).
+    pub fn slow_down_floor(mut self, floor: Duration) -> Self {
+        self.config.slow_down_floor = floor;
+        self
+    }
+
+    /// The longest `Retry-After` honoured (default 24 h); longer ones are cut to it.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.config.max_retry_after = max;
+        self
+    }
+
+    /// When failing subscriptions are disabled (default: failing for 5 days).
+    pub fn auto_disable(mut self, rule: AutoDisable) -> Self {
+        self.config.auto_disable = rule;
+        self
+    }
+
+    /// How long a rotated-out secret keeps signing beside the new one (default 24 h).
+    pub fn rotation_overlap(mut self, overlap: Duration) -> Self {
+        self.config.rotation_overlap = overlap;
+        self
+    }
+
+    /// How long `shutdown` waits for requests in flight (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Starts the runtime: loads the subscriptions and spawns the workers on the current tokio
+    /// runtime.
+    pub async fn build(self) -> Result<Webhooks, Error> {
+        let store = self
+            .store
+            .ok_or_else(|| Error::InvalidConfig("no store: call `.store(...)` on the builder".into()))?;
+        let config = self.config;
+        if config.max_in_flight == 0 || config.max_in_flight_per_subscription == 0 {
+            return Err(Error::InvalidConfig("in-flight limits must be at least 1".into()));
+        }
+        if config.lease < Duration::from_secs(1) {
+            return Err(Error::InvalidConfig("the lease must be at least 1 second".into()));
+        }
+        let sender = Sender::new(SenderConfig {
+            policy: config.network.clone(),
+            connect_timeout: config.connect_timeout,
+            timeout: config.timeout,
+            body_limit: config.response_body_limit,
+            user_agent: concat!("webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
+        })?;
+        let mut subscriptions = HashMap::new();
+        for subscription in store.subscriptions().await? {
+            let id = subscription.id;
+            match SubscriptionState::new(subscription, &config) {
+                Ok(state) => {
+                    subscriptions.insert(id, Arc::new(state));
+                }
+                // Stored by an older version with looser rules: keep serving the others.
+                Err(error) => tracing::error!(subscription = %id, %error, "invalid stored subscription ignored"),
+            }
+        }
+        let (notifications, _) = broadcast::channel(config.notification_capacity);
+        let (stop, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            sender,
+            subscriptions: RwLock::new(subscriptions),
+            notifications,
+            wake: Notify::new(),
+            stop,
+        });
+        let dispatcher = tokio::spawn(crate::dispatch::run(shared.clone()));
+        Ok(Webhooks { handle: Arc::new(Handle { shared, dispatcher: Mutex::new(Some(dispatcher)) }) })
+    }
+}
+
+impl AutoDisable {
+    /// Whether a subscription with this health must be disabled now, and why.
+    pub(crate) fn verdict(&self, health: &crate::store::Health, now: std::time::SystemTime) -> Option<DisableReason> {
+        if let (Some(limit), Some(since)) = (self.after_failing_for, health.failing_since) {
+            if now.duration_since(since).is_ok_and(|d| d >= limit) {
+                return Some(DisableReason::FailingSince(since));
+            }
+        }
+        match self.after_exhausted {
+            Some(n) if health.consecutive_exhausted >= n => Some(DisableReason::ConsecutiveExhausted(health.consecutive_exhausted)),
+            _ => None,
+        }
+    }
+}
+
+impl Webhooks {
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+
+    /// Stores a subscription and starts delivering to it. Returns it as stored.
+    ///
+    /// Fails if its patterns, headers or limits are invalid, or if its URL names an address the
+    /// network policy refuses (IP literals are checked here; names when they are resolved).
+    pub async fn subscribe(&self, subscription: Subscription) -> Result<Subscription, Error> {
+        let shared = self.shared();
+        shared.config.network.check_url(&subscription.url)?;
+        let state = SubscriptionState::new(subscription, &shared.config)?;
+        shared.store.insert_subscription(&state.subscription).await?;
+        let subscription = state.subscription.clone();
+        shared.cache(state);
+        Ok(subscription)
+    }
+
+    /// Replaces a subscription's settings (same id). Its state (enabled or disabled) and
+    /// secrets are kept as stored unless the new value changes them.
+    pub async fn update(&self, subscription: Subscription) -> Result<Subscription, Error> {
+        let shared = self.shared();
+        shared.config.network.check_url(&subscription.url)?;
+        let state = SubscriptionState::new(subscription, &shared.config)?;
+        shared.store.update_subscription(&state.subscription).await.map_err(not_found(state.subscription.id))?;
+        let subscription = state.subscription.clone();
+        shared.cache(state);
+        shared.wake.notify_one();
+        Ok(subscription)
+    }
+
+    /// One subscription.
+    pub async fn subscription(&self, id: SubscriptionId) -> Result<Subscription, Error> {
+        self.shared().store.subscription(id).await?.ok_or(Error::SubscriptionNotFound(id))
+    }
+
+    /// Every subscription, oldest first.
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, Error> {
+        Ok(self.shared().store.subscriptions().await?)
+    }
+
+    /// Stops deliveries to a subscription; what is pending is kept as skipped.
+    pub async fn disable(&self, id: SubscriptionId) -> Result<Subscription, Error> {
+        self.shared().disable(id, DisableReason::Manual).await
+    }
+
+    /// Resumes deliveries to a disabled subscription (new messages; use `recover` for the
+    /// skipped ones).
+    pub async fn enable(&self, id: SubscriptionId) -> Result<Subscription, Error> {
+        let mut subscription = self.subscription(id).await?;
+        subscription.disabled = None;
+        self.update(subscription).await
+    }
+
+    /// Deletes a subscription, with its deliveries.
+    pub async fn delete(&self, id: SubscriptionId) -> Result<(), Error> {
+        let shared = self.shared();
+        if !shared.store.delete_subscription(id).await? {
+            return Err(Error::SubscriptionNotFound(id));
+        }
+        shared.subscriptions.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        Ok(())
+    }
+
+    /// Makes `secret` (or a generated one) the subscription's secret. The previous one keeps
+    /// signing beside it for the rotation overlap (24 h by default), so receivers can switch
+    /// without losing a message.
+    pub async fn rotate_secret(&self, id: SubscriptionId, secret: Option<Secret>) -> Result<Subscription, Error> {
+        let mut subscription = self.subscription(id).await?;
+        let now = crate::time::now_millis();
+        subscription.rotate(secret.unwrap_or_else(Secret::generate), now, self.shared().config.rotation_overlap);
+        self.update(subscription).await
+    }
+
+    /// Sends an event to every subscription that matches it. Returns once the store has
+    /// accepted the message; delivery happens in the background.
+    ///
+    /// An event that no subscription matches is not an error: the message is recorded with no
+    /// deliveries.
+    pub async fn send<E: WebhookEvent + ?Sized>(&self, event: &E) -> Result<MessageId, Error> {
+        let message = Message::with_envelope(event, self.shared().config.envelope)?;
+        self.send_message(&message).await
+    }
+
+    /// Sends a message built beforehand with [`Message::new`].
+    pub async fn send_message(&self, message: &Message) -> Result<MessageId, Error> {
+        let shared = self.shared();
+        if *shared.stop.borrow() {
+            return Err(Error::ShutDown);
+        }
+        let deliveries: Vec<NewDelivery> = {
+            let subscriptions = shared.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+            subscriptions
+                .values()
+                .filter(|state| state.matches(message))
+                .map(|state| NewDelivery::new(state.subscription.id, !state.subscription.is_enabled()))
+                .collect()
+        };
+        shared.store.enqueue(message, &deliveries).await?;
+        if !deliveries.is_empty() {
+            shared.wake.notify_one();
+        }
+        Ok(message.id())
+    }
+
+    /// The deliveries of a message, one per matching subscription.
+    pub async fn deliveries(&self, message: MessageId) -> Result<Vec<Delivery>, Error> {
+        Ok(self.shared().store.message_deliveries(message).await?)
+    }
+
+    /// One delivery.
+    pub async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, Error> {
+        Ok(self.shared().store.delivery(id).await?)
+    }
+
+    /// The attempts of a delivery, first first.
+    pub async fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>, Error> {
+        Ok(self.shared().store.attempts(id).await?)
+    }
+
+    /// Retention: deletes messages older than `age` whose deliveries all succeeded, with their
+    /// deliveries and attempts. Undelivered ones are kept until resolved. Returns how many
+    /// messages were deleted.
+    pub async fn purge(&self, age: Duration) -> Result<u64, Error> {
+        let before = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+        Ok(self.shared().store.purge(before).await?)
+    }
+
+    /// A stream of what happens to deliveries (see [`Notification`]). Each receiver gets every
+    /// notification sent after it subscribed; one that lags too far behind misses some and is
+    /// told so by `RecvError::Lagged`.
+    pub fn notifications(&self) -> broadcast::Receiver<Notification> {
+        self.shared().notifications.subscribe()
+    }
+
+    /// Stops claiming new work and waits for requests in flight to finish, at most the
+    /// shutdown timeout (30 s by default). Work not finished stays in the store: a durable store
+    /// delivers it after a restart.
+    pub async fn shutdown(&self) {
+        self.shared().stop.send_replace(true);
+        let dispatcher = self.handle.dispatcher.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(dispatcher) = dispatcher {
+            if let Err(error) = dispatcher.await {
+                tracing::error!(%error, "the webhook dispatcher ended abnormally");
+            }
+        }
+    }
+}
+
+fn not_found(id: SubscriptionId) -> impl FnOnce(crate::store::StoreError) -> Error {
+    move |e| match e {
+        crate::store::StoreError::NotFound { .. } => Error::SubscriptionNotFound(id),
+        other => Error::Store(other),
+    }
+}
+
+impl Shared {
+    fn cache(&self, state: SubscriptionState) {
+        let id = state.subscription.id;
+        self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(state));
+    }
+
+    pub(crate) fn subscription_state(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
+        self.subscriptions.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    /// Disables a subscription in the store and the cache, and tells the listeners.
+    pub(crate) async fn disable(&self, id: SubscriptionId, reason: DisableReason) -> Result<Subscription, Error> {
+        let disabled = Disabled { at: crate::time::now_millis(), reason: reason.clone() };
+        let subscription = self.store.disable_subscription(id, disabled).await.map_err(not_found(id))?;
+        if let Ok(state) = SubscriptionState::new(subscription.clone(), &self.config) {
+            self.cache(state);
+        }
+        if reason != DisableReason::Manual {
+            tracing::warn!(subscription = %id, %reason, "subscription disabled");
+        }
+        let _ = self.notifications.send(Notification::SubscriptionDisabled { subscription: id, reason });
+        Ok(subscription)
+    }
+}
