@@ -1,6 +1,6 @@
 //! Writes the `WebhookEvent` impl from the checked [`Model`], or the errors and a fallback impl.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident};
@@ -32,9 +32,21 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
     let mut where_clause = where_clause
         .cloned()
         .unwrap_or_else(|| syn::parse_quote!(where));
-    where_clause
-        .predicates
-        .push(syn::parse_quote!(Self: #krate::__private::serde::Serialize));
+    let serialize = quote!(#krate::__private::serde::Serialize);
+    // A generic type is an event wherever serde's impl (with the bounds serde inferred) applies.
+    // Without type parameters the bound would be trivial, and a trivially false bound is an
+    // error that points at the derive and talks of `trivial_bounds`: leave it to the body.
+    let type_params = input.generics.type_params().next().is_some()
+        || input.generics.const_params().next().is_some();
+    if type_params {
+        // Every token at the type's name (the path too), so that a use where the bound fails
+        // points there rather than at the derive.
+        let predicate = respan(quote!(Self: #serialize), ident.span());
+        where_clause.predicates.push(syn::parse_quote!(#predicate));
+    }
+    // `<Type as Serialize>` with the user's own tokens for `Type`: a type without `Serialize`
+    // is reported at its name, with serde's hint to derive it.
+    let serialize_fn = quote!(<#ident #ty_generics as #serialize>::serialize);
 
     let (event_types, event_type_body, labels_body, serialize_body) = match &model.kind {
         Kind::Struct { event_type, labels } => {
@@ -54,7 +66,7 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
                 vec![event_type.clone()],
                 quote!(#event_type),
                 labels_body,
-                quote!(#krate::__private::serde::Serialize::serialize(self, serializer)),
+                quote!(#serialize_fn(self, serializer)),
             )
         }
         Kind::Enum { variants } => {
@@ -99,7 +111,7 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
                 event_types,
                 quote!(match self { #(#arms)* }),
                 labels_body,
-                quote!(#krate::__private::serde::Serialize::serialize(
+                quote!(#serialize_fn(
                     self,
                     #krate::__private::VariantContent::new(serializer),
                 )),
@@ -141,22 +153,41 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
     }
 }
 
-/// One `labels.insert(..)`, spanned at the field's type so that a type without `Display` is
-/// reported there.
+/// One `labels.insert(..)`. Only the call's path is spanned at the field's type: naming the type
+/// (`label_value::<T>`) makes a type without `Display` reported there, while the rest keeps the
+/// macro's span, so that `labels` resolves even when the type comes from a `macro_rules!` caller.
 fn push_label(krate: &syn::Path, label: &LabelField<'_>, value: TokenStream) -> TokenStream {
     let key = &label.key;
-    let span = label.ty.span();
+    let ty = label.ty;
+    let label_value = quote_spanned!(ty.span()=> #krate::__private::label_value::<#ty>);
     if label.optional {
-        quote_spanned! {span=>
+        quote! {
             if let ::core::option::Option::Some(value) = #value {
-                labels.insert(#key, #krate::__private::label_value(value));
+                labels.insert(#key, #label_value(value));
             }
         }
     } else {
-        quote_spanned! {span=>
-            labels.insert(#key, #krate::__private::label_value(#value));
+        quote! {
+            labels.insert(#key, #label_value(#value));
         }
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 /// An impl that satisfies the trait after an error, so that uses of the type elsewhere do not

@@ -4,13 +4,13 @@
 
 use std::fmt;
 
-use proc_macro2::{Span, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Member, Token, Type};
 
 use crate::case::snake_case;
 use crate::ctxt::Ctxt;
-use crate::name::{self, MAX_EVENT_NAME_LEN, Part};
+use crate::name::{self, Part};
 
 /// A type that derives `WebhookEvent`, checked.
 pub(crate) struct Model<'a> {
@@ -39,10 +39,14 @@ pub(crate) struct Variant<'a> {
 pub(crate) struct LabelField<'a> {
     pub(crate) member: Member,
     pub(crate) key: String,
+    /// The type whose `Display` text is the label's value: the field's, or `T` of `Option<T>`.
     pub(crate) ty: &'a Type,
     /// An `Option<T>` field: the label is present only when the value is.
     pub(crate) optional: bool,
 }
+
+/// Every key the attribute knows, wherever it goes.
+const KEYS: [&str; 5] = ["resource", "action", "separator", "crate", "label"];
 
 /// Where an attribute stands; decides which keys it may hold.
 #[derive(Clone, Copy, PartialEq)]
@@ -54,12 +58,22 @@ enum Position {
 }
 
 impl Position {
-    fn allowed(self) -> &'static str {
+    fn keys(self) -> &'static [&'static str] {
         match self {
-            Position::Struct => "`resource`, `action`, `separator`, `crate`",
-            Position::Enum => "`resource`, `separator`, `crate`",
-            Position::Variant => "`action`",
-            Position::Field => "`label`",
+            Position::Struct => &["resource", "action", "separator", "crate"],
+            Position::Enum => &["resource", "separator", "crate"],
+            Position::Variant => &["action"],
+            Position::Field => &["label"],
+        }
+    }
+
+    /// What a well-formed attribute looks like here.
+    fn example(self) -> &'static str {
+        match self {
+            Position::Struct => "#[webhook(resource = \"...\", action = \"...\")]",
+            Position::Enum => "#[webhook(resource = \"...\")]",
+            Position::Variant => "#[webhook(action = \"...\")]",
+            Position::Field => "#[webhook(label)] or #[webhook(label = \"...\")]",
         }
     }
 }
@@ -84,28 +98,46 @@ struct Attrs {
     krate: Option<LitStr>,
     /// `label` (the span of the key) or `label = "name"`.
     label: Option<(Span, Option<LitStr>)>,
+    /// Some attribute was not understood (and is reported): what it meant to set is unknown, so
+    /// nothing is reported as missing, which would be a second error for the same mistake.
+    malformed: bool,
 }
 
 /// Reads every `#[webhook(...)]` attribute of one item.
 fn parse_attrs(cx: &mut Ctxt, attrs: &[Attribute], pos: Position) -> Attrs {
     let mut out = Attrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("webhook")) {
-        if !matches!(attr.meta, syn::Meta::List(_)) {
-            cx.error(attr, "expected `#[webhook(key = \"value\", ...)]`");
-            continue;
+        match &attr.meta {
+            syn::Meta::List(_) => {}
+            syn::Meta::Path(_) => {
+                cx.error(attr, format!("`#[webhook]` needs keys: {}", pos.example()));
+                out.malformed = true;
+                continue;
+            }
+            syn::Meta::NameValue(nv) => {
+                cx.error(
+                    attr,
+                    format!(
+                        "expected a list of keys: {}",
+                        name_value_hint(&nv.value, pos).unwrap_or(pos.example().to_owned())
+                    ),
+                );
+                out.malformed = true;
+                continue;
+            }
         }
         let result = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
+            let key = meta
+                .path
+                .get_ident()
+                .map(Ident::to_string)
+                .unwrap_or_default();
             let key_span = meta.path.span();
             match key.as_str() {
                 "resource" | "action" | "separator" | "crate" => {
-                    let value = meta.value()?;
-                    let lit = if value.peek(LitStr) {
-                        Some(value.parse::<LitStr>()?)
-                    } else {
-                        let token: TokenTree = value.parse()?;
-                        cx.error(&token, format!("expected a string literal: `{key} = \"...\"`"));
-                        None
+                    let Some(lit) = string_value(cx, &meta, &key)? else {
+                        out.malformed = true;
+                        return Ok(());
                     };
                     let slot = match key.as_str() {
                         "resource" => &mut out.resource,
@@ -114,8 +146,8 @@ fn parse_attrs(cx: &mut Ctxt, attrs: &[Attribute], pos: Position) -> Attrs {
                         _ => &mut out.krate,
                     };
                     if slot.is_some() {
-                        cx.error_at(key_span, format!("duplicate key `{key}`"));
-                    } else if let Some(lit) = lit {
+                        cx.error_at(key_span, format!("duplicate key `{key}`: give it once"));
+                    } else {
                         if let Some(message) = misplaced(&key, pos) {
                             cx.error_at(key_span, message);
                         }
@@ -124,19 +156,21 @@ fn parse_attrs(cx: &mut Ctxt, attrs: &[Attribute], pos: Position) -> Attrs {
                 }
                 "label" => {
                     let name = if meta.input.peek(Token![=]) {
-                        let value = meta.value()?;
-                        if value.peek(LitStr) {
-                            Some(value.parse::<LitStr>()?)
-                        } else {
-                            let token: TokenTree = value.parse()?;
-                            cx.error(&token, "expected a string literal: `label = \"name\"`");
-                            None
-                        }
+                        let Some(lit) = string_value(cx, &meta, &key)? else {
+                            out.malformed = true;
+                            return Ok(());
+                        };
+                        Some(lit)
+                    } else if meta.input.peek(syn::token::Paren) {
+                        meta.input.parse::<proc_macro2::Group>()?;
+                        cx.error_at(key_span, "expected `label` or `label = \"name\"`");
+                        out.malformed = true;
+                        return Ok(());
                     } else {
                         None
                     };
                     if out.label.is_some() {
-                        cx.error_at(key_span, "duplicate key `label`");
+                        cx.error_at(key_span, "duplicate key `label`: give it once");
                     } else {
                         if let Some(message) = misplaced(&key, pos) {
                             cx.error_at(key_span, message);
@@ -151,22 +185,129 @@ fn parse_attrs(cx: &mut Ctxt, attrs: &[Attribute], pos: Position) -> Attrs {
                     } else {
                         key
                     };
-                    cx.error_at(
-                        key_span,
-                        format!(
-                            "unknown key `{shown}` in #[webhook(...)] on {pos}; expected one of: {}",
-                            pos.allowed()
-                        ),
-                    );
+                    cx.error_at(key_span, unknown_key(&shown, pos));
+                    out.malformed = true;
                 }
             }
             Ok(())
         });
         if let Err(error) = result {
             cx.push(error);
+            out.malformed = true;
         }
     }
     out
+}
+
+/// Reads `= "..."` after a key. Anything else is reported, up to the next `,`, and yields `None`.
+fn string_value(
+    cx: &mut Ctxt,
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    key: &str,
+) -> syn::Result<Option<LitStr>> {
+    if !meta.input.peek(Token![=]) {
+        if meta.input.peek(syn::token::Paren) {
+            meta.input.parse::<proc_macro2::Group>()?;
+        }
+        cx.error(&meta.path, format!("expected a value: `{key} = \"...\"`"));
+        return Ok(None);
+    }
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        return value.parse().map(Some);
+    }
+    let mut tokens = TokenStream::new();
+    while !value.is_empty() && !value.peek(Token![,]) {
+        tokens.extend([value.parse::<TokenTree>()?]);
+    }
+    // `action = paid` → `action = "paid"`.
+    let shown = match tokens.clone().into_iter().collect::<Vec<_>>().as_slice() {
+        [TokenTree::Ident(ident)] => ident.to_string(),
+        [TokenTree::Literal(lit)] => lit.to_string().trim_matches('\'').to_owned(),
+        _ => "...".to_owned(),
+    };
+    if tokens.is_empty() {
+        cx.error(&meta.path, format!("expected a value: `{key} = \"...\"`"));
+    } else {
+        cx.error(
+            tokens,
+            format!("expected a string literal: `{key} = \"{shown}\"`"),
+        );
+    }
+    Ok(None)
+}
+
+/// For `#[webhook = "invoice:paid"]` on a struct: the list that says the same.
+fn name_value_hint(value: &syn::Expr, pos: Position) -> Option<String> {
+    let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(lit),
+        ..
+    }) = value
+    else {
+        return None;
+    };
+    let name = lit.value();
+    match pos {
+        Position::Struct => {
+            let (resource, action, separator) = match name.rsplit_once(':') {
+                Some((r, a)) => (r, a, ""),
+                None => {
+                    let (r, a) = name.rsplit_once('.')?;
+                    (r, a, ", separator = \".\"")
+                }
+            };
+            Some(format!(
+                "#[webhook(resource = \"{resource}\", action = \"{action}\"{separator})]"
+            ))
+        }
+        Position::Variant => Some(format!("#[webhook(action = \"{name}\")]")),
+        Position::Enum => Some(format!("#[webhook(resource = \"{name}\")]")),
+        Position::Field => Some(format!("#[webhook(label = \"{name}\")]")),
+    }
+}
+
+/// The message for a key the attribute does not know, with the keys it does and a likely fix.
+fn unknown_key(key: &str, pos: Position) -> String {
+    let expected = match pos.keys() {
+        [only] => format!("expected `{only}`"),
+        keys => {
+            let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+            format!("expected one of {}", keys.join(", "))
+        }
+    };
+    let hint = if let Some(close) = KEYS.iter().find(|k| similar(key, k)) {
+        format!(" (did you mean `{close}`?)")
+    } else if matches!(
+        key,
+        "name" | "event" | "event_type" | "event_name" | "type" | "rename"
+    ) {
+        " (the event name is made of `resource` and `action`)".to_owned()
+    } else {
+        String::new()
+    };
+    format!("unknown key `{key}` in #[webhook(...)] on {pos}; {expected}{hint}")
+}
+
+/// A probable misspelling: a few edits away, a different case, or a clear abbreviation.
+fn similar(typed: &str, key: &str) -> bool {
+    let typed = typed.to_ascii_lowercase();
+    (typed.len() >= 3 && key.starts_with(&typed)) || edit_distance(&typed, key) <= 2
+}
+
+/// Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// The message for a known key written where it does not belong, if it does not.
@@ -187,7 +328,10 @@ fn misplaced(key: &str, pos: Position) -> Option<String> {
             return Some(format!("`{key}` is set on the enum, not on a variant"));
         }
         ("label", Struct | Enum | Variant) => {
-            "`label` goes on a field: `#[webhook(label)] county: String`"
+            return Some(format!(
+                "`label` goes on a field, not on {pos}: `#[webhook(label)]` above the field \
+                 whose value subscriptions are scoped by"
+            ));
         }
         (_, Field) => {
             return Some(format!(
@@ -243,43 +387,62 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
         None => ':',
     };
 
-    // The resource: given, or the type's name in snake_case.
+    // The resource: given, or the type's name in snake_case. `None` when it is invalid (and
+    // reported) or unknown, so that no event name is built on it and checked again.
     let resource = match &attrs.resource {
         Some(lit) => {
             let value = lit.value();
-            if let Err(message) = name::check(Part::Resource, &value, separator) {
-                cx.error(lit, message);
+            let checked = name::check(Part::Resource, &value, separator)
+                .and_then(|()| name::check_resource_len(&value));
+            match checked {
+                Ok(()) => Some(value),
+                Err(message) => {
+                    cx.error(lit, message);
+                    None
+                }
             }
-            value
         }
+        None if attrs.malformed => None,
         None => {
             let value = snake_case(&input.ident.to_string());
-            if let Err(message) = name::check(Part::Resource, &value, separator) {
-                cx.error(
-                    &input.ident,
-                    format!(
-                        "cannot use the type's name as the resource ({message}); \
-                         set it with #[webhook(resource = \"...\")]"
-                    ),
-                );
+            let checked = name::check(Part::Resource, &value, separator)
+                .and_then(|()| name::check_resource_len(&value));
+            match checked {
+                Ok(()) => Some(value),
+                Err(message) => {
+                    cx.error(
+                        &input.ident,
+                        format!(
+                            "no `resource` is given, and the type's name does not make one \
+                             ({message}): set it with #[webhook(resource = \"...\")]"
+                        ),
+                    );
+                    None
+                }
             }
-            value
         }
     };
 
     let kind = match &input.data {
         Data::Struct(data) => {
             let event_type = match &attrs.action {
-                Some(action) => event_type(cx, &resource, separator, action),
+                Some(action) => event_type(cx, resource.as_deref(), separator, action),
                 None => {
-                    cx.error(
-                        &input.ident,
-                        format!(
-                            "missing `action`: add #[webhook(action = \"...\")] to `{}`; \
-                             its events are named `{resource}{separator}<action>`",
-                            input.ident
-                        ),
-                    );
+                    if !attrs.malformed {
+                        let named = match &resource {
+                            Some(resource) => {
+                                format!("; its event is named `{resource}{separator}<action>`")
+                            }
+                            None => String::new(),
+                        };
+                        cx.error(
+                            &input.ident,
+                            format!(
+                                "missing `action`: add #[webhook(action = \"...\")] to `{}`{named}",
+                                input.ident
+                            ),
+                        );
+                    }
                     String::new()
                 }
             };
@@ -295,35 +458,44 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
                 );
             }
             let mut variants: Vec<Variant<'_>> = Vec::with_capacity(data.variants.len());
+            // The actions seen so far, to catch two variants with the same event name.
+            let mut actions: Vec<(String, &Ident)> = Vec::with_capacity(data.variants.len());
             for variant in &data.variants {
                 let vattrs = parse_attrs(cx, &variant.attrs, Position::Variant);
                 let event_type = match &vattrs.action {
                     Some(action) => {
-                        let event_type = event_type(cx, &resource, separator, action);
-                        if let Some(first) = variants
-                            .iter()
-                            .find(|v| !event_type.is_empty() && v.event_type == event_type)
-                        {
+                        let event_type = event_type(cx, resource.as_deref(), separator, action);
+                        let value = action.value();
+                        if let Some((_, first)) = actions.iter().find(|(a, _)| *a == value) {
+                            let name = match &resource {
+                                Some(resource) => {
+                                    format!("event name `{resource}{separator}{value}`")
+                                }
+                                None => format!("action `{value}`"),
+                            };
                             cx.error(
                                 action,
                                 format!(
-                                    "duplicate event name `{event_type}`: variant `{}` already \
-                                     produces it",
-                                    first.ident
+                                    "duplicate {name}: variant `{first}` already has it; \
+                                     each variant needs its own action"
                                 ),
                             );
+                        } else {
+                            actions.push((value, &variant.ident));
                         }
                         event_type
                     }
                     None => {
-                        cx.error(
-                            &variant.ident,
-                            format!(
-                                "variant `{}` has no `action`: add #[webhook(action = \"...\")] \
-                                 above it",
-                                variant.ident
-                            ),
-                        );
+                        if !vattrs.malformed {
+                            cx.error(
+                                &variant.ident,
+                                format!(
+                                    "variant `{}` has no `action`: add \
+                                     #[webhook(action = \"...\")] above it",
+                                    variant.ident
+                                ),
+                            );
+                        }
                         String::new()
                     }
                 };
@@ -345,23 +517,20 @@ fn default_crate() -> syn::Path {
     syn::parse_quote!(::webhooks)
 }
 
-/// Checks `action` and joins it to the resource; an invalid part yields an empty name.
-fn event_type(cx: &mut Ctxt, resource: &str, separator: char, action: &LitStr) -> String {
+/// Checks `action` and joins it to the resource; an invalid or unknown part yields an empty
+/// name (the derive then emits only errors and the fallback impl).
+fn event_type(cx: &mut Ctxt, resource: Option<&str>, separator: char, action: &LitStr) -> String {
     let value = action.value();
     if let Err(message) = name::check(Part::Action, &value, separator) {
         cx.error(action, message);
         return String::new();
     }
+    let Some(resource) = resource else {
+        return String::new();
+    };
     let event_type = format!("{resource}{separator}{value}");
-    if event_type.len() > MAX_EVENT_NAME_LEN {
-        cx.error(
-            action,
-            format!(
-                "the event name `{event_type}` is {} bytes long; the limit is \
-                 {MAX_EVENT_NAME_LEN}",
-                event_type.len()
-            ),
-        );
+    if let Err(message) = name::check_len(&event_type) {
+        cx.error(action, message);
     }
     event_type
 }
@@ -374,15 +543,17 @@ fn labels<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<LabelField<'a>> {
         let Some((span, name)) = attrs.label else {
             continue;
         };
-        let key = match (&field.ident, &name) {
+        // The key, and where to point when it is a duplicate.
+        let (key, key_span) = match (&field.ident, &name) {
             (_, Some(lit)) => {
                 let key = lit.value();
                 if let Err(message) = check_label_key(&key) {
                     cx.error(lit, message);
+                    continue;
                 }
-                key
+                (key, lit.span())
             }
-            (Some(ident), None) => ident.to_string().trim_start_matches("r#").to_owned(),
+            (Some(ident), None) => (ident.to_string().trim_start_matches("r#").to_owned(), span),
             (None, None) => {
                 cx.error_at(
                     span,
@@ -392,15 +563,14 @@ fn labels<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<LabelField<'a>> {
                 continue;
             }
         };
-        if matches!(&field.ty, Type::Tuple(t) if t.elems.is_empty()) {
-            cx.error_at(
-                span,
-                "a label on a field of type `()` would always be empty",
+        let optional = option_inner(&field.ty);
+        let ty = optional.unwrap_or(&field.ty);
+        if matches!(ty, Type::Tuple(t) if t.elems.is_empty()) {
+            cx.error(
+                ty,
+                "a field of type `()` cannot be a label: it has no value to scope \
+                 subscriptions by",
             );
-            continue;
-        }
-        if labels.iter().any(|l| l.key == key) {
-            cx.error_at(span, format!("duplicate label `{key}` in the same event"));
             continue;
         }
         let member = match &field.ident {
@@ -410,11 +580,25 @@ fn labels<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<LabelField<'a>> {
                 span: field.ty.span(),
             }),
         };
+        if let Some(first) = labels.iter().find(|l| l.key == key) {
+            let first = match &first.member {
+                Member::Named(ident) => format!("field `{ident}`"),
+                Member::Unnamed(index) => format!("field {}", index.index),
+            };
+            cx.error_at(
+                key_span,
+                format!(
+                    "duplicate label `{key}`: {first} already uses this name; name this one \
+                     with #[webhook(label = \"...\")]"
+                ),
+            );
+            continue;
+        }
         labels.push(LabelField {
             member,
             key,
-            ty: &field.ty,
-            optional: is_option(&field.ty),
+            ty,
+            optional: optional.is_some(),
         });
     }
     labels
@@ -422,26 +606,83 @@ fn labels<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<LabelField<'a>> {
 
 /// Label keys: ASCII letters, digits, `_`, `-` and `.`.
 fn check_label_key(key: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if key.is_empty() {
         return Err("a label's name must not be empty".to_owned());
     }
-    match key
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        Some(bad) => Err(format!(
-            "invalid label name \"{key}\": `{bad}` is not allowed; use ASCII letters, digits, \
-             `_`, `-` and `.`"
-        )),
-        None => Ok(()),
+    let Some(bad) = key.chars().find(|&c| !allowed(c)) else {
+        return Ok(());
+    };
+    // `customer id` → `customer_id`.
+    let mut fixed = String::with_capacity(key.len());
+    for c in key.chars().map(|c| if allowed(c) { c } else { '_' }) {
+        if !(c == '_' && fixed.ends_with('_')) {
+            fixed.push(c);
+        }
+    }
+    let hint = if key.is_ascii() && fixed.trim_matches('_').len() == fixed.len() {
+        format!(" (did you mean `{fixed}`?)")
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "invalid label name \"{key}\": {} is not allowed; use ASCII letters, digits, `_`, `-` \
+         and `.`{hint}",
+        name::describe(bad)
+    ))
+}
+
+/// `T` of a field written `Option<T>` (the macro sees only syntax, as serde's `default` handling
+/// does).
+fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.iter().collect::<Vec<_>>().as_slice() {
+        [syn::GenericArgument::Type(inner)] if last.ident == "Option" => Some(inner),
+        _ => None,
     }
 }
 
-/// `Option<T>` written as such (the macro sees only syntax, as serde's `default` handling does).
-fn is_option(ty: &Type) -> bool {
-    let Type::Path(path) = ty else { return false };
-    path.qself.is_none()
-        && path.path.segments.last().is_some_and(|s| {
-            s.ident == "Option" && matches!(s.arguments, syn::PathArguments::AngleBracketed(_))
-        })
+#[cfg(test)]
+mod tests {
+    use super::{Position, edit_distance, unknown_key};
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("resorce", "resource"), 1);
+        assert_eq!(edit_distance("acton", "action"), 1);
+        assert_eq!(edit_distance("", "crate"), 5);
+        assert_eq!(edit_distance("colour", "crate"), 5);
+    }
+
+    #[test]
+    fn unknown_keys_suggest_a_fix() {
+        let message = unknown_key("labels", Position::Field);
+        assert!(
+            message.ends_with("expected `label` (did you mean `label`?)"),
+            "{message}"
+        );
+        let message = unknown_key("sep", Position::Struct);
+        assert!(message.contains("did you mean `separator`?"), "{message}");
+        let message = unknown_key("name", Position::Struct);
+        assert!(
+            message.contains("made of `resource` and `action`"),
+            "{message}"
+        );
+        let message = unknown_key("type", Position::Struct);
+        assert!(
+            message.contains("made of `resource` and `action`"),
+            "{message}"
+        );
+        let message = unknown_key("Resource", Position::Struct);
+        assert!(message.contains("did you mean `resource`?"), "{message}");
+        let message = unknown_key("colour", Position::Enum);
+        assert!(!message.contains("did you mean"), "{message}");
+    }
 }

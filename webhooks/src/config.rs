@@ -19,14 +19,20 @@ pub struct AutoDisable {
 
 impl Default for AutoDisable {
     fn default() -> Self {
-        AutoDisable { after_failing_for: Some(Duration::from_secs(5 * 24 * 3600)), after_exhausted: None }
+        AutoDisable {
+            after_failing_for: Some(Duration::from_secs(5 * 24 * 3600)),
+            after_exhausted: None,
+        }
     }
 }
 
 impl AutoDisable {
     /// Never disable automatically (410 Gone still disables).
     pub fn never() -> Self {
-        AutoDisable { after_failing_for: None, after_exhausted: None }
+        AutoDisable {
+            after_failing_for: None,
+            after_exhausted: None,
+        }
     }
 }
 
@@ -50,6 +56,8 @@ pub(crate) struct Config {
     pub(crate) rotation_overlap: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) notification_capacity: usize,
+    pub(crate) retention: Option<Duration>,
+    pub(crate) purge_interval: Duration,
 }
 
 impl Default for Config {
@@ -72,6 +80,8 @@ impl Default for Config {
             rotation_overlap: Duration::from_secs(24 * 3600),
             shutdown_timeout: Duration::from_secs(30),
             notification_capacity: 1024,
+            retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            purge_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -32,9 +32,14 @@ pub(crate) async fn deliver(
     _global: OwnedSemaphorePermit,
 ) {
     let _held = Held(state.clone(), shared.clone());
-    let Ok(_permit) = state.permits.clone().acquire_owned().await else { return };
+    let Ok(_permit) = state.permits.clone().acquire_owned().await else {
+        return;
+    };
     if let Some(limiter) = &state.limiter {
-        let start = limiter.lock().unwrap_or_else(|p| p.into_inner()).reserve(Instant::now());
+        let start = limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reserve(Instant::now());
         tokio::time::sleep_until(start.into()).await;
     }
 
@@ -51,25 +56,54 @@ pub(crate) async fn deliver(
     );
     async {
         let at = crate::time::now_millis();
-        let outcome = shared.sender.send(&claim.message, &state.subscription).await;
+        let outcome = shared
+            .sender
+            .send(&claim.message, &state.subscription)
+            .await;
         let span = tracing::Span::current();
         span.record("latency_ms", outcome.latency.as_millis() as u64);
         let (status, error, error_message, body, retry_after) = match &outcome.result {
             Ok(answer) => {
                 span.record("status", answer.status);
-                let error = (!(200..300).contains(&answer.status)).then_some(AttemptErrorKind::Status);
-                (Some(answer.status), error, None, answer.body.clone(), answer.retry_after)
+                let error =
+                    (!(200..300).contains(&answer.status)).then_some(AttemptErrorKind::Status);
+                (
+                    Some(answer.status),
+                    error,
+                    None,
+                    answer.body.clone(),
+                    answer.retry_after,
+                )
             }
-            Err(failure) => (None, Some(failure.kind), Some(failure.message.clone()), Default::default(), None),
+            Err(failure) => (
+                None,
+                Some(failure.kind),
+                Some(failure.message.clone()),
+                Default::default(),
+                None,
+            ),
         };
-        let attempt = Attempt::new(delivery.id, number, at, outcome.latency, status, error, error_message, body);
+        let attempt = Attempt::new(
+            delivery.id,
+            number,
+            at,
+            outcome.latency,
+            status,
+            error,
+            error_message,
+            body,
+        );
         let next = decide(&shared, &state, &outcome, number, error, retry_after);
         match error {
             None => tracing::debug!("delivered"),
             Some(kind) => tracing::info!(error = %kind, ?next, "attempt failed"),
         }
 
-        let recorded = match shared.store.record_attempt(claim.lease, &attempt, next).await {
+        let recorded = match shared
+            .store
+            .record_attempt(claim.lease, &attempt, next)
+            .await
+        {
             Ok(recorded) => recorded,
             Err(error) => {
                 // Not recorded: the lease lapses and the delivery is attempted again
@@ -79,22 +113,31 @@ pub(crate) async fn deliver(
             }
         };
         if !recorded.applied {
-            tracing::warn!("lease lost before the attempt was recorded; another worker holds the delivery");
+            tracing::warn!(
+                "lease lost before the attempt was recorded; another worker holds the delivery"
+            );
             return;
         }
-        notify(&shared, &claim, number, status, error, next, outcome.latency);
+        notify(
+            &shared,
+            &claim,
+            number,
+            status,
+            error,
+            next,
+            outcome.latency,
+        );
 
         let subscription = delivery.subscription_id;
         if status == Some(410) {
             if let Err(error) = shared.disable(subscription, DisableReason::Gone).await {
                 tracing::error!(%error, "could not disable a subscription that answered 410");
             }
-        } else if matches!(next, Next::RetryAt(_) | Next::Exhausted) {
-            if let Some(reason) = shared.config.auto_disable.verdict(&recorded.health, SystemTime::now()) {
-                if let Err(error) = shared.disable(subscription, reason).await {
-                    tracing::error!(%error, "could not auto-disable a failing subscription");
-                }
-            }
+        } else if matches!(next, Next::RetryAt(_) | Next::Exhausted)
+            && let Some(reason) = shared.config.auto_disable.verdict(&recorded.health, SystemTime::now())
+            && let Err(error) = shared.disable(subscription, reason).await
+        {
+            tracing::error!(%error, "could not auto-disable a failing subscription");
         }
     }
     .instrument(span)
@@ -110,7 +153,9 @@ fn decide(
     error: Option<AttemptErrorKind>,
     retry_after: Option<Duration>,
 ) -> Next {
-    let Some(kind) = error else { return Next::Delivered };
+    let Some(kind) = error else {
+        return Next::Delivered;
+    };
     let status = outcome.result.as_ref().ok().map(|a| a.status);
     if status == Some(410) {
         return Next::Skipped;
@@ -122,8 +167,14 @@ fn decide(
     if disabled {
         return Next::Skipped;
     }
-    let policy = state.subscription.retry.as_ref().unwrap_or(&shared.config.retry);
-    let Some(mut delay) = policy.delay_after(number) else { return Next::Exhausted };
+    let policy = state
+        .subscription
+        .retry
+        .as_ref()
+        .unwrap_or(&shared.config.retry);
+    let Some(mut delay) = policy.delay_after(number) else {
+        return Next::Exhausted;
+    };
     if status == Some(429) || kind == AttemptErrorKind::Timeout {
         delay = delay.max(shared.config.slow_down_floor);
     }
@@ -143,8 +194,11 @@ fn notify(
     next: Next,
     latency: Duration,
 ) {
-    let (delivery, message, subscription) =
-        (claim.delivery.id, claim.delivery.message_id, claim.delivery.subscription_id);
+    let (delivery, message, subscription) = (
+        claim.delivery.id,
+        claim.delivery.message_id,
+        claim.delivery.subscription_id,
+    );
     let notification = match (next, error) {
         (Next::Delivered, _) => Notification::Delivered {
             delivery,
@@ -163,8 +217,17 @@ fn notify(
             error: error.unwrap_or(AttemptErrorKind::Request),
             next_attempt_at,
         },
-        (Next::Exhausted, _) => Notification::Exhausted { delivery, message, subscription, attempts: attempt },
-        (Next::Skipped, _) => Notification::Skipped { delivery, message, subscription },
+        (Next::Exhausted, _) => Notification::Exhausted {
+            delivery,
+            message,
+            subscription,
+            attempts: attempt,
+        },
+        (Next::Skipped, _) => Notification::Skipped {
+            delivery,
+            message,
+            subscription,
+        },
     };
     // No receivers is fine: notifications are for whoever listens.
     let _ = shared.notifications.send(notification);

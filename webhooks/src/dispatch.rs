@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::SubscriptionId;
-use crate::store::ClaimRequest;
+use crate::store::{Change, ClaimRequest};
 use crate::webhooks::Shared;
 
 /// Runs until the runtime stops, then lets the requests in flight finish (bounded).
@@ -19,6 +19,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut stop = shared.stop.subscribe();
     // After a store error, wait longer each time (up to 30 s): the store heals, we follow.
     let mut store_backoff = Duration::from_millis(100);
+    let mut last_purge = Instant::now();
 
     loop {
         if *stop.borrow_and_update() {
@@ -26,6 +27,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         while let Some(result) = tasks.try_join_next() {
             report(result);
+        }
+
+        if let Some(age) = shared.config.retention
+            && last_purge.elapsed() >= shared.config.purge_interval
+        {
+            last_purge = Instant::now();
+            tokio::spawn(purge(shared.clone(), age));
         }
 
         let mut wait = shared.config.poll_interval;
@@ -49,9 +57,16 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                             // Deleted meanwhile; its lease lapses and the store has dropped it.
                             continue;
                         };
-                        let Ok(permit) = global.clone().try_acquire_owned() else { break };
+                        let Ok(permit) = global.clone().try_acquire_owned() else {
+                            break;
+                        };
                         state.held.fetch_add(1, Ordering::AcqRel);
-                        tasks.spawn(crate::deliver::deliver(shared.clone(), claim, state, permit));
+                        tasks.spawn(crate::deliver::deliver(
+                            shared.clone(),
+                            claim,
+                            state,
+                            permit,
+                        ));
                     }
                     if full {
                         // There may be more due right now.
@@ -64,7 +79,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     if request.exclude.is_empty() {
                         match shared.store.next_due(SystemTime::now()).await {
                             Ok(Some(due)) => {
-                                let until = due.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+                                let until = due
+                                    .duration_since(SystemTime::now())
+                                    .unwrap_or(Duration::ZERO);
                                 // Something is due but was not claimable (its ordered
                                 // predecessor is in flight): a completion will wake us.
                                 if !until.is_zero() {
@@ -86,6 +103,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
         tokio::select! {
             _ = shared.wake.notified() => {}
+            change = shared.store.changed() => {
+                if change == Change::Subscriptions {
+                    shared.reload_subscriptions().await;
+                }
+            }
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
             Some(result) = tasks.join_next(), if !tasks.is_empty() => report(result),
@@ -98,7 +120,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             report(result);
         }
     };
-    if tokio::time::timeout(shared.config.shutdown_timeout, drain).await.is_err() {
+    if tokio::time::timeout(shared.config.shutdown_timeout, drain)
+        .await
+        .is_err()
+    {
         tracing::warn!(
             abandoned = tasks.len(),
             "webhook shutdown timed out; unfinished deliveries stay in the store"
@@ -107,12 +132,25 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// Retention, off the claim path: a long purge must not hold deliveries back.
+async fn purge(shared: Arc<Shared>, age: Duration) {
+    let before = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+    match shared.store.purge(before).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "purged delivered webhook messages past retention"),
+        Err(error) => tracing::warn!(%error, "webhook retention purge failed"),
+    }
+}
+
 /// The subscriptions with no room for more work now, and when the earliest rate limit lifts.
 fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
     let now = Instant::now();
     let mut exclude = Vec::new();
     let mut earliest: Option<Instant> = None;
-    let subscriptions = shared.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+    let subscriptions = shared
+        .subscriptions
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
     for (id, state) in subscriptions.iter() {
         if state.held.load(Ordering::Acquire) >= state.limit {
             exclude.push(*id);
@@ -128,9 +166,9 @@ fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
 }
 
 fn report(result: Result<(), tokio::task::JoinError>) {
-    if let Err(error) = result {
-        if error.is_panic() {
-            tracing::error!(%error, "a webhook delivery task panicked; its lease will lapse and it will be retried");
-        }
+    if let Err(error) = result
+        && error.is_panic()
+    {
+        tracing::error!(%error, "a webhook delivery task panicked; its lease will lapse and it will be retried");
     }
 }

@@ -62,6 +62,12 @@ pub enum Error {
     /// No subscription has this id.
     #[error("subscription {0} not found")]
     SubscriptionNotFound(SubscriptionId),
+    /// No delivery has this id.
+    #[error("delivery {0} not found")]
+    DeliveryNotFound(crate::DeliveryId),
+    /// The subscription is disabled: enable it (or recover) first.
+    #[error("subscription {0} is disabled; enable it or use `recover`")]
+    SubscriptionDisabled(SubscriptionId),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

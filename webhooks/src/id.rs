@@ -14,6 +14,12 @@ pub struct ParseIdError {
     text: String,
 }
 
+impl ParseIdError {
+    pub(crate) fn new(kind: &'static str, prefix: &'static str, text: &str) -> Self {
+        ParseIdError { kind, prefix, text: text.to_owned() }
+    }
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
         $(#[$doc])*

@@ -55,6 +55,9 @@ pub mod signing;
 pub mod ssrf;
 pub mod store;
 mod subscription;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 mod time;
 mod webhooks;
 

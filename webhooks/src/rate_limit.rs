@@ -12,11 +12,8 @@ pub(crate) struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub(crate) fn new(per_second: u32) -> Self {
-        RateLimiter {
-            interval: Duration::from_secs(1) / per_second.max(1),
-            next: Instant::now(),
-        }
+    pub(crate) fn new(per_second: u32, now: Instant) -> Self {
+        RateLimiter { interval: Duration::from_secs(1) / per_second.max(1), next: now }
     }
 
     /// Reserves the next slot; returns when it starts.
@@ -39,7 +36,7 @@ mod tests {
     #[test]
     fn spaces_requests_evenly() {
         let now = Instant::now();
-        let mut limiter = RateLimiter::new(4);
+        let mut limiter = RateLimiter::new(4, now);
         let starts: Vec<Duration> = (0..5).map(|_| limiter.reserve(now) - now).collect();
         assert_eq!(starts, [0, 250, 500, 750, 1000].map(Duration::from_millis));
         assert_eq!(limiter.ready_at(now) - now, Duration::from_millis(1250));

@@ -34,7 +34,11 @@ pub struct RetryPolicy {
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
     Schedule(Vec<Duration>),
-    Exponential { initial: Duration, max_delay: Duration, max_attempts: u32 },
+    Exponential {
+        initial: Duration,
+        max_delay: Duration,
+        max_attempts: u32,
+    },
 }
 
 impl Default for RetryPolicy {
@@ -42,8 +46,16 @@ impl Default for RetryPolicy {
         const MIN: u64 = 60;
         const HOUR: u64 = 60 * MIN;
         RetryPolicy::schedule(
-            [5, 5 * MIN, 30 * MIN, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR]
-                .map(Duration::from_secs),
+            [
+                5,
+                5 * MIN,
+                30 * MIN,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+            ]
+            .map(Duration::from_secs),
         )
     }
 }
@@ -52,14 +64,21 @@ impl RetryPolicy {
     /// An explicit schedule: the delay before each retry. `schedule([])` never retries.
     /// Jitter defaults to ±20 %.
     pub fn schedule(delays: impl IntoIterator<Item = Duration>) -> Self {
-        RetryPolicy { kind: Kind::Schedule(delays.into_iter().collect()), jitter: 0.2 }
+        RetryPolicy {
+            kind: Kind::Schedule(delays.into_iter().collect()),
+            jitter: 0.2,
+        }
     }
 
     /// Exponential backoff: `initial`, doubling up to `max_delay`, for `max_attempts` attempts in
     /// all (the first one included). Jitter defaults to ±20 %.
     pub fn exponential(initial: Duration, max_delay: Duration, max_attempts: u32) -> Self {
         RetryPolicy {
-            kind: Kind::Exponential { initial, max_delay, max_attempts: max_attempts.max(1) },
+            kind: Kind::Exponential {
+                initial,
+                max_delay,
+                max_attempts: max_attempts.max(1),
+            },
             jitter: 0.2,
         }
     }
@@ -71,7 +90,11 @@ impl RetryPolicy {
 
     /// Varies each delay by up to ± `fraction` (0.0 to 1.0; clamped).
     pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+        self.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         self
     }
 
@@ -91,9 +114,16 @@ impl RetryPolicy {
         }
         match &self.kind {
             Kind::Schedule(delays) => delays.get(attempts as usize - 1).copied(),
-            Kind::Exponential { initial, max_delay, .. } => {
+            Kind::Exponential {
+                initial, max_delay, ..
+            } => {
                 let factor = 2u32.checked_pow(attempts - 1).unwrap_or(u32::MAX);
-                Some(initial.checked_mul(factor).unwrap_or(*max_delay).min(*max_delay))
+                Some(
+                    initial
+                        .checked_mul(factor)
+                        .unwrap_or(*max_delay)
+                        .min(*max_delay),
+                )
             }
         }
     }
@@ -138,8 +168,9 @@ mod tests {
     #[test]
     fn default_schedule_is_svix() {
         let policy = RetryPolicy::default();
-        let base: Vec<u64> =
-            (1..8).map(|n| policy.base_delay_after(n).unwrap().as_secs()).collect();
+        let base: Vec<u64> = (1..8)
+            .map(|n| policy.base_delay_after(n).unwrap().as_secs())
+            .collect();
         assert_eq!(base, [5, 300, 1800, 7200, 18_000, 36_000, 36_000]);
         assert_eq!(policy.base_delay_after(8), None);
         assert_eq!(policy.max_attempts(), 8);
@@ -159,9 +190,11 @@ mod tests {
 
     #[test]
     fn exponential_caps() {
-        let policy =
-            RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(10), 40).jitter(0.0);
-        let delays: Vec<u64> = (1..7).map(|n| policy.delay_after(n).unwrap().as_secs()).collect();
+        let policy = RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(10), 40)
+            .jitter(0.0);
+        let delays: Vec<u64> = (1..7)
+            .map(|n| policy.delay_after(n).unwrap().as_secs())
+            .collect();
         assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
         assert_eq!(policy.delay_after(39), Some(Duration::from_secs(10)));
         assert_eq!(policy.delay_after(40), None);
@@ -176,15 +209,69 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let now = httpdate::parse_http_date("Tue, 24 Nov 2026 04:30:00 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
         assert_eq!(
             parse_retry_after("Tue, 24 Nov 2026 04:31:30 GMT", now),
             Some(Duration::from_secs(90))
         );
-        assert_eq!(parse_retry_after("Tue, 24 Nov 2026 04:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Tue, 24 Nov 2026 04:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         for bad in ["", "-1", "soon", "1.5"] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }
+    }
+}
+
+/// The stored form of a [`RetryPolicy`], for stores: JSON such as
+/// `{"schedule":[{"secs":5,"nanos":0}],"jitter":"0.2"}`. Durations are exact and the jitter is its
+/// shortest decimal text (read back exactly), so a policy survives the round trip unchanged.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRetryPolicy {
+    #[serde(flatten)]
+    kind: StoredKind,
+    jitter: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredKind {
+    Schedule(Vec<Duration>),
+    Exponential { initial: Duration, max_delay: Duration, max_attempts: u32 },
+}
+
+impl RetryPolicy {
+    /// The policy as JSON text, for stores, in the form described above.
+    pub(crate) fn to_stored(&self) -> String {
+        let kind = match &self.kind {
+            Kind::Schedule(delays) => StoredKind::Schedule(delays.clone()),
+            Kind::Exponential { initial, max_delay, max_attempts } => StoredKind::Exponential {
+                initial: *initial,
+                max_delay: *max_delay,
+                max_attempts: *max_attempts,
+            },
+        };
+        let stored = StoredRetryPolicy { kind, jitter: self.jitter.to_string() };
+        // Durations, a number and a string: nothing here can fail to serialize.
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// The policy [`to_stored`](Self::to_stored) wrote; `None` if `text` is not one.
+    pub(crate) fn from_stored(text: &str) -> Option<RetryPolicy> {
+        let stored: StoredRetryPolicy = serde_json::from_str(text).ok()?;
+        let jitter: f64 = stored.jitter.parse().ok()?;
+        let kind = match stored.kind {
+            StoredKind::Schedule(delays) => Kind::Schedule(delays),
+            StoredKind::Exponential { initial, max_delay, max_attempts } => {
+                Kind::Exponential { initial, max_delay, max_attempts: max_attempts.max(1) }
+            }
+        };
+        // Through the builder, so that a hand-edited jitter is clamped as any other.
+        Some(RetryPolicy { kind, jitter: 0.0 }.jitter(jitter))
     }
 }

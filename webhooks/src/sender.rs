@@ -64,25 +64,41 @@ impl Sender {
             .pool_max_idle_per_host(1024)
             .build()
             .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Sender { client, policy: config.policy, body_limit: config.body_limit })
+        Ok(Sender {
+            client,
+            policy: config.policy,
+            body_limit: config.body_limit,
+        })
     }
 
     /// POSTs the message to the subscription, signed with every active secret.
     pub(crate) async fn send(&self, message: &Message, subscription: &Subscription) -> Outcome {
         let started = Instant::now();
         let result = self.try_send(message, subscription).await;
-        Outcome { latency: started.elapsed(), result }
+        Outcome {
+            latency: started.elapsed(),
+            result,
+        }
     }
 
-    async fn try_send(&self, message: &Message, subscription: &Subscription) -> Result<Answer, Failure> {
+    async fn try_send(
+        &self,
+        message: &Message,
+        subscription: &Subscription,
+    ) -> Result<Answer, Failure> {
         // The resolver vets names; IP literals never reach it, so they are checked here, at
         // every attempt (the policy may have changed since the subscription was made).
         self.policy
             .check_url(&subscription.url)
-            .map_err(|e| Failure { kind: AttemptErrorKind::Blocked, message: e.to_string() })?;
+            .map_err(|e| Failure {
+                kind: AttemptErrorKind::Blocked,
+                message: e.to_string(),
+            })?;
 
         let now = SystemTime::now();
-        let timestamp = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let timestamp = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         let id = message.id().to_string();
         let signature = signing::signature_header(
             subscription.active_secrets(now),
@@ -92,15 +108,19 @@ impl Sender {
         );
 
         let mut headers = http::HeaderMap::with_capacity(5 + subscription.headers.len());
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(HEADER_ID, header_value(&id));
         headers.insert(HEADER_TIMESTAMP, HeaderValue::from(timestamp));
         headers.insert(HEADER_SIGNATURE, header_value(&signature));
         for (name, value) in &subscription.headers {
             // Validated when the subscription was stored; a bad one is left out, not sent.
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
-            {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
                 headers.append(name, value);
             }
         }
@@ -121,7 +141,11 @@ impl Sender {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::retry::parse_retry_after(v, SystemTime::now()));
         let body = self.read_capped(response).await;
-        Ok(Answer { status, retry_after, body })
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
     }
 
     /// Reads the body up to the cap. The status decides the outcome, so a body that fails

@@ -24,7 +24,7 @@ use crate::{Error, EventPattern, Labels, RetryPolicy, SubscriptionId};
 /// assert!(Subscription::new("not a url").is_err());
 /// # Ok::<(), webhooks::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Subscription {
     pub(crate) id: SubscriptionId,
     pub(crate) url: url::Url,
@@ -71,7 +71,11 @@ impl std::fmt::Display for DisableReason {
             DisableReason::Manual => f.write_str("disabled through the API"),
             DisableReason::Gone => f.write_str("the endpoint answered 410 Gone"),
             DisableReason::FailingSince(since) => {
-                write!(f, "every attempt failed since {}", crate::time::rfc3339(*since))
+                write!(
+                    f,
+                    "every attempt failed since {}",
+                    crate::time::rfc3339(*since)
+                )
             }
             DisableReason::ConsecutiveExhausted(n) => {
                 write!(f, "{n} deliveries in a row were exhausted")
@@ -100,10 +104,16 @@ impl Subscription {
     /// host. Whether the host is an allowed destination is checked by `Webhooks::subscribe`.
     pub fn new(url: impl AsRef<str>) -> Result<Self, Error> {
         let text = url.as_ref();
-        let invalid = |reason: String| Error::InvalidUrl { url: text.to_owned(), reason };
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: text.to_owned(),
+            reason,
+        };
         let url = url::Url::parse(text).map_err(|e| invalid(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!("the scheme is `{}`; only http and https are delivered to", url.scheme())));
+            return Err(invalid(format!(
+                "the scheme is `{}`; only http and https are delivered to",
+                url.scheme()
+            )));
         }
         if url.host().is_none() {
             return Err(invalid("it has no host".to_owned()));
@@ -152,7 +162,8 @@ impl Subscription {
     /// A header sent with every request to this endpoint. The headers the library sets itself
     /// (`content-type`, `user-agent`, `webhook-*`, …) cannot be overridden.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into().to_ascii_lowercase(), value.into()));
+        self.headers
+            .push((name.into().to_ascii_lowercase(), value.into()));
         self
     }
 
@@ -270,7 +281,8 @@ impl Subscription {
 
     /// Makes `secret` the current secret; the previous one keeps signing until `now + overlap`.
     pub(crate) fn rotate(&mut self, secret: Secret, now: SystemTime, overlap: Duration) {
-        self.secrets.retain(|(_, until)| until.is_none_or(|until| until > now));
+        self.secrets
+            .retain(|(_, until)| until.is_none_or(|until| until > now));
         for (_, until) in &mut self.secrets {
             let end = now + overlap;
             *until = Some(until.map_or(end, |u| u.min(end)));
@@ -292,13 +304,20 @@ impl Subscription {
             } else {
                 continue;
             };
-            return Err(Error::InvalidHeader { name: name.clone(), reason });
+            return Err(Error::InvalidHeader {
+                name: name.clone(),
+                reason,
+            });
         }
         if self.rate_limit == Some(0) {
-            return Err(Error::InvalidConfig("a rate limit must be at least 1 request per second".into()));
+            return Err(Error::InvalidConfig(
+                "a rate limit must be at least 1 request per second".into(),
+            ));
         }
         if self.max_in_flight == Some(0) {
-            return Err(Error::InvalidConfig("max_in_flight must be at least 1".into()));
+            return Err(Error::InvalidConfig(
+                "max_in_flight must be at least 1".into(),
+            ));
         }
         if self.events.is_empty() {
             return Ok(vec![EventPattern::parse("*")?]);

@@ -11,7 +11,7 @@ use crate::config::{AutoDisable, Config};
 use crate::rate_limit::RateLimiter;
 use crate::sender::{Sender, SenderConfig};
 use crate::ssrf::NetworkPolicy;
-use crate::store::{Attempt, Delivery, DynStore, NewDelivery, Store};
+use crate::store::{Attempt, Delivery, DeliveryQuery, DynStore, NewDelivery, Page, Store};
 use crate::subscription::{DisableReason, Disabled};
 use crate::{
     DeliveryId, Envelope, Error, EventPattern, Message, MessageId, Notification, RetryPolicy,
@@ -88,7 +88,9 @@ pub(crate) struct SubscriptionState {
 impl SubscriptionState {
     fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
         let patterns = subscription.validate()?;
-        let mut limit = subscription.max_in_flight.unwrap_or(config.max_in_flight_per_subscription);
+        let mut limit = subscription
+            .max_in_flight
+            .unwrap_or(config.max_in_flight_per_subscription);
         if subscription.ordered {
             limit = 1;
         }
@@ -99,7 +101,9 @@ impl SubscriptionState {
         }
         let limit = limit.max(1);
         Ok(SubscriptionState {
-            limiter: subscription.rate_limit.map(|r| Mutex::new(RateLimiter::new(r))),
+            limiter: subscription
+                .rate_limit
+                .map(|r| Mutex::new(RateLimiter::new(r, Instant::now()))),
             subscription,
             patterns,
             limit,
@@ -110,14 +114,19 @@ impl SubscriptionState {
 
     /// Whether an event with this name and these labels goes to this subscription.
     pub(crate) fn matches(&self, message: &Message) -> bool {
-        self.patterns.iter().any(|p| p.matches(message.event_type()))
+        self.patterns
+            .iter()
+            .any(|p| p.matches(message.event_type()))
             && message.labels().contains_all(&self.subscription.labels)
     }
 
     /// When the rate limiter lets the next request go, if it is later than `now`.
     pub(crate) fn rate_limited_until(&self, now: Instant) -> Option<Instant> {
         let limiter = self.limiter.as_ref()?;
-        let ready = limiter.lock().unwrap_or_else(|p| p.into_inner()).ready_at(now);
+        let ready = limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ready_at(now);
         (ready > now).then_some(ready)
     }
 }
@@ -131,7 +140,10 @@ pub struct Builder {
 impl Webhooks {
     /// A builder with the defaults.
     pub fn builder() -> Builder {
-        Builder { store: None, config: Config::default() }
+        Builder {
+            store: None,
+            config: Config::default(),
+        }
     }
 }
 
@@ -239,6 +251,13 @@ impl Builder {
         self
     }
 
+    /// Delivered messages older than this are purged automatically, hourly (default 30 days;
+    /// `None` keeps everything). Undelivered ones are kept until resolved.
+    pub fn retention(mut self, age: Option<Duration>) -> Self {
+        self.config.retention = age;
+        self
+    }
+
     /// How long `shutdown` waits for requests in flight (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
@@ -248,15 +267,19 @@ impl Builder {
     /// Starts the runtime: loads the subscriptions and spawns the workers on the current tokio
     /// runtime.
     pub async fn build(self) -> Result<Webhooks, Error> {
-        let store = self
-            .store
-            .ok_or_else(|| Error::InvalidConfig("no store: call `.store(...)` on the builder".into()))?;
+        let store = self.store.ok_or_else(|| {
+            Error::InvalidConfig("no store: call `.store(...)` on the builder".into())
+        })?;
         let config = self.config;
         if config.max_in_flight == 0 || config.max_in_flight_per_subscription == 0 {
-            return Err(Error::InvalidConfig("in-flight limits must be at least 1".into()));
+            return Err(Error::InvalidConfig(
+                "in-flight limits must be at least 1".into(),
+            ));
         }
         if config.lease < Duration::from_secs(1) {
-            return Err(Error::InvalidConfig("the lease must be at least 1 second".into()));
+            return Err(Error::InvalidConfig(
+                "the lease must be at least 1 second".into(),
+            ));
         }
         let sender = Sender::new(SenderConfig {
             policy: config.network.clone(),
@@ -273,7 +296,9 @@ impl Builder {
                     subscriptions.insert(id, Arc::new(state));
                 }
                 // Stored by an older version with looser rules: keep serving the others.
-                Err(error) => tracing::error!(subscription = %id, %error, "invalid stored subscription ignored"),
+                Err(error) => {
+                    tracing::error!(subscription = %id, %error, "invalid stored subscription ignored")
+                }
             }
         }
         let (notifications, _) = broadcast::channel(config.notification_capacity);
@@ -288,20 +313,31 @@ impl Builder {
             stop,
         });
         let dispatcher = tokio::spawn(crate::dispatch::run(shared.clone()));
-        Ok(Webhooks { handle: Arc::new(Handle { shared, dispatcher: Mutex::new(Some(dispatcher)) }) })
+        Ok(Webhooks {
+            handle: Arc::new(Handle {
+                shared,
+                dispatcher: Mutex::new(Some(dispatcher)),
+            }),
+        })
     }
 }
 
 impl AutoDisable {
     /// Whether a subscription with this health must be disabled now, and why.
-    pub(crate) fn verdict(&self, health: &crate::store::Health, now: std::time::SystemTime) -> Option<DisableReason> {
-        if let (Some(limit), Some(since)) = (self.after_failing_for, health.failing_since) {
-            if now.duration_since(since).is_ok_and(|d| d >= limit) {
-                return Some(DisableReason::FailingSince(since));
-            }
+    pub(crate) fn verdict(
+        &self,
+        health: &crate::store::Health,
+        now: std::time::SystemTime,
+    ) -> Option<DisableReason> {
+        if let (Some(limit), Some(since)) = (self.after_failing_for, health.failing_since)
+            && now.duration_since(since).is_ok_and(|d| d >= limit)
+        {
+            return Some(DisableReason::FailingSince(since));
         }
         match self.after_exhausted {
-            Some(n) if health.consecutive_exhausted >= n => Some(DisableReason::ConsecutiveExhausted(health.consecutive_exhausted)),
+            Some(n) if health.consecutive_exhausted >= n => Some(
+                DisableReason::ConsecutiveExhausted(health.consecutive_exhausted),
+            ),
             _ => None,
         }
     }
@@ -320,7 +356,10 @@ impl Webhooks {
         let shared = self.shared();
         shared.config.network.check_url(&subscription.url)?;
         let state = SubscriptionState::new(subscription, &shared.config)?;
-        shared.store.insert_subscription(&state.subscription).await?;
+        shared
+            .store
+            .insert_subscription(&state.subscription)
+            .await?;
         let subscription = state.subscription.clone();
         shared.cache(state);
         Ok(subscription)
@@ -332,7 +371,11 @@ impl Webhooks {
         let shared = self.shared();
         shared.config.network.check_url(&subscription.url)?;
         let state = SubscriptionState::new(subscription, &shared.config)?;
-        shared.store.update_subscription(&state.subscription).await.map_err(not_found(state.subscription.id))?;
+        shared
+            .store
+            .update_subscription(&state.subscription)
+            .await
+            .map_err(not_found(state.subscription.id))?;
         let subscription = state.subscription.clone();
         shared.cache(state);
         shared.wake.notify_one();
@@ -341,7 +384,11 @@ impl Webhooks {
 
     /// One subscription.
     pub async fn subscription(&self, id: SubscriptionId) -> Result<Subscription, Error> {
-        self.shared().store.subscription(id).await?.ok_or(Error::SubscriptionNotFound(id))
+        self.shared()
+            .store
+            .subscription(id)
+            .await?
+            .ok_or(Error::SubscriptionNotFound(id))
     }
 
     /// Every subscription, oldest first.
@@ -368,17 +415,29 @@ impl Webhooks {
         if !shared.store.delete_subscription(id).await? {
             return Err(Error::SubscriptionNotFound(id));
         }
-        shared.subscriptions.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        shared
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         Ok(())
     }
 
     /// Makes `secret` (or a generated one) the subscription's secret. The previous one keeps
     /// signing beside it for the rotation overlap (24 h by default), so receivers can switch
     /// without losing a message.
-    pub async fn rotate_secret(&self, id: SubscriptionId, secret: Option<Secret>) -> Result<Subscription, Error> {
+    pub async fn rotate_secret(
+        &self,
+        id: SubscriptionId,
+        secret: Option<Secret>,
+    ) -> Result<Subscription, Error> {
         let mut subscription = self.subscription(id).await?;
         let now = crate::time::now_millis();
-        subscription.rotate(secret.unwrap_or_else(Secret::generate), now, self.shared().config.rotation_overlap);
+        subscription.rotate(
+            secret.unwrap_or_else(Secret::generate),
+            now,
+            self.shared().config.rotation_overlap,
+        );
         self.update(subscription).await
     }
 
@@ -399,11 +458,16 @@ impl Webhooks {
             return Err(Error::ShutDown);
         }
         let deliveries: Vec<NewDelivery> = {
-            let subscriptions = shared.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+            let subscriptions = shared
+                .subscriptions
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
             subscriptions
                 .values()
                 .filter(|state| state.matches(message))
-                .map(|state| NewDelivery::new(state.subscription.id, !state.subscription.is_enabled()))
+                .map(|state| {
+                    NewDelivery::new(state.subscription.id, !state.subscription.is_enabled())
+                })
                 .collect()
         };
         shared.store.enqueue(message, &deliveries).await?;
@@ -428,11 +492,61 @@ impl Webhooks {
         Ok(self.shared().store.attempts(id).await?)
     }
 
+    /// The delivery log: deliveries matching `query`, newest first, one page at a time (pass
+    /// `page.next` to [`DeliveryQuery::after`] for the next).
+    pub async fn delivery_log(&self, query: &DeliveryQuery) -> Result<Page<Delivery>, Error> {
+        Ok(self.shared().store.query_deliveries(query).await?)
+    }
+
+    /// The first page of everything exhausted or skipped, newest first: nothing vanishes
+    /// silently. Page further with [`DeliveryQuery::undelivered`] and [`delivery_log`](Self::delivery_log).
+    pub async fn undelivered(&self) -> Result<Page<Delivery>, Error> {
+        self.delivery_log(&DeliveryQuery::undelivered()).await
+    }
+
+    /// One more attempt of a delivery, now, outside its retry schedule (whatever its status).
+    /// Fails if its subscription is disabled (enable it, or use [`recover`](Self::recover)) or
+    /// if it is in flight.
+    pub async fn redeliver(&self, id: DeliveryId) -> Result<Delivery, Error> {
+        let shared = self.shared();
+        let delivery = shared.store.delivery(id).await?.ok_or(Error::DeliveryNotFound(id))?;
+        let subscription = self.subscription(delivery.subscription_id).await?;
+        if !subscription.is_enabled() {
+            return Err(Error::SubscriptionDisabled(subscription.id));
+        }
+        let delivery = shared.store.redeliver(id, std::time::SystemTime::now()).await?;
+        shared.wake.notify_one();
+        Ok(delivery)
+    }
+
+    /// After the owner of an endpoint fixed it: re-enables the subscription and requeues every
+    /// exhausted or skipped delivery to it created in `[since, until)`. Returns how many.
+    pub async fn recover(
+        &self,
+        subscription: SubscriptionId,
+        since: std::time::SystemTime,
+        until: std::time::SystemTime,
+    ) -> Result<u64, Error> {
+        let shared = self.shared();
+        if !self.subscription(subscription).await?.is_enabled() {
+            self.enable(subscription).await?;
+        }
+        let count = shared
+            .store
+            .recover(subscription, since, until, std::time::SystemTime::now())
+            .await
+            .map_err(not_found(subscription))?;
+        shared.wake.notify_one();
+        Ok(count)
+    }
+
     /// Retention: deletes messages older than `age` whose deliveries all succeeded, with their
     /// deliveries and attempts. Undelivered ones are kept until resolved. Returns how many
     /// messages were deleted.
     pub async fn purge(&self, age: Duration) -> Result<u64, Error> {
-        let before = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+        let before = std::time::SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(std::time::UNIX_EPOCH);
         Ok(self.shared().store.purge(before).await?)
     }
 
@@ -448,13 +562,33 @@ impl Webhooks {
     /// delivers it after a restart.
     pub async fn shutdown(&self) {
         self.shared().stop.send_replace(true);
-        let dispatcher = self.handle.dispatcher.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(dispatcher) = dispatcher {
-            if let Err(error) = dispatcher.await {
-                tracing::error!(%error, "the webhook dispatcher ended abnormally");
-            }
+        let dispatcher = self
+            .handle
+            .dispatcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(dispatcher) = dispatcher
+            && let Err(error) = dispatcher.await
+        {
+            tracing::error!(%error, "the webhook dispatcher ended abnormally");
         }
     }
+}
+
+/// Whether two versions of a subscription behave the same (so its runtime state can be kept).
+fn same_settings(a: &Subscription, b: &Subscription) -> bool {
+    a.url == b.url
+        && a.events == b.events
+        && a.labels == b.labels
+        && a.headers == b.headers
+        && a.ordered == b.ordered
+        && a.rate_limit == b.rate_limit
+        && a.max_in_flight == b.max_in_flight
+        && a.retry == b.retry
+        && a.disabled == b.disabled
+        && a.secrets.len() == b.secrets.len()
+        && a.secrets.iter().zip(&b.secrets).all(|(x, y)| x == y)
 }
 
 fn not_found(id: SubscriptionId) -> impl FnOnce(crate::store::StoreError) -> Error {
@@ -464,27 +598,96 @@ fn not_found(id: SubscriptionId) -> impl FnOnce(crate::store::StoreError) -> Err
     }
 }
 
+/// The runtime's view of stored subscriptions.
+fn load_subscriptions(stored: Vec<Subscription>, config: &Config) -> HashMap<SubscriptionId, Arc<SubscriptionState>> {
+    let mut subscriptions = HashMap::with_capacity(stored.len());
+    for subscription in stored {
+        let id = subscription.id;
+        match SubscriptionState::new(subscription, config) {
+            Ok(state) => {
+                subscriptions.insert(id, Arc::new(state));
+            }
+            // Stored by an older version with looser rules: keep serving the others.
+            Err(error) => tracing::error!(subscription = %id, %error, "invalid stored subscription ignored"),
+        }
+    }
+    subscriptions
+}
+
 impl Shared {
+    /// Reloads subscriptions changed by another process. States of unchanged subscriptions are
+    /// kept, so their in-flight counts stay right.
+    pub(crate) async fn reload_subscriptions(&self) {
+        let stored = match self.store.subscriptions().await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "could not reload webhook subscriptions");
+                return;
+            }
+        };
+        let fresh = load_subscriptions(stored, &self.config);
+        let mut cache = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let old = std::mem::take(&mut *cache);
+        for (id, state) in fresh {
+            let keep = old.get(&id).filter(|o| same_settings(&o.subscription, &state.subscription));
+            cache.insert(id, keep.cloned().unwrap_or(state));
+        }
+    }
+
     fn cache(&self, state: SubscriptionState) {
         let id = state.subscription.id;
-        self.subscriptions.write().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(state));
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::new(state));
     }
 
     pub(crate) fn subscription_state(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
-        self.subscriptions.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+        self.subscriptions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// Disables a subscription in the store and the cache, and tells the listeners.
-    pub(crate) async fn disable(&self, id: SubscriptionId, reason: DisableReason) -> Result<Subscription, Error> {
-        let disabled = Disabled { at: crate::time::now_millis(), reason: reason.clone() };
-        let subscription = self.store.disable_subscription(id, disabled).await.map_err(not_found(id))?;
+    pub(crate) async fn disable(
+        &self,
+        id: SubscriptionId,
+        reason: DisableReason,
+    ) -> Result<Subscription, Error> {
+        let disabled = Disabled {
+            at: crate::time::now_millis(),
+            reason: reason.clone(),
+        };
+        let subscription = self
+            .store
+            .disable_subscription(id, disabled)
+            .await
+            .map_err(not_found(id))?;
         if let Ok(state) = SubscriptionState::new(subscription.clone(), &self.config) {
             self.cache(state);
         }
         if reason != DisableReason::Manual {
             tracing::warn!(subscription = %id, %reason, "subscription disabled");
         }
-        let _ = self.notifications.send(Notification::SubscriptionDisabled { subscription: id, reason });
+        let _ = self.notifications.send(Notification::SubscriptionDisabled {
+            subscription: id,
+            reason,
+        });
         Ok(subscription)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Webhooks {
+    /// A runtime with the defaults on a durable [`SqliteStore`](crate::store::SqliteStore) in
+    /// the file at `path` (created if missing): the one-line setup. Use the builder with
+    /// [`SqliteStore::open`](crate::store::SqliteStore::open) to change other settings.
+    ///
+    /// Fails if the file is already open, here or in another process (see
+    /// [`SqliteStore`](crate::store::SqliteStore)).
+    pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Webhooks, Error> {
+        Webhooks::builder().store(crate::store::SqliteStore::open(path).await?).build().await
     }
 }

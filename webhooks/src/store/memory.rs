@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use super::{
-    Attempt, Claim, ClaimRequest, Delivery, DeliveryStatus, Health, LeaseId, NewDelivery, Next,
-    Recorded, Store, StoreError,
+    Attempt, Claim, ClaimRequest, Cursor, Delivery, DeliveryQuery, DeliveryStatus, Health, LeaseId,
+    NewDelivery, Next, Page, Recorded, Store, StoreError,
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
@@ -69,7 +69,9 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters more than losing the store, so a poisoned lock is used as is.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -87,13 +89,18 @@ fn view(record: &Record) -> Delivery {
 }
 
 fn not_found(what: &'static str, id: impl ToString) -> StoreError {
-    StoreError::NotFound { what, id: id.to_string() }
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
 }
 
 impl Inner {
     /// Ends a delivery's life in the queue (delivered, exhausted, skipped).
     fn finish(&mut self, id: DeliveryId, status: DeliveryStatus) {
-        let Some(record) = self.deliveries.get_mut(&id) else { return };
+        let Some(record) = self.deliveries.get_mut(&id) else {
+            return;
+        };
         let sub = record.delivery.subscription_id;
         if let Some(queue) = self.queues.get_mut(&sub) {
             if let Some(due) = record.delivery.next_attempt_at {
@@ -110,17 +117,39 @@ impl Inner {
         self.leased.remove(&id);
     }
 
+    /// Makes a delivery due at `now` again, whatever its state (not in flight).
+    fn requeue(&mut self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
+        let record = self.deliveries.get_mut(&id).ok_or_else(|| not_found("delivery", id))?;
+        if record.lease.is_some() {
+            return Err(StoreError::Conflict { what: "in-flight delivery", id: id.to_string() });
+        }
+        let queue = self.queues.entry(record.delivery.subscription_id).or_default();
+        if let Some(due) = record.delivery.next_attempt_at {
+            queue.ready.remove(&(due, record.seq, id));
+        }
+        queue.ready.insert((now, record.seq, id));
+        queue.unfinished.insert((record.seq, id));
+        record.delivery.status = DeliveryStatus::Pending;
+        record.delivery.next_attempt_at = Some(now);
+        Ok(view(record))
+    }
+
     /// Makes deliveries whose lease lapsed claimable again.
     fn reclaim_lapsed(&mut self, now: SystemTime) {
-        let lapsed: Vec<DeliveryId> =
-            self.leased.iter().filter(|(_, until)| **until <= now).map(|(id, _)| *id).collect();
+        let lapsed: Vec<DeliveryId> = self
+            .leased
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in lapsed {
             self.leased.remove(&id);
             if let Some(record) = self.deliveries.get_mut(&id) {
                 record.lease = None;
-                if let (Some(due), Some(queue)) =
-                    (record.delivery.next_attempt_at, self.queues.get_mut(&record.delivery.subscription_id))
-                {
+                if let (Some(due), Some(queue)) = (
+                    record.delivery.next_attempt_at,
+                    self.queues.get_mut(&record.delivery.subscription_id),
+                ) {
                     queue.ready.insert((due, record.seq, id));
                 }
             }
@@ -128,18 +157,28 @@ impl Inner {
     }
 
     fn lease(&mut self, id: DeliveryId, request: &ClaimRequest, out: &mut Vec<Claim>) {
-        let Some(record) = self.deliveries.get_mut(&id) else { return };
-        let Some(message) = self.messages.get(&record.delivery.message_id) else { return };
-        if let (Some(due), Some(queue)) =
-            (record.delivery.next_attempt_at, self.queues.get_mut(&record.delivery.subscription_id))
-        {
+        let Some(record) = self.deliveries.get_mut(&id) else {
+            return;
+        };
+        let Some(message) = self.messages.get(&record.delivery.message_id) else {
+            return;
+        };
+        if let (Some(due), Some(queue)) = (
+            record.delivery.next_attempt_at,
+            self.queues.get_mut(&record.delivery.subscription_id),
+        ) {
             queue.ready.remove(&(due, record.seq, id));
         }
         let lease = LeaseId(uuid::Uuid::now_v7());
         let until = request.now + request.lease;
         record.lease = Some((lease, until));
         self.leased.insert(id, until);
-        out.push(Claim { delivery: view(record), message: message.clone(), lease, lease_until: until });
+        out.push(Claim {
+            delivery: view(record),
+            message: message.clone(),
+            lease,
+            lease_until: until,
+        });
     }
 }
 
@@ -147,9 +186,14 @@ impl Store for MemoryStore {
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
         let mut inner = self.lock();
         if inner.subscriptions.contains_key(&subscription.id) {
-            return Err(StoreError::Conflict { what: "subscription", id: subscription.id.to_string() });
+            return Err(StoreError::Conflict {
+                what: "subscription",
+                id: subscription.id.to_string(),
+            });
         }
-        inner.subscriptions.insert(subscription.id, (subscription.clone(), Health::default()));
+        inner
+            .subscriptions
+            .insert(subscription.id, (subscription.clone(), Health::default()));
         Ok(())
     }
 
@@ -172,7 +216,10 @@ impl Store for MemoryStore {
         disabled: Disabled,
     ) -> Result<Subscription, StoreError> {
         let mut inner = self.lock();
-        let entry = inner.subscriptions.get_mut(&id).ok_or_else(|| not_found("subscription", id))?;
+        let entry = inner
+            .subscriptions
+            .get_mut(&id)
+            .ok_or_else(|| not_found("subscription", id))?;
         entry.0.disabled = Some(disabled);
         let subscription = entry.0.clone();
         let waiting: Vec<DeliveryId> = inner
@@ -181,7 +228,11 @@ impl Store for MemoryStore {
             .map(|q| q.unfinished.iter().map(|(_, d)| *d).collect())
             .unwrap_or_default();
         for delivery in waiting {
-            if inner.deliveries.get(&delivery).is_some_and(|r| r.lease.is_none()) {
+            if inner
+                .deliveries
+                .get(&delivery)
+                .is_some_and(|r| r.lease.is_none())
+            {
                 inner.finish(delivery, DeliveryStatus::Skipped);
             }
         }
@@ -202,10 +253,10 @@ impl Store for MemoryStore {
             .collect();
         for delivery in gone {
             inner.leased.remove(&delivery);
-            if let Some(record) = inner.deliveries.remove(&delivery) {
-                if let Some(list) = inner.by_message.get_mut(&record.delivery.message_id) {
-                    list.retain(|d| *d != delivery);
-                }
+            if let Some(record) = inner.deliveries.remove(&delivery)
+                && let Some(list) = inner.by_message.get_mut(&record.delivery.message_id)
+            {
+                list.retain(|d| *d != delivery);
             }
         }
         Ok(true)
@@ -216,14 +267,26 @@ impl Store for MemoryStore {
     }
 
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        Ok(self.lock().subscriptions.values().map(|(s, _)| s.clone()).collect())
+        Ok(self
+            .lock()
+            .subscriptions
+            .values()
+            .map(|(s, _)| s.clone())
+            .collect())
     }
 
-    async fn enqueue(&self, message: &Message, deliveries: &[NewDelivery]) -> Result<(), StoreError> {
+    async fn enqueue(
+        &self,
+        message: &Message,
+        deliveries: &[NewDelivery],
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let id = message.id();
         if inner.messages.contains_key(&id) {
-            return Err(StoreError::Conflict { what: "message", id: id.to_string() });
+            return Err(StoreError::Conflict {
+                what: "message",
+                id: id.to_string(),
+            });
         }
         for new in deliveries {
             if !inner.subscriptions.contains_key(&new.subscription_id) {
@@ -236,7 +299,11 @@ impl Store for MemoryStore {
         inner.messages.insert(id, message.clone());
         let mut ids = Vec::with_capacity(deliveries.len());
         for new in deliveries {
-            let status = if new.skipped { DeliveryStatus::Skipped } else { DeliveryStatus::Pending };
+            let status = if new.skipped {
+                DeliveryStatus::Skipped
+            } else {
+                DeliveryStatus::Pending
+            };
             let due = (!new.skipped).then_some(now);
             let delivery = Delivery {
                 id: new.id,
@@ -254,7 +321,15 @@ impl Store for MemoryStore {
                 queue.ready.insert((due, seq, new.id));
                 queue.unfinished.insert((seq, new.id));
             }
-            inner.deliveries.insert(new.id, Record { delivery, seq, lease: None, attempts: Vec::new() });
+            inner.deliveries.insert(
+                new.id,
+                Record {
+                    delivery,
+                    seq,
+                    lease: None,
+                    attempts: Vec::new(),
+                },
+            );
             ids.push(new.id);
         }
         inner.by_message.insert(id, ids);
@@ -280,24 +355,36 @@ impl Store for MemoryStore {
             if request.exclude.contains(&sub) {
                 continue;
             }
-            let Some((subscription, _)) = inner.subscriptions.get(&sub) else { continue };
+            let Some((subscription, _)) = inner.subscriptions.get(&sub) else {
+                continue;
+            };
             if subscription.disabled.is_some() {
                 continue;
             }
             let ordered = subscription.ordered;
-            let Some(queue) = inner.queues.get(&sub) else { continue };
+            let Some(queue) = inner.queues.get(&sub) else {
+                continue;
+            };
             let picks: Vec<DeliveryId> = if ordered {
                 // Only the oldest unfinished delivery, and only when it is not in flight.
                 queue
                     .unfinished
                     .first()
                     .and_then(|(_, head)| inner.deliveries.get(head))
-                    .filter(|r| r.lease.is_none() && r.delivery.next_attempt_at.is_some_and(|d| d <= now))
+                    .filter(|r| {
+                        r.lease.is_none() && r.delivery.next_attempt_at.is_some_and(|d| d <= now)
+                    })
                     .map(|r| vec![r.delivery.id])
                     .unwrap_or_default()
             } else {
                 let room = request.per_subscription.min(request.limit - out.len());
-                queue.ready.iter().take_while(|(due, _, _)| *due <= now).take(room).map(|e| e.2).collect()
+                queue
+                    .ready
+                    .iter()
+                    .take_while(|(due, _, _)| *due <= now)
+                    .take(room)
+                    .map(|e| e.2)
+                    .collect()
             };
             for id in picks {
                 inner.lease(id, request, &mut out);
@@ -314,7 +401,10 @@ impl Store for MemoryStore {
     ) -> Result<Recorded, StoreError> {
         let mut inner = self.lock();
         let id = attempt.delivery_id;
-        let record = inner.deliveries.get_mut(&id).ok_or_else(|| not_found("delivery", id))?;
+        let record = inner
+            .deliveries
+            .get_mut(&id)
+            .ok_or_else(|| not_found("delivery", id))?;
         record.attempts.push(attempt.clone());
         let sub = record.delivery.subscription_id;
         let applied = record.lease.is_some_and(|(held, _)| held == lease);
@@ -389,17 +479,32 @@ impl Store for MemoryStore {
         Ok(inner
             .by_message
             .get(&id)
-            .map(|ids| ids.iter().filter_map(|d| inner.deliveries.get(d)).map(view).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|d| inner.deliveries.get(d))
+                    .map(view)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     async fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>, StoreError> {
-        Ok(self.lock().deliveries.get(&id).map(|r| r.attempts.clone()).unwrap_or_default())
+        Ok(self
+            .lock()
+            .deliveries
+            .get(&id)
+            .map(|r| r.attempts.clone())
+            .unwrap_or_default())
     }
 
     async fn purge(&self, before: SystemTime) -> Result<u64, StoreError> {
         let mut inner = self.lock();
-        let Inner { messages, deliveries, by_message, .. } = &mut *inner;
+        let Inner {
+            messages,
+            deliveries,
+            by_message,
+            ..
+        } = &mut *inner;
         let done: Vec<MessageId> = messages
             .values()
             .filter(|m| m.timestamp() < before)
@@ -407,7 +512,9 @@ impl Store for MemoryStore {
             .filter(|id| {
                 by_message.get(id).is_none_or(|ds| {
                     ds.iter().all(|d| {
-                        deliveries.get(d).is_none_or(|r| r.delivery.status == DeliveryStatus::Delivered)
+                        deliveries
+                            .get(d)
+                            .is_none_or(|r| r.delivery.status == DeliveryStatus::Delivered)
                     })
                 })
             })
@@ -419,5 +526,57 @@ impl Store for MemoryStore {
             }
         }
         Ok(done.len() as u64)
+    }
+
+    async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
+        let inner = self.lock();
+        let empty = crate::Labels::new();
+        let mut found: Vec<Delivery> = inner
+            .deliveries
+            .values()
+            .map(view)
+            .filter(|d| query.cursor.is_none_or(|c| c.precedes(d)))
+            .filter(|d| {
+                let labels = inner.messages.get(&d.message_id).map_or(&empty, |m| m.labels());
+                query.matches(d, labels)
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        found.truncate(query.page_size());
+        let next = (found.len() == query.page_size()).then(|| found.last().map(Cursor::after)).flatten();
+        Ok(Page::new(found, next))
+    }
+
+    async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
+        self.lock().requeue(id, now)
+    }
+
+    async fn recover(
+        &self,
+        subscription: SubscriptionId,
+        since: SystemTime,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        if !inner.subscriptions.contains_key(&subscription) {
+            return Err(not_found("subscription", subscription));
+        }
+        let ids: Vec<DeliveryId> = inner
+            .deliveries
+            .values()
+            .filter(|r| {
+                let d = &r.delivery;
+                d.subscription_id == subscription
+                    && matches!(d.status, DeliveryStatus::Exhausted | DeliveryStatus::Skipped)
+                    && d.created_at >= since
+                    && d.created_at < until
+            })
+            .map(|r| r.delivery.id)
+            .collect();
+        for id in &ids {
+            inner.requeue(*id, now)?;
+        }
+        Ok(ids.len() as u64)
     }
 }

@@ -23,8 +23,12 @@ use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// Where a delivery stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,7 +63,10 @@ impl DeliveryStatus {
 
     /// Whether nothing more will happen to it without a redelivery or recovery.
     pub fn is_final(self) -> bool {
-        matches!(self, DeliveryStatus::Delivered | DeliveryStatus::Exhausted | DeliveryStatus::Skipped)
+        matches!(
+            self,
+            DeliveryStatus::Delivered | DeliveryStatus::Exhausted | DeliveryStatus::Skipped
+        )
     }
 }
 
@@ -124,9 +131,15 @@ impl AttemptErrorKind {
 
     /// The kind with this [`as_str`](Self::as_str) name.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Status, Self::Timeout, Self::Connect, Self::Blocked, Self::Request]
-            .into_iter()
-            .find(|k| k.as_str() == name)
+        [
+            Self::Status,
+            Self::Timeout,
+            Self::Connect,
+            Self::Blocked,
+            Self::Request,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
     }
 }
 
@@ -171,7 +184,16 @@ impl Attempt {
         error_message: Option<String>,
         response_body: Bytes,
     ) -> Self {
-        Attempt { delivery_id, number, at, latency, status_code, error, error_message, response_body }
+        Attempt {
+            delivery_id,
+            number,
+            at,
+            latency,
+            status_code,
+            error,
+            error_message,
+            response_body,
+        }
     }
 }
 
@@ -190,7 +212,11 @@ pub struct NewDelivery {
 impl NewDelivery {
     /// A delivery of the message to `subscription_id`.
     pub fn new(subscription_id: SubscriptionId, skipped: bool) -> Self {
-        NewDelivery { id: DeliveryId::new(), subscription_id, skipped }
+        NewDelivery {
+            id: DeliveryId::new(),
+            subscription_id,
+            skipped,
+        }
     }
 }
 
@@ -213,7 +239,13 @@ pub struct ClaimRequest {
 impl ClaimRequest {
     /// A request.
     pub fn new(now: SystemTime, limit: usize, per_subscription: usize, lease: Duration) -> Self {
-        ClaimRequest { now, limit, per_subscription, lease, exclude: Vec::new() }
+        ClaimRequest {
+            now,
+            limit,
+            per_subscription,
+            lease,
+            exclude: Vec::new(),
+        }
     }
 }
 
@@ -267,6 +299,180 @@ pub struct Recorded {
     /// `false` when the lease had been lost (it lapsed and another worker claimed the
     /// delivery): the attempt is kept, the delivery's state is left to the new holder.
     pub applied: bool,
+}
+
+/// Which deliveries to list: every filter given must hold. Newest first, one page at a time.
+///
+/// ```
+/// use webhooks::store::{DeliveryQuery, DeliveryStatus};
+///
+/// let query = DeliveryQuery::new()
+///     .status(DeliveryStatus::Exhausted)
+///     .status(DeliveryStatus::Skipped)
+///     .event_type("bear_attack:reported")
+///     .label("county", "denver")
+///     .limit(50);
+/// # let _ = query;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryQuery {
+    /// Only this subscription's.
+    pub subscription: Option<SubscriptionId>,
+    /// Only these statuses (empty: any).
+    pub statuses: Vec<DeliveryStatus>,
+    /// Only this event name.
+    pub event_type: Option<String>,
+    /// Only messages with this label and value.
+    pub label: Option<(String, String)>,
+    /// Only deliveries created at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only deliveries created before this time.
+    pub until: Option<SystemTime>,
+    /// At most this many (default 100; at most 1000).
+    pub limit: usize,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+}
+
+impl DeliveryQuery {
+    /// Every delivery, newest first, 100 a page.
+    pub fn new() -> Self {
+        DeliveryQuery { limit: 100, ..Default::default() }
+    }
+
+    /// Everything exhausted or skipped: what did not reach its endpoint and will not without
+    /// a redelivery or recovery.
+    pub fn undelivered() -> Self {
+        DeliveryQuery::new().status(DeliveryStatus::Exhausted).status(DeliveryStatus::Skipped)
+    }
+
+    /// Only this subscription's.
+    pub fn subscription(mut self, id: SubscriptionId) -> Self {
+        self.subscription = Some(id);
+        self
+    }
+
+    /// Also this status (statuses given are alternatives).
+    pub fn status(mut self, status: DeliveryStatus) -> Self {
+        self.statuses.push(status);
+        self
+    }
+
+    /// Only this event name.
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Only messages carrying this label with this value.
+    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.label = Some((name.into(), value.into()));
+        self
+    }
+
+    /// Only deliveries created in `[since, until)`.
+    pub fn between(mut self, since: SystemTime, until: SystemTime) -> Self {
+        self.since = Some(since);
+        self.until = Some(until);
+        self
+    }
+
+    /// At most this many a page (clamped to 1..=1000).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The page after the one that returned this cursor.
+    pub fn after(mut self, cursor: Cursor) -> Self {
+        self.cursor = Some(cursor);
+        self
+    }
+
+    /// The page size actually used.
+    pub fn page_size(&self) -> usize {
+        self.limit.clamp(1, 1000)
+    }
+
+    /// Whether a delivery passes the filters (not the cursor). Stores that cannot filter in
+    /// their query language use this; the SQL stores filter in SQL.
+    pub fn matches(&self, delivery: &Delivery, labels: &crate::Labels) -> bool {
+        self.subscription.is_none_or(|s| s == delivery.subscription_id)
+            && (self.statuses.is_empty() || self.statuses.contains(&delivery.status))
+            && self.event_type.as_deref().is_none_or(|e| e == delivery.event_type)
+            && self.label.as_ref().is_none_or(|(n, v)| labels.get(n) == Some(v.as_str()))
+            && self.since.is_none_or(|t| delivery.created_at >= t)
+            && self.until.is_none_or(|t| delivery.created_at < t)
+    }
+}
+
+/// Where a page of [`DeliveryQuery`] results ended: the last delivery's creation time and id.
+/// Printed and parsed as text, so that a CLI or a web page can hand it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    /// Creation time of the last delivery of the page, in unix milliseconds.
+    pub created_at_ms: i64,
+    /// Its id.
+    pub id: DeliveryId,
+}
+
+impl Cursor {
+    /// The cursor after `delivery`.
+    pub fn after(delivery: &Delivery) -> Self {
+        Cursor { created_at_ms: crate::time::unix_millis(delivery.created_at), id: delivery.id }
+    }
+
+    /// Whether `delivery` comes after this cursor in newest-first order.
+    pub fn precedes(&self, delivery: &Delivery) -> bool {
+        let at = crate::time::unix_millis(delivery.created_at);
+        (at, delivery.id) < (self.created_at_ms, self.id)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.created_at_ms, self.id)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = crate::ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || crate::ParseIdError::new("cursor", "<unix millis>.dlv_", s);
+        let (at, id) = s.split_once('.').ok_or_else(invalid)?;
+        let created_at_ms = at.parse().map_err(|_| invalid())?;
+        let id = id.parse().map_err(|_| invalid())?;
+        Ok(Cursor { created_at_ms, id })
+    }
+}
+
+/// One page of results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// The results.
+    pub items: Vec<T>,
+    /// The cursor of the next page, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// A page.
+    pub fn new(items: Vec<T>, next: Option<Cursor>) -> Self {
+        Page { items, next }
+    }
+}
+
+/// What another process changed in a shared store (see [`Store::changed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// New or requeued deliveries may be due.
+    Work,
+    /// Subscriptions were added, updated, disabled or deleted.
+    Subscriptions,
 }
 
 /// A store failure.
@@ -385,20 +591,66 @@ pub trait Store: Send + Sync + 'static {
     /// (or that had none), with their deliveries and attempts. Undelivered work is kept until
     /// it is resolved. Returns how many messages were deleted.
     fn purge(&self, before: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The delivery log: deliveries matching `query`, newest first (by creation time, then
+    /// id), at most `query.page_size()`, starting after `query.cursor`. `next` is set when the
+    /// page is full. Statuses are as [`Delivery::status`] shows them (in flight = leased, failed =
+    /// pending after a failed attempt).
+    fn query_deliveries(
+        &self,
+        query: &DeliveryQuery,
+    ) -> impl Future<Output = Result<Page<Delivery>, StoreError>> + Send;
+
+    /// Makes a delivery due at `now` for one more attempt, outside its retry schedule, whatever
+    /// its status (delivered, exhausted and skipped ones included). Its attempt count is kept, so
+    /// if that attempt fails and the policy is spent it is exhausted again. Fails with
+    /// [`StoreError::Conflict`] if it is in flight, [`StoreError::NotFound`] if unknown.
+    fn redeliver(
+        &self,
+        id: DeliveryId,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Delivery, StoreError>> + Send;
+
+    /// Requeues (due at `now`, as [`redeliver`](Store::redeliver) does) every exhausted or
+    /// skipped delivery of `subscription` created in `[since, until)`. Returns how many.
+    fn recover(
+        &self,
+        subscription: SubscriptionId,
+        since: SystemTime,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Resolves when *another process* sharing this store may have added work or changed
+    /// subscriptions, so that idle workers wake at once instead of at their next poll and
+    /// reload their subscriptions. Stores used by one process never resolve (the default);
+    /// PostgreSQL uses LISTEN/NOTIFY.
+    fn changed(&self) -> impl Future<Output = Change> + Send {
+        std::future::pending()
+    }
 }
 
 /// The object-safe form of [`Store`] that the runtime holds (`Arc<dyn DynStore>`), so that
 /// `Webhooks` is one type whatever the store.
 pub(crate) trait DynStore: Send + Sync + 'static {
-    fn insert_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn update_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn insert_subscription<'a>(
+        &'a self,
+        s: &'a Subscription,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn update_subscription<'a>(
+        &'a self,
+        s: &'a Subscription,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn disable_subscription(
         &self,
         id: SubscriptionId,
         disabled: Disabled,
     ) -> BoxFuture<'_, Result<Subscription, StoreError>>;
     fn delete_subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<bool, StoreError>>;
-    fn subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<Option<Subscription>, StoreError>>;
+    fn subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> BoxFuture<'_, Result<Option<Subscription>, StoreError>>;
     fn subscriptions(&self) -> BoxFuture<'_, Result<Vec<Subscription>, StoreError>>;
     fn enqueue<'a>(
         &'a self,
@@ -414,16 +666,33 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Recorded, StoreError>>;
     fn next_due(&self, now: SystemTime) -> BoxFuture<'_, Result<Option<SystemTime>, StoreError>>;
     fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>>;
-    fn message_deliveries(&self, id: MessageId) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
+    fn message_deliveries(&self, id: MessageId)
+    -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
     fn attempts(&self, id: DeliveryId) -> BoxFuture<'_, Result<Vec<Attempt>, StoreError>>;
     fn purge(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, StoreError>>;
+    fn changed(&self) -> BoxFuture<'_, Change>;
+    fn query_deliveries<'a>(&'a self, q: &'a DeliveryQuery) -> BoxFuture<'a, Result<Page<Delivery>, StoreError>>;
+    fn redeliver(&self, id: DeliveryId, now: SystemTime) -> BoxFuture<'_, Result<Delivery, StoreError>>;
+    fn recover(
+        &self,
+        subscription: SubscriptionId,
+        since: SystemTime,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<u64, StoreError>>;
 }
 
 impl<S: Store> DynStore for S {
-    fn insert_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn insert_subscription<'a>(
+        &'a self,
+        s: &'a Subscription,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(Store::insert_subscription(self, s))
     }
-    fn update_subscription<'a>(&'a self, s: &'a Subscription) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn update_subscription<'a>(
+        &'a self,
+        s: &'a Subscription,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(Store::update_subscription(self, s))
     }
     fn disable_subscription(
@@ -436,7 +705,10 @@ impl<S: Store> DynStore for S {
     fn delete_subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(Store::delete_subscription(self, id))
     }
-    fn subscription(&self, id: SubscriptionId) -> BoxFuture<'_, Result<Option<Subscription>, StoreError>> {
+    fn subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> BoxFuture<'_, Result<Option<Subscription>, StoreError>> {
         Box::pin(Store::subscription(self, id))
     }
     fn subscriptions(&self) -> BoxFuture<'_, Result<Vec<Subscription>, StoreError>> {
@@ -466,7 +738,10 @@ impl<S: Store> DynStore for S {
     fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>> {
         Box::pin(Store::delivery(self, id))
     }
-    fn message_deliveries(&self, id: MessageId) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
+    fn message_deliveries(
+        &self,
+        id: MessageId,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
         Box::pin(Store::message_deliveries(self, id))
     }
     fn attempts(&self, id: DeliveryId) -> BoxFuture<'_, Result<Vec<Attempt>, StoreError>> {
@@ -474,5 +749,23 @@ impl<S: Store> DynStore for S {
     }
     fn purge(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(Store::purge(self, before))
+    }
+    fn changed(&self) -> BoxFuture<'_, Change> {
+        Box::pin(Store::changed(self))
+    }
+    fn query_deliveries<'a>(&'a self, q: &'a DeliveryQuery) -> BoxFuture<'a, Result<Page<Delivery>, StoreError>> {
+        Box::pin(Store::query_deliveries(self, q))
+    }
+    fn redeliver(&self, id: DeliveryId, now: SystemTime) -> BoxFuture<'_, Result<Delivery, StoreError>> {
+        Box::pin(Store::redeliver(self, id, now))
+    }
+    fn recover(
+        &self,
+        subscription: SubscriptionId,
+        since: SystemTime,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(Store::recover(self, subscription, since, until, now))
     }
 }

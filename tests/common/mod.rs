@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use webhooks::store::MemoryStore;
+use webhooks::{Builder, Notification, RetryPolicy, WebhookEvent, Webhooks};
+
+/// How long any test waits for something that should happen within milliseconds.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "random_number", action = "generate")]
+pub struct RandomNumber(pub u32);
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "bear_attack")]
+pub enum BearAttack {
+    #[webhook(action = "reported")]
+    Reported {
+        id: u64,
+        #[webhook(label)]
+        county: String,
+    },
+    #[webhook(action = "resolved")]
+    Resolved {
+        id: u64,
+        #[webhook(label)]
+        county: String,
+    },
+}
+
+/// A runtime on a memory store that may reach 127.0.0.1, retrying fast.
+pub fn builder() -> Builder {
+    Webhooks::builder()
+        .store(MemoryStore::new())
+        .allow_private_networks()
+        .retry(fast_retries(5))
+        .slow_down_floor(Duration::ZERO)
+}
+
+/// `n` retries, 20 ms apart, no jitter.
+pub fn fast_retries(n: usize) -> RetryPolicy {
+    RetryPolicy::schedule(vec![Duration::from_millis(20); n]).jitter(0.0)
+}
+
+/// Waits for the first notification that `pick` accepts, at most [`DEADLINE`].
+pub async fn wait_for<T>(
+    rx: &mut broadcast::Receiver<Notification>,
+    mut pick: impl FnMut(&Notification) -> Option<T>,
+) -> T {
+    let found = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match rx.recv().await {
+                Ok(n) => {
+                    if let Some(found) = pick(&n) {
+                        return found;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => panic!("notifications closed"),
+            }
+        }
+    })
+    .await;
+    found.expect("the expected notification did not come within the deadline")
+}
+
+/// Collects notifications until `done` says so, at most [`DEADLINE`].
+pub async fn collect_until(
+    rx: &mut broadcast::Receiver<Notification>,
+    mut done: impl FnMut(&[Notification]) -> bool,
+) -> Vec<Notification> {
+    let mut seen = Vec::new();
+    let result = tokio::time::timeout(DEADLINE, async {
+        while !done(&seen) {
+            match rx.recv().await {
+                Ok(n) => seen.push(n),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+    .await;
+    assert!(
+        result.is_ok(),
+        "not done within the deadline; saw {seen:#?}"
+    );
+    seen
+}

@@ -1,0 +1,10 @@
+use serde::Serialize;
+use webhooks::WebhookEvent;
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "", action = "paid")]
+struct InvoicePaid {
+    id: u64,
+}
+
+fn main() {}

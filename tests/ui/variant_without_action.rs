@@ -1,0 +1,12 @@
+use serde::Serialize;
+use webhooks::WebhookEvent;
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "invoice")]
+enum Invoice {
+    #[webhook(action = "paid")]
+    Paid,
+    Voided,
+}
+
+fn main() {}
