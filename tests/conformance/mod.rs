@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Every test calls the `Store` trait directly with explicit times (`at(ms)`): nothing sleeps.
-#![allow(dead_code, unreachable_pub)]
+// A test suite: an unwrap is how a test fails (clippy allows it only inside `#[test]` fns).
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,6 +50,7 @@ macro_rules! conformance_suite {
             delete_subscription,
             next_due,
             purge_retention,
+            purge_many,
             delivery_views,
             attempts_round_trip,
             subscription_round_trip,
@@ -114,7 +116,11 @@ pub fn message(ms: u64) -> Message {
 }
 
 /// Enqueues a message created at `at(ms)` to `subs`; returns it and its delivery ids, in order.
-pub async fn send(store: &impl Store, ms: u64, subs: &[SubscriptionId]) -> (Message, Vec<DeliveryId>) {
+pub async fn send(
+    store: &impl Store,
+    ms: u64,
+    subs: &[SubscriptionId],
+) -> (Message, Vec<DeliveryId>) {
     send_message(store, message(ms), subs).await
 }
 
@@ -155,11 +161,18 @@ pub fn attempt(claim: &Claim, ms: u64, status: u16) -> Attempt {
 /// Records an attempt at `at(ms)` (a 200 for `Next::Delivered`, a 500 otherwise).
 pub async fn record(store: &impl Store, claim: &Claim, ms: u64, next: Next) -> Recorded {
     let status = if next == Next::Delivered { 200 } else { 500 };
-    store.record_attempt(claim.lease, &attempt(claim, ms, status), next).await.unwrap()
+    store
+        .record_attempt(claim.lease, &attempt(claim, ms, status), next)
+        .await
+        .unwrap()
 }
 
 pub async fn delivery(store: &impl Store, id: DeliveryId) -> Delivery {
-    store.delivery(id).await.unwrap().expect("the delivery exists")
+    store
+        .delivery(id)
+        .await
+        .unwrap()
+        .expect("the delivery exists")
 }
 
 pub async fn status(store: &impl Store, id: DeliveryId) -> DeliveryStatus {
@@ -168,7 +181,10 @@ pub async fn status(store: &impl Store, id: DeliveryId) -> DeliveryStatus {
 
 /// A subscription's health as a tuple (`Health` is non-exhaustive).
 fn health(recorded: Recorded) -> (Option<SystemTime>, u32) {
-    (recorded.health.failing_since, recorded.health.consecutive_exhausted)
+    (
+        recorded.health.failing_since,
+        recorded.health.consecutive_exhausted,
+    )
 }
 
 fn ids(claims: &[Claim]) -> Vec<DeliveryId> {
@@ -182,7 +198,10 @@ fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 }
 
 fn count_for(claims: &[Claim], sub: SubscriptionId) -> usize {
-    claims.iter().filter(|c| c.delivery.subscription_id == sub).count()
+    claims
+        .iter()
+        .filter(|c| c.delivery.subscription_id == sub)
+        .count()
 }
 
 fn is_not_found(error: &StoreError, expected: &str) -> bool {
@@ -199,11 +218,19 @@ fn is_conflict(error: &StoreError, expected: &str) -> bool {
 
 /// One message to several subscriptions: one delivery each, every one claimable with the message.
 pub async fn fan_out(store: impl Store) {
-    let subs = [add_plain(&store).await, add_plain(&store).await, add_plain(&store).await];
+    let subs = [
+        add_plain(&store).await,
+        add_plain(&store).await,
+        add_plain(&store).await,
+    ];
     let (message, ids_sent) = send(&store, 0, &subs).await;
 
     let deliveries = store.message_deliveries(message.id()).await.unwrap();
-    assert_eq!(deliveries.iter().map(|d| d.id).collect::<Vec<_>>(), ids_sent, "in the order given");
+    assert_eq!(
+        deliveries.iter().map(|d| d.id).collect::<Vec<_>>(),
+        ids_sent,
+        "in the order given"
+    );
     for (delivery, sub) in deliveries.iter().zip(subs) {
         assert_eq!(delivery.message_id, message.id());
         assert_eq!(delivery.subscription_id, sub);
@@ -213,7 +240,10 @@ pub async fn fan_out(store: impl Store) {
         assert_eq!(delivery.next_attempt_at, Some(at(0)), "due at once");
         assert_eq!(delivery.created_at, at(0));
         assert_eq!(delivery.last_attempt_at, None);
-        assert_eq!(store.delivery(delivery.id).await.unwrap().as_ref(), Some(delivery));
+        assert_eq!(
+            store.delivery(delivery.id).await.unwrap().as_ref(),
+            Some(delivery)
+        );
     }
 
     let claims = claim(&store, 0).await;
@@ -234,7 +264,13 @@ pub async fn fan_out(store: impl Store) {
     // A message nobody subscribed to is stored with no deliveries.
     let (lonely, none) = send(&store, 1, &[]).await;
     assert!(none.is_empty());
-    assert!(store.message_deliveries(lonely.id()).await.unwrap().is_empty());
+    assert!(
+        store
+            .message_deliveries(lonely.id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A duplicate message is a conflict; an unknown subscription fails the whole enqueue.
@@ -243,16 +279,28 @@ pub async fn enqueue_is_checked_and_atomic(store: impl Store) {
     let m = message(0);
     let unknown = SubscriptionId::new();
     let error = store
-        .enqueue(&m, &[NewDelivery::new(a, false), NewDelivery::new(unknown, false)])
+        .enqueue(
+            &m,
+            &[NewDelivery::new(a, false), NewDelivery::new(unknown, false)],
+        )
         .await
         .unwrap_err();
     assert!(is_not_found(&error, "subscription"), "{error:?}");
     assert!(store.message_deliveries(m.id()).await.unwrap().is_empty());
-    assert!(claim(&store, 0).await.is_empty(), "nothing of the failed enqueue was kept");
+    assert!(
+        claim(&store, 0).await.is_empty(),
+        "nothing of the failed enqueue was kept"
+    );
 
     // Nothing was kept, so the same message goes in now.
-    store.enqueue(&m, &[NewDelivery::new(a, false)]).await.unwrap();
-    let error = store.enqueue(&m, &[NewDelivery::new(a, false)]).await.unwrap_err();
+    store
+        .enqueue(&m, &[NewDelivery::new(a, false)])
+        .await
+        .unwrap();
+    let error = store
+        .enqueue(&m, &[NewDelivery::new(a, false)])
+        .await
+        .unwrap_err();
     assert!(is_conflict(&error, "message"), "{error:?}");
     assert_eq!(store.message_deliveries(m.id()).await.unwrap().len(), 1);
 }
@@ -263,7 +311,10 @@ pub async fn skipped_deliveries(store: impl Store) {
     let m = message(0);
     let skipped = NewDelivery::new(a, true);
     let live = NewDelivery::new(b, false);
-    store.enqueue(&m, &[skipped.clone(), live.clone()]).await.unwrap();
+    store
+        .enqueue(&m, &[skipped.clone(), live.clone()])
+        .await
+        .unwrap();
 
     let d = delivery(&store, skipped.id).await;
     assert_eq!(d.status, DeliveryStatus::Skipped);
@@ -273,7 +324,11 @@ pub async fn skipped_deliveries(store: impl Store) {
     let claims = claim(&store, 0).await;
     assert_eq!(ids(&claims), [live.id]);
     record(&store, &claims[0], 1, Next::Delivered).await;
-    assert_eq!(store.next_due(at(2)).await.unwrap(), None, "a skipped delivery is never due");
+    assert_eq!(
+        store.next_due(at(2)).await.unwrap(),
+        None,
+        "a skipped delivery is never due"
+    );
     assert!(claim(&store, 1_000_000).await.is_empty());
 }
 
@@ -324,7 +379,11 @@ pub async fn claims_exclude(store: impl Store) {
 
 /// Small claims take subscriptions in turn, so that a busy one cannot starve the others.
 pub async fn claims_take_turns(store: impl Store) {
-    let subs = [add_plain(&store).await, add_plain(&store).await, add_plain(&store).await];
+    let subs = [
+        add_plain(&store).await,
+        add_plain(&store).await,
+        add_plain(&store).await,
+    ];
     for ms in 0..2 {
         send(&store, ms, &subs).await;
     }
@@ -334,7 +393,11 @@ pub async fn claims_take_turns(store: impl Store) {
         assert_eq!(claims.len(), 1);
         served.push(claims[0].delivery.subscription_id);
     }
-    assert_eq!(sorted(&served), sorted(&subs), "each subscription got a turn");
+    assert_eq!(
+        sorted(&served),
+        sorted(&subs),
+        "each subscription got a turn"
+    );
 }
 
 /// A delivery is claimable from its due time on, not before.
@@ -343,7 +406,11 @@ pub async fn due_times(store: impl Store) {
     send(&store, 100, &[a]).await;
     assert!(claim(&store, 99).await.is_empty());
     assert_eq!(store.next_due(at(50)).await.unwrap(), Some(at(100)));
-    assert_eq!(store.next_due(at(200)).await.unwrap(), Some(at(200)), "overdue: now");
+    assert_eq!(
+        store.next_due(at(200)).await.unwrap(),
+        Some(at(200)),
+        "overdue: now"
+    );
     assert_eq!(claim(&store, 100).await.len(), 1);
 }
 
@@ -353,8 +420,15 @@ pub async fn lease_held_then_lapsed(store: impl Store) {
     let a = add_plain(&store).await;
     send(&store, 0, &[a]).await;
     let old = claim(&store, 0).await.remove(0);
-    assert!(claim(&store, LEASE_MS - 1).await.is_empty(), "the lease holds");
-    assert_eq!(store.next_due(at(1)).await.unwrap(), Some(at(0) + LEASE), "when it lapses");
+    assert!(
+        claim(&store, LEASE_MS - 1).await.is_empty(),
+        "the lease holds"
+    );
+    assert_eq!(
+        store.next_due(at(1)).await.unwrap(),
+        Some(at(0) + LEASE),
+        "when it lapses"
+    );
 
     let new = claim(&store, LEASE_MS).await.remove(0);
     assert_eq!(new.delivery.id, old.delivery.id);
@@ -368,11 +442,18 @@ pub async fn lease_held_then_lapsed(store: impl Store) {
     assert_eq!(d.status, DeliveryStatus::InFlight, "left to the new holder");
     assert_eq!(d.attempts, 0);
     assert_eq!(d.last_attempt_at, None);
-    assert_eq!(store.attempts(old.delivery.id).await.unwrap().len(), 1, "the attempt is kept");
+    assert_eq!(
+        store.attempts(old.delivery.id).await.unwrap().len(),
+        1,
+        "the attempt is kept"
+    );
 
     let recorded = record(&store, &new, LEASE_MS + 2, Next::RetryAt(at(1_000_000))).await;
     assert!(recorded.applied);
-    assert_eq!(status(&store, new.delivery.id).await, DeliveryStatus::Failed);
+    assert_eq!(
+        status(&store, new.delivery.id).await,
+        DeliveryStatus::Failed
+    );
 }
 
 /// A lease that lapsed while nobody claimed the delivery is still its holder's.
@@ -382,7 +463,10 @@ pub async fn lapsed_lease_unclaimed_still_applies(store: impl Store) {
     let slow = claim(&store, 0).await.remove(0);
     let recorded = record(&store, &slow, 10 * LEASE_MS, Next::Delivered).await;
     assert!(recorded.applied);
-    assert_eq!(status(&store, slow.delivery.id).await, DeliveryStatus::Delivered);
+    assert_eq!(
+        status(&store, slow.delivery.id).await,
+        DeliveryStatus::Delivered
+    );
 }
 
 /// A failed attempt reschedules the delivery: not claimable before the retry time, claimable
@@ -408,11 +492,19 @@ pub async fn retries_reschedule(store: impl Store) {
     assert_eq!(second.delivery.status, DeliveryStatus::InFlight);
 
     let recorded = record(&store, &second, 5_010, Next::RetryAt(at(9_000))).await;
-    assert_eq!(recorded.health.failing_since, Some(at(10)), "failing since the first failure");
+    assert_eq!(
+        recorded.health.failing_since,
+        Some(at(10)),
+        "failing since the first failure"
+    );
     let third = claim(&store, 9_000).await.remove(0);
     assert_eq!(third.delivery.attempts, 2);
     let recorded = record(&store, &third, 9_010, Next::Delivered).await;
-    assert_eq!(recorded.health, Health::default(), "a success resets the health");
+    assert_eq!(
+        recorded.health,
+        Health::default(),
+        "a success resets the health"
+    );
 
     let d = delivery(&store, ids[0]).await;
     assert_eq!(d.status, DeliveryStatus::Delivered);
@@ -443,7 +535,10 @@ pub async fn ordered_head_only(store: impl Store) {
     );
 
     record(&store, &head, 20, Next::RetryAt(at(1_000))).await;
-    assert!(claim(&store, 500).await.is_empty(), "a failing head holds back the others");
+    assert!(
+        claim(&store, 500).await.is_empty(),
+        "a failing head holds back the others"
+    );
     assert_eq!(store.next_due(at(500)).await.unwrap(), Some(at(1_000)));
 
     let head = claim(&store, 1_000).await;
@@ -451,7 +546,11 @@ pub async fn ordered_head_only(store: impl Store) {
     record(&store, &head[0], 1_010, Next::Exhausted).await;
 
     let second = claim(&store, 1_010).await;
-    assert_eq!(self::ids(&second), [ids[1]], "an exhausted head lets the next go");
+    assert_eq!(
+        self::ids(&second),
+        [ids[1]],
+        "an exhausted head lets the next go"
+    );
     assert!(claim(&store, 1_010).await.is_empty());
     record(&store, &second[0], 1_020, Next::Delivered).await;
 
@@ -464,7 +563,10 @@ pub async fn ordered_follows_send_order(store: impl Store) {
     let o = add(&store, subscription().ordered(true)).await;
     let (_, first) = send(&store, 50, &[o]).await;
     let (_, second) = send(&store, 0, &[o]).await;
-    assert!(claim(&store, 10).await.is_empty(), "the head (sent first) is not due yet");
+    assert!(
+        claim(&store, 10).await.is_empty(),
+        "the head (sent first) is not due yet"
+    );
     assert_eq!(store.next_due(at(10)).await.unwrap(), Some(at(50)));
     let head = claim(&store, 50).await;
     assert_eq!(ids(&head), first);
@@ -478,7 +580,11 @@ pub async fn ordered_head_lease_lapses(store: impl Store) {
     let (_, first) = send(&store, 0, &[o]).await;
     send(&store, 1, &[o]).await;
     assert_eq!(ids(&claim(&store, 1).await), first);
-    assert_eq!(ids(&claim(&store, 1 + LEASE_MS).await), first, "the head again, alone");
+    assert_eq!(
+        ids(&claim(&store, 1 + LEASE_MS).await),
+        first,
+        "the head again, alone"
+    );
 }
 
 /// Exhausted deliveries are final and counted, in a row, by the subscription's health.
@@ -496,7 +602,10 @@ pub async fn exhaustion_and_health(store: impl Store) {
     let d = delivery(&store, one[0]).await;
     assert_eq!(d.status, DeliveryStatus::Exhausted);
     assert_eq!(d.next_attempt_at, None);
-    assert!(claim(&store, 1_000_000).await.is_empty(), "exhausted is final");
+    assert!(
+        claim(&store, 1_000_000).await.is_empty(),
+        "exhausted is final"
+    );
 
     // Skipped changes nothing; a lost lease changes nothing; a success resets.
     send(&store, 30, &[a]).await;
@@ -523,13 +632,23 @@ pub async fn disable_skips_waiting(store: impl Store) {
     let held = store.claim(&request(5, 1, 1)).await.unwrap().remove(0);
     assert_eq!(held.delivery.id, ids[0]);
 
-    let disabled = Disabled { at: at(50), reason: DisableReason::Manual };
-    let sub = store.disable_subscription(a, disabled.clone()).await.unwrap();
+    let disabled = Disabled {
+        at: at(50),
+        reason: DisableReason::Manual,
+    };
+    let sub = store
+        .disable_subscription(a, disabled.clone())
+        .await
+        .unwrap();
     assert_eq!(sub.disabled(), Some(&disabled));
     assert!(!sub.is_enabled());
     assert_eq!(store.subscription(a).await.unwrap().as_ref(), Some(&sub));
 
-    assert_eq!(status(&store, ids[0]).await, DeliveryStatus::InFlight, "in flight: left");
+    assert_eq!(
+        status(&store, ids[0]).await,
+        DeliveryStatus::InFlight,
+        "in flight: left"
+    );
     for id in &ids[1..] {
         let d = delivery(&store, *id).await;
         assert_eq!(d.status, DeliveryStatus::Skipped);
@@ -558,18 +677,33 @@ pub async fn delete_subscription(store: impl Store) {
     let (a, b) = (add_plain(&store).await, add_plain(&store).await);
     let (m, ids) = send(&store, 0, &[a, b]).await;
     let claims = claim(&store, 0).await;
-    let of_a = claims.iter().find(|c| c.delivery.subscription_id == a).unwrap().clone();
+    let of_a = claims
+        .iter()
+        .find(|c| c.delivery.subscription_id == a)
+        .unwrap()
+        .clone();
     record(&store, &of_a, 10, Next::RetryAt(at(100))).await;
     let of_a = claim(&store, 100).await.remove(0);
 
     assert!(store.delete_subscription(a).await.unwrap());
     assert!(store.subscription(a).await.unwrap().is_none());
-    let left: Vec<SubscriptionId> = store.subscriptions().await.unwrap().iter().map(|s| s.id()).collect();
+    let left: Vec<SubscriptionId> = store
+        .subscriptions()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id())
+        .collect();
     assert_eq!(left, [b]);
     assert!(store.delivery(ids[0]).await.unwrap().is_none());
     assert!(store.attempts(ids[0]).await.unwrap().is_empty());
-    let remaining: Vec<DeliveryId> =
-        store.message_deliveries(m.id()).await.unwrap().iter().map(|d| d.id).collect();
+    let remaining: Vec<DeliveryId> = store
+        .message_deliveries(m.id())
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(remaining, [ids[1]]);
 
     // Its worker's late attempt finds nothing to record.
@@ -579,7 +713,12 @@ pub async fn delete_subscription(store: impl Store) {
         .unwrap_err();
     assert!(is_not_found(&error, "delivery"), "{error:?}");
     assert!(!store.delete_subscription(a).await.unwrap(), "already gone");
-    assert!(claim(&store, 1_000_000).await.iter().all(|c| c.delivery.subscription_id != a));
+    assert!(
+        claim(&store, 1_000_000)
+            .await
+            .iter()
+            .all(|c| c.delivery.subscription_id != a)
+    );
 }
 
 /// `next_due`: the earliest retry or lease lapse, never before `now`; `None` when idle.
@@ -593,9 +732,17 @@ pub async fn next_due(store: impl Store) {
     assert_eq!(c.delivery.subscription_id, b);
     assert_eq!(store.next_due(at(250)).await.unwrap(), Some(at(300)));
     let _ = claim(&store, 300).await;
-    assert_eq!(store.next_due(at(300)).await.unwrap(), Some(at(200) + LEASE), "a lease lapsing");
+    assert_eq!(
+        store.next_due(at(300)).await.unwrap(),
+        Some(at(200) + LEASE),
+        "a lease lapsing"
+    );
     record(&store, &c, 310, Next::RetryAt(at(20_000))).await;
-    assert_eq!(store.next_due(at(310)).await.unwrap(), Some(at(20_000)), "a retry");
+    assert_eq!(
+        store.next_due(at(310)).await.unwrap(),
+        Some(at(20_000)),
+        "a retry"
+    );
 }
 
 /// Retention deletes old messages whose deliveries were all delivered, and nothing else.
@@ -606,13 +753,19 @@ pub async fn purge_retention(store: impl Store) {
     let (pending, _) = send(&store, 2, &[a]).await;
     let (empty, _) = send(&store, 3, &[]).await;
     let skipped = message(4);
-    store.enqueue(&skipped, &[NewDelivery::new(a, true)]).await.unwrap();
+    store
+        .enqueue(&skipped, &[NewDelivery::new(a, true)])
+        .await
+        .unwrap();
     let (mixed, _) = send(&store, 5, &[a, b]).await;
     let (recent, _) = send(&store, 1_000, &[a]).await;
 
     for c in claim(&store, 2_000).await {
         let id = c.message.id();
-        if id == delivered.id() || id == recent.id() || (id == mixed.id() && c.delivery.subscription_id == a) {
+        if id == delivered.id()
+            || id == recent.id()
+            || (id == mixed.id() && c.delivery.subscription_id == a)
+        {
             record(&store, &c, 2_001, Next::Delivered).await;
         } else if id == exhausted.id() {
             record(&store, &c, 2_001, Next::Exhausted).await;
@@ -622,17 +775,65 @@ pub async fn purge_retention(store: impl Store) {
     }
     assert_eq!(pending.timestamp(), at(2));
 
-    assert_eq!(store.purge(at(1_000)).await.unwrap(), 2, "the delivered one and the empty one");
-    assert!(store.message_deliveries(delivered.id()).await.unwrap().is_empty());
+    assert_eq!(
+        store.purge(at(1_000)).await.unwrap(),
+        2,
+        "the delivered one and the empty one"
+    );
+    assert!(
+        store
+            .message_deliveries(delivered.id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.delivery(delivered_ids[0]).await.unwrap().is_none());
     assert!(store.attempts(delivered_ids[0]).await.unwrap().is_empty());
     for kept in [&exhausted, &pending, &skipped, &mixed, &recent] {
-        assert!(!store.message_deliveries(kept.id()).await.unwrap().is_empty(), "kept");
+        assert!(
+            !store
+                .message_deliveries(kept.id())
+                .await
+                .unwrap()
+                .is_empty(),
+            "kept"
+        );
     }
     let _ = empty;
     assert_eq!(store.purge(at(1_000)).await.unwrap(), 0, "again: nothing");
-    assert_eq!(store.purge(at(1_001)).await.unwrap(), 1, "strictly older than the cutoff");
-    assert!(store.message_deliveries(recent.id()).await.unwrap().is_empty());
+    assert_eq!(
+        store.purge(at(1_001)).await.unwrap(),
+        1,
+        "strictly older than the cutoff"
+    );
+    assert!(
+        store
+            .message_deliveries(recent.id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Retention over more messages than a store may delete at once, kept ones interleaved.
+pub async fn purge_many(store: impl Store) {
+    let a = add_plain(&store).await;
+    let mut kept = Vec::new();
+    for ms in 0..1_200 {
+        if ms % 100 == 0 {
+            kept.push(send(&store, ms, &[a]).await.0);
+        } else {
+            send(&store, ms, &[]).await;
+        }
+    }
+    assert_eq!(store.purge(at(2_000)).await.unwrap(), 1_188);
+    for message in &kept {
+        assert_eq!(
+            store.message_deliveries(message.id()).await.unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(store.purge(at(2_000)).await.unwrap(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,19 +848,34 @@ pub async fn delivery_views(store: impl Store) {
     assert_eq!(status(&store, id).await, DeliveryStatus::Pending);
     let c = claim(&store, 0).await.remove(0);
     assert_eq!(status(&store, id).await, DeliveryStatus::InFlight);
-    assert_eq!(store.message_deliveries(m.id()).await.unwrap()[0].status, DeliveryStatus::InFlight);
+    assert_eq!(
+        store.message_deliveries(m.id()).await.unwrap()[0].status,
+        DeliveryStatus::InFlight
+    );
     record(&store, &c, 5, Next::RetryAt(at(100))).await;
     let d = delivery(&store, id).await;
-    assert_eq!((d.status, d.attempts, d.last_attempt_at), (DeliveryStatus::Failed, 1, Some(at(5))));
+    assert_eq!(
+        (d.status, d.attempts, d.last_attempt_at),
+        (DeliveryStatus::Failed, 1, Some(at(5)))
+    );
     let c = claim(&store, 100).await.remove(0);
     record(&store, &c, 105, Next::Delivered).await;
     let d = delivery(&store, id).await;
-    assert_eq!((d.status, d.attempts, d.last_attempt_at), (DeliveryStatus::Delivered, 2, Some(at(105))));
+    assert_eq!(
+        (d.status, d.attempts, d.last_attempt_at),
+        (DeliveryStatus::Delivered, 2, Some(at(105)))
+    );
     assert_eq!(d.created_at, at(0));
 
     assert!(store.delivery(DeliveryId::new()).await.unwrap().is_none());
     assert!(store.attempts(DeliveryId::new()).await.unwrap().is_empty());
-    assert!(store.message_deliveries(MessageId::new()).await.unwrap().is_empty());
+    assert!(
+        store
+            .message_deliveries(MessageId::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Attempts come back exactly as recorded, first first.
@@ -677,7 +893,10 @@ pub async fn attempts_round_trip(store: impl Store) {
         Some("service unavailable".into()),
         b"try later \xff\x00 binary".to_vec().into(),
     );
-    store.record_attempt(c.lease, &first, Next::RetryAt(at(10))).await.unwrap();
+    store
+        .record_attempt(c.lease, &first, Next::RetryAt(at(10)))
+        .await
+        .unwrap();
     let c = claim(&store, 10).await.remove(0);
     let second = Attempt::new(
         ids[0],
@@ -689,23 +908,74 @@ pub async fn attempts_round_trip(store: impl Store) {
         Some("no answer within 15 s".into()),
         Vec::new().into(),
     );
-    store.record_attempt(c.lease, &second, Next::RetryAt(at(20))).await.unwrap();
+    store
+        .record_attempt(c.lease, &second, Next::RetryAt(at(20)))
+        .await
+        .unwrap();
     let c = claim(&store, 20).await.remove(0);
-    let third = Attempt::new(ids[0], 3, at(21), Duration::ZERO, Some(204), None, None, Vec::new().into());
-    store.record_attempt(c.lease, &third, Next::Delivered).await.unwrap();
+    let third = Attempt::new(
+        ids[0],
+        3,
+        at(21),
+        Duration::ZERO,
+        Some(204),
+        None,
+        None,
+        Vec::new().into(),
+    );
+    store
+        .record_attempt(c.lease, &third, Next::Delivered)
+        .await
+        .unwrap();
 
-    assert_eq!(store.attempts(ids[0]).await.unwrap(), [first, second, third]);
-    for kind in [AttemptErrorKind::Connect, AttemptErrorKind::Blocked, AttemptErrorKind::Request] {
+    assert_eq!(
+        store.attempts(ids[0]).await.unwrap(),
+        [first, second, third]
+    );
+    for kind in [
+        AttemptErrorKind::Connect,
+        AttemptErrorKind::Blocked,
+        AttemptErrorKind::Request,
+    ] {
         // Every kind survives: recorded on a lost lease, which keeps the attempt.
-        let lost = Attempt::new(ids[0], 9, at(30), Duration::ZERO, None, Some(kind), None, Vec::new().into());
-        let r = store.record_attempt(c.lease, &lost, Next::Delivered).await.unwrap();
+        let lost = Attempt::new(
+            ids[0],
+            9,
+            at(30),
+            Duration::ZERO,
+            None,
+            Some(kind),
+            None,
+            Vec::new().into(),
+        );
+        let r = store
+            .record_attempt(c.lease, &lost, Next::Delivered)
+            .await
+            .unwrap();
         assert!(!r.applied);
         assert_eq!(store.attempts(ids[0]).await.unwrap().last(), Some(&lost));
     }
-    assert_eq!(delivery(&store, ids[0]).await.attempts, 3, "lost-lease attempts do not count");
+    assert_eq!(
+        delivery(&store, ids[0]).await.attempts,
+        3,
+        "lost-lease attempts do not count"
+    );
 
     let error = store
-        .record_attempt(c.lease, &Attempt::new(DeliveryId::new(), 1, at(0), Duration::ZERO, None, None, None, Vec::new().into()), Next::Delivered)
+        .record_attempt(
+            c.lease,
+            &Attempt::new(
+                DeliveryId::new(),
+                1,
+                at(0),
+                Duration::ZERO,
+                None,
+                None,
+                None,
+                Vec::new().into(),
+            ),
+            Next::Delivered,
+        )
         .await
         .unwrap_err();
     assert!(is_not_found(&error, "delivery"), "{error:?}");
@@ -747,11 +1017,16 @@ pub async fn subscription_round_trip(store: impl Store) {
         .ordered(true)
         .rate_limit(7)
         .max_in_flight(3)
-        .retry(RetryPolicy::exponential(Duration::from_millis(1_500), Duration::new(60, 5), 9).jitter(0.35))
+        .retry(
+            RetryPolicy::exponential(Duration::from_millis(1_500), Duration::new(60, 5), 9)
+                .jitter(0.35),
+        )
         .description("Denver's bear desk — ünïcode");
     let minimal = subscription();
-    let scheduled = subscription()
-        .retry(RetryPolicy::schedule([Duration::new(1, 500), Duration::from_secs(3_600)]).jitter(1.0 / 3.0));
+    let scheduled = subscription().retry(
+        RetryPolicy::schedule([Duration::new(1, 500), Duration::from_secs(3_600)])
+            .jitter(1.0 / 3.0),
+    );
     let never = subscription().retry(RetryPolicy::never());
     let default_retry = subscription().retry(RetryPolicy::default());
 
@@ -768,7 +1043,13 @@ pub async fn subscription_round_trip(store: impl Store) {
 
     let error = store.insert_subscription(&all[0]).await.unwrap_err();
     assert!(is_conflict(&error, "subscription"), "{error:?}");
-    assert!(store.subscription(SubscriptionId::new()).await.unwrap().is_none());
+    assert!(
+        store
+            .subscription(SubscriptionId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Updates replace every field.
@@ -789,9 +1070,15 @@ pub async fn subscription_updates(store: impl Store) {
         .retry(RetryPolicy::never())
         .description("changed");
     store.update_subscription(&changed).await.unwrap();
-    assert_same(&store.subscription(sub.id()).await.unwrap().unwrap(), &changed);
+    assert_same(
+        &store.subscription(sub.id()).await.unwrap().unwrap(),
+        &changed,
+    );
 
-    let error = store.update_subscription(&subscription()).await.unwrap_err();
+    let error = store
+        .update_subscription(&subscription())
+        .await
+        .unwrap_err();
     assert!(is_not_found(&error, "subscription"), "{error:?}");
 }
 
@@ -805,13 +1092,22 @@ pub async fn disabled_round_trip(store: impl Store) {
         DisableReason::ConsecutiveExhausted(4),
     ] {
         let disabled = Disabled { at: at(9), reason };
-        let returned = store.disable_subscription(id, disabled.clone()).await.unwrap();
+        let returned = store
+            .disable_subscription(id, disabled.clone())
+            .await
+            .unwrap();
         assert_eq!(returned.disabled(), Some(&disabled));
         let back = store.subscription(id).await.unwrap().unwrap();
         assert_same(&back, &returned);
         // Updating a disabled subscription with its stored value keeps it disabled.
-        store.update_subscription(&back.clone().description("still disabled")).await.unwrap();
-        assert_eq!(store.subscription(id).await.unwrap().unwrap().disabled(), Some(&disabled));
+        store
+            .update_subscription(&back.clone().description("still disabled"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.subscription(id).await.unwrap().unwrap().disabled(),
+            Some(&disabled)
+        );
     }
 }
 
@@ -822,14 +1118,20 @@ pub async fn rotated_secrets_round_trip(store: impl Store) {
     let sub = hooks.subscribe(subscription()).await.unwrap();
     let old = sub.signing_secret().clone();
     let new = Secret::generate();
-    let rotated = hooks.rotate_secret(sub.id(), Some(new.clone())).await.unwrap();
+    let rotated = hooks
+        .rotate_secret(sub.id(), Some(new.clone()))
+        .await
+        .unwrap();
     let stored = hooks.subscription(sub.id()).await.unwrap();
     assert_same(&stored, &rotated);
     assert_eq!(stored.signing_secret(), &new);
     let now = SystemTime::now();
     let active: Vec<Secret> = stored.active_secrets(now).cloned().collect();
     assert_eq!(active, [new.clone(), old], "both sign during the overlap");
-    let later: Vec<Secret> = stored.active_secrets(now + Duration::from_secs(25 * 3_600)).cloned().collect();
+    let later: Vec<Secret> = stored
+        .active_secrets(now + Duration::from_secs(25 * 3_600))
+        .cloned()
+        .collect();
     assert_eq!(later, [new], "the old one expires");
 
     let disabled = hooks.disable(sub.id()).await.unwrap();
@@ -851,15 +1153,27 @@ pub async fn concurrent_enqueues(store: impl Store) {
     let store = Arc::new(store);
     let a = add_plain(&*store).await;
     let duplicate = message(0);
-    store.enqueue(&duplicate, &[NewDelivery::new(a, false)]).await.unwrap();
+    store
+        .enqueue(&duplicate, &[NewDelivery::new(a, false)])
+        .await
+        .unwrap();
 
     let mut tasks = Vec::new();
     for n in 1..=64u64 {
         let store = store.clone();
-        let m = if n == 32 { duplicate.clone() } else { message(n) };
-        let subs = if n == 48 { vec![a, SubscriptionId::new()] } else { vec![a] };
+        let m = if n == 32 {
+            duplicate.clone()
+        } else {
+            message(n)
+        };
+        let subs = if n == 48 {
+            vec![a, SubscriptionId::new()]
+        } else {
+            vec![a]
+        };
         tasks.push(tokio::spawn(async move {
-            let deliveries: Vec<NewDelivery> = subs.iter().map(|s| NewDelivery::new(*s, false)).collect();
+            let deliveries: Vec<NewDelivery> =
+                subs.iter().map(|s| NewDelivery::new(*s, false)).collect();
             (n, m.id(), store.enqueue(&m, &deliveries).await)
         }));
     }
@@ -877,7 +1191,11 @@ pub async fn concurrent_enqueues(store: impl Store) {
             }
         }
     }
-    assert_eq!(claim(&*store, 1_000).await.len(), 63, "the first, and 62 of the 64");
+    assert_eq!(
+        claim(&*store, 1_000).await.len(),
+        63,
+        "the first, and 62 of the 64"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -897,7 +1215,11 @@ pub async fn redeliver(store: impl Store) {
     assert_eq!(again.id, ids[0]);
     assert_eq!(again.attempts, 1);
     assert_eq!(again.next_attempt_at, Some(at(5_000)));
-    assert_eq!(again.status, DeliveryStatus::Failed, "pending, after an attempt");
+    assert_eq!(
+        again.status,
+        DeliveryStatus::Failed,
+        "pending, after an attempt"
+    );
     assert_eq!(delivery(&store, ids[0]).await, again);
     assert!(claim(&store, 4_999).await.is_empty());
     let c = claim(&store, 5_000).await.remove(0);
@@ -915,7 +1237,10 @@ pub async fn recover(store: impl Store) {
         ids.push(send(&store, ms, &[a]).await.1[0]);
     }
     let skipped = NewDelivery::new(a, true);
-    store.enqueue(&message(4), std::slice::from_ref(&skipped)).await.unwrap();
+    store
+        .enqueue(&message(4), std::slice::from_ref(&skipped))
+        .await
+        .unwrap();
     let (_, other) = send(&store, 1, &[b]).await;
     for c in claim(&store, 10).await {
         let next = if c.delivery.id == ids[2] {
@@ -936,7 +1261,10 @@ pub async fn recover(store: impl Store) {
     assert_eq!(status(&store, other[0]).await, DeliveryStatus::Exhausted);
     assert_eq!(status(&store, skipped.id).await, DeliveryStatus::Skipped);
 
-    let error = store.recover(SubscriptionId::new(), at(0), at(1), at(2)).await.unwrap_err();
+    let error = store
+        .recover(SubscriptionId::new(), at(0), at(1), at(2))
+        .await
+        .unwrap_err();
     assert!(is_not_found(&error, "subscription"), "{error:?}");
 }
 
@@ -945,7 +1273,14 @@ pub async fn recover(store: impl Store) {
 // ---------------------------------------------------------------------------------------------
 
 async fn query(store: &impl Store, query: DeliveryQuery) -> Vec<DeliveryId> {
-    store.query_deliveries(&query).await.unwrap().items.iter().map(|d| d.id).collect()
+    store
+        .query_deliveries(&query)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|d| d.id)
+        .collect()
 }
 
 /// Filters: subscription, event type, label, time window, and all of them together.
@@ -956,26 +1291,66 @@ pub async fn query_filters(store: impl Store) {
         let m = message_with(ms, "random_number:generate", &[]);
         numbers.push(send_message(&store, m, &[a]).await.1[0]);
     }
-    let denver = send_message(&store, message_with(5, "bear_attack:reported", &[("county", "denver")]), &[a, b]).await.1;
-    let boulder =
-        send_message(&store, message_with(6, "bear_attack:reported", &[("county", "boulder"), ("x", "y")]), &[a, b]).await.1;
+    let denver = send_message(
+        &store,
+        message_with(5, "bear_attack:reported", &[("county", "denver")]),
+        &[a, b],
+    )
+    .await
+    .1;
+    let boulder = send_message(
+        &store,
+        message_with(
+            6,
+            "bear_attack:reported",
+            &[("county", "boulder"), ("x", "y")],
+        ),
+        &[a, b],
+    )
+    .await
+    .1;
 
     let all = store.query_deliveries(&DeliveryQuery::new()).await.unwrap();
     assert_eq!(all.items.len(), 9);
     assert!(all.next.is_none());
     assert!(
-        all.items.windows(2).all(|w| (w[0].created_at, w[0].id) > (w[1].created_at, w[1].id)),
+        all.items
+            .windows(2)
+            .all(|w| (w[0].created_at, w[0].id) > (w[1].created_at, w[1].id)),
         "newest first"
     );
     assert_eq!(all.items[8].id, numbers[0]);
 
-    assert_eq!(sorted(&query(&store, DeliveryQuery::new().subscription(b)).await), sorted(&[denver[1], boulder[1]]));
-    let bears = query(&store, DeliveryQuery::new().event_type("bear_attack:reported")).await;
-    assert_eq!(sorted(&bears), sorted(&[denver[0], denver[1], boulder[0], boulder[1]]));
-    assert_eq!(sorted(&query(&store, DeliveryQuery::new().label("county", "denver")).await), sorted(&denver));
-    assert!(query(&store, DeliveryQuery::new().label("county", "aspen")).await.is_empty());
-    assert_eq!(query(&store, DeliveryQuery::new().between(at(1), at(3))).await, [numbers[2], numbers[1]]);
-    let both = DeliveryQuery::new().subscription(a).event_type("bear_attack:reported").label("x", "y");
+    assert_eq!(
+        sorted(&query(&store, DeliveryQuery::new().subscription(b)).await),
+        sorted(&[denver[1], boulder[1]])
+    );
+    let bears = query(
+        &store,
+        DeliveryQuery::new().event_type("bear_attack:reported"),
+    )
+    .await;
+    assert_eq!(
+        sorted(&bears),
+        sorted(&[denver[0], denver[1], boulder[0], boulder[1]])
+    );
+    assert_eq!(
+        sorted(&query(&store, DeliveryQuery::new().label("county", "denver")).await),
+        sorted(&denver)
+    );
+    assert!(
+        query(&store, DeliveryQuery::new().label("county", "aspen"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        query(&store, DeliveryQuery::new().between(at(1), at(3))).await,
+        [numbers[2], numbers[1]]
+    );
+    let both = DeliveryQuery::new()
+        .subscription(a)
+        .event_type("bear_attack:reported")
+        .label("x", "y");
     assert_eq!(query(&store, both).await, [boulder[0]]);
 }
 
@@ -1013,7 +1388,10 @@ pub async fn query_statuses(store: impl Store) {
         ids.push(send(&store, ms, &[a]).await.1[0]);
     }
     let skipped = NewDelivery::new(a, true);
-    store.enqueue(&message(8), std::slice::from_ref(&skipped)).await.unwrap();
+    store
+        .enqueue(&message(8), std::slice::from_ref(&skipped))
+        .await
+        .unwrap();
     for c in store.claim(&request(10, 6, 10)).await.unwrap() {
         let next = match ids.iter().position(|id| *id == c.delivery.id) {
             Some(0) => Next::Delivered,
@@ -1028,8 +1406,20 @@ pub async fn query_statuses(store: impl Store) {
     assert_eq!(query(&store, by(DeliveryStatus::Delivered)).await, [ids[0]]);
     assert_eq!(query(&store, by(DeliveryStatus::Exhausted)).await, [ids[1]]);
     assert_eq!(query(&store, by(DeliveryStatus::Failed)).await, [ids[2]]);
-    assert_eq!(query(&store, by(DeliveryStatus::Skipped)).await, [skipped.id, ids[3]]);
-    assert_eq!(query(&store, by(DeliveryStatus::InFlight)).await, [ids[5], ids[4]]);
-    assert_eq!(query(&store, by(DeliveryStatus::Pending)).await, [ids[7], ids[6]]);
-    assert_eq!(query(&store, DeliveryQuery::undelivered()).await, [skipped.id, ids[3], ids[1]]);
+    assert_eq!(
+        query(&store, by(DeliveryStatus::Skipped)).await,
+        [skipped.id, ids[3]]
+    );
+    assert_eq!(
+        query(&store, by(DeliveryStatus::InFlight)).await,
+        [ids[5], ids[4]]
+    );
+    assert_eq!(
+        query(&store, by(DeliveryStatus::Pending)).await,
+        [ids[7], ids[6]]
+    );
+    assert_eq!(
+        query(&store, DeliveryQuery::undelivered()).await,
+        [skipped.id, ids[3], ids[1]]
+    );
 }

@@ -57,6 +57,8 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) notification_capacity: usize,
     pub(crate) retention: Option<Duration>,
+    /// No dispatcher: this process only enqueues.
+    pub(crate) send_only: bool,
     pub(crate) purge_interval: Duration,
 }
 
@@ -81,6 +83,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             notification_capacity: 1024,
             retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            send_only: false,
             purge_interval: Duration::from_secs(3600),
         }
     }

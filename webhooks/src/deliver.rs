@@ -134,7 +134,10 @@ pub(crate) async fn deliver(
                 tracing::error!(%error, "could not disable a subscription that answered 410");
             }
         } else if matches!(next, Next::RetryAt(_) | Next::Exhausted)
-            && let Some(reason) = shared.config.auto_disable.verdict(&recorded.health, SystemTime::now())
+            && let Some(reason) = shared
+                .config
+                .auto_disable
+                .verdict(&recorded.health, SystemTime::now())
             && let Err(error) = shared.disable(subscription, reason).await
         {
             tracing::error!(%error, "could not auto-disable a failing subscription");

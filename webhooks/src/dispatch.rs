@@ -37,8 +37,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
 
         let mut wait = shared.config.poll_interval;
-        let free = global.available_permits().min(shared.config.claim_batch);
-        if free > 0 {
+        let max = shared.config.max_in_flight;
+        let available = global.available_permits();
+        let free = available.min(shared.config.claim_batch);
+        // As per subscription: with work in flight, wait until a quarter of the slots are free
+        // rather than claiming a handful at a time.
+        if available == max || available >= (max / 4).max(1) {
             let (exclude, rate_limited_until) = exclusions(&shared);
             let mut request = ClaimRequest::new(
                 SystemTime::now(),
@@ -134,7 +138,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
 /// Retention, off the claim path: a long purge must not hold deliveries back.
 async fn purge(shared: Arc<Shared>, age: Duration) {
-    let before = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+    let before = SystemTime::now()
+        .checked_sub(age)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     match shared.store.purge(before).await {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "purged delivered webhook messages past retention"),
@@ -152,14 +158,18 @@ fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
         .read()
         .unwrap_or_else(|p| p.into_inner());
     for (id, state) in subscriptions.iter() {
-        if state.held.load(Ordering::Acquire) >= state.limit {
+        let held = state.held.load(Ordering::Acquire);
+        // Claim for a busy subscription only once a quarter of its slots are free: claiming
+        // one delivery per completion would cost a store round trip each.
+        let room = state.limit.saturating_sub(held);
+        if held > 0 && room < (state.limit / 4).max(1) {
             exclude.push(*id);
-        } else if let Some(until) = state.rate_limited_until(now) {
-            // Some held work is still waiting for its slot; claim more when it is sent.
-            if state.held.load(Ordering::Acquire) > 0 {
-                exclude.push(*id);
-                earliest = Some(earliest.map_or(until, |e| e.min(until)));
-            }
+        } else if held > 0
+            && let Some(until) = state.rate_limited_until(now)
+        {
+            // Held work is still waiting for its slot; claim more when it is sent.
+            exclude.push(*id);
+            earliest = Some(earliest.map_or(until, |e| e.min(until)));
         }
     }
     (exclude, earliest)

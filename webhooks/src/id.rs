@@ -16,7 +16,11 @@ pub struct ParseIdError {
 
 impl ParseIdError {
     pub(crate) fn new(kind: &'static str, prefix: &'static str, text: &str) -> Self {
-        ParseIdError { kind, prefix, text: text.to_owned() }
+        ParseIdError {
+            kind,
+            prefix,
+            text: text.to_owned(),
+        }
     }
 }
 

@@ -78,7 +78,26 @@ pub use ssrf::NetworkPolicy;
 pub use subscription::{DisableReason, Disabled, Subscription};
 pub use webhooks::{Builder, Webhooks};
 
-/// Derives [`WebhookEvent`](trait@WebhookEvent); see the trait for the attributes.
+/// Derives [`WebhookEvent`](trait@WebhookEvent); see the trait for every attribute.
+///
+/// ```
+/// use serde::Serialize;
+/// use webhooks::WebhookEvent;
+///
+/// #[derive(Serialize, WebhookEvent)]
+/// #[webhook(resource = "invoice", separator = ".")]
+/// enum Invoice {
+///     #[webhook(action = "paid")]
+///     Paid { #[webhook(label = "account")] account_id: u64, cents: u64 },
+///     #[webhook(action = "voided")]
+///     Voided(String),
+/// }
+///
+/// assert_eq!(Invoice::EVENT_TYPES, &["invoice.paid", "invoice.voided"]);
+/// let paid = Invoice::Paid { account_id: 7, cents: 995 };
+/// assert_eq!(paid.event_type(), "invoice.paid");
+/// assert_eq!(paid.labels().get("account"), Some("7"));
+/// ```
 #[cfg(feature = "derive")]
 pub use webhooks_derive::WebhookEvent;
 

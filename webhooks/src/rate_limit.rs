@@ -13,7 +13,10 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub(crate) fn new(per_second: u32, now: Instant) -> Self {
-        RateLimiter { interval: Duration::from_secs(1) / per_second.max(1), next: now }
+        RateLimiter {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: now,
+        }
     }
 
     /// Reserves the next slot; returns when it starts.

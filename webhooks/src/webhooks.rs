@@ -264,6 +264,13 @@ impl Builder {
         self
     }
 
+    /// Only enqueue: start no delivery workers in this process. With a store shared by several
+    /// processes (PostgreSQL), web servers can send while dedicated worker processes deliver.
+    pub fn send_only(mut self) -> Self {
+        self.config.send_only = true;
+        self
+    }
+
     /// Starts the runtime: loads the subscriptions and spawns the workers on the current tokio
     /// runtime.
     pub async fn build(self) -> Result<Webhooks, Error> {
@@ -509,12 +516,19 @@ impl Webhooks {
     /// if it is in flight.
     pub async fn redeliver(&self, id: DeliveryId) -> Result<Delivery, Error> {
         let shared = self.shared();
-        let delivery = shared.store.delivery(id).await?.ok_or(Error::DeliveryNotFound(id))?;
+        let delivery = shared
+            .store
+            .delivery(id)
+            .await?
+            .ok_or(Error::DeliveryNotFound(id))?;
         let subscription = self.subscription(delivery.subscription_id).await?;
         if !subscription.is_enabled() {
             return Err(Error::SubscriptionDisabled(subscription.id));
         }
-        let delivery = shared.store.redeliver(id, std::time::SystemTime::now()).await?;
+        let delivery = shared
+            .store
+            .redeliver(id, std::time::SystemTime::now())
+            .await?;
         shared.wake.notify_one();
         Ok(delivery)
     }
@@ -587,8 +601,7 @@ fn same_settings(a: &Subscription, b: &Subscription) -> bool {
         && a.max_in_flight == b.max_in_flight
         && a.retry == b.retry
         && a.disabled == b.disabled
-        && a.secrets.len() == b.secrets.len()
-        && a.secrets.iter().zip(&b.secrets).all(|(x, y)| x == y)
+        && a.secrets == b.secrets
 }
 
 fn not_found(id: SubscriptionId) -> impl FnOnce(crate::store::StoreError) -> Error {
@@ -599,7 +612,10 @@ fn not_found(id: SubscriptionId) -> impl FnOnce(crate::store::StoreError) -> Err
 }
 
 /// The runtime's view of stored subscriptions.
-fn load_subscriptions(stored: Vec<Subscription>, config: &Config) -> HashMap<SubscriptionId, Arc<SubscriptionState>> {
+fn load_subscriptions(
+    stored: Vec<Subscription>,
+    config: &Config,
+) -> HashMap<SubscriptionId, Arc<SubscriptionState>> {
     let mut subscriptions = HashMap::with_capacity(stored.len());
     for subscription in stored {
         let id = subscription.id;
@@ -608,7 +624,9 @@ fn load_subscriptions(stored: Vec<Subscription>, config: &Config) -> HashMap<Sub
                 subscriptions.insert(id, Arc::new(state));
             }
             // Stored by an older version with looser rules: keep serving the others.
-            Err(error) => tracing::error!(subscription = %id, %error, "invalid stored subscription ignored"),
+            Err(error) => {
+                tracing::error!(subscription = %id, %error, "invalid stored subscription ignored")
+            }
         }
     }
     subscriptions
@@ -626,10 +644,15 @@ impl Shared {
             }
         };
         let fresh = load_subscriptions(stored, &self.config);
-        let mut cache = self.subscriptions.write().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         let old = std::mem::take(&mut *cache);
         for (id, state) in fresh {
-            let keep = old.get(&id).filter(|o| same_settings(&o.subscription, &state.subscription));
+            let keep = old
+                .get(&id)
+                .filter(|o| same_settings(&o.subscription, &state.subscription));
             cache.insert(id, keep.cloned().unwrap_or(state));
         }
     }
@@ -688,6 +711,9 @@ impl Webhooks {
     /// Fails if the file is already open, here or in another process (see
     /// [`SqliteStore`](crate::store::SqliteStore)).
     pub async fn open(path: impl AsRef<std::path::Path>) -> Result<Webhooks, Error> {
-        Webhooks::builder().store(crate::store::SqliteStore::open(path).await?).build().await
+        Webhooks::builder()
+            .store(crate::store::SqliteStore::open(path).await?)
+            .build()
+            .await
     }
 }

@@ -119,11 +119,20 @@ impl Inner {
 
     /// Makes a delivery due at `now` again, whatever its state (not in flight).
     fn requeue(&mut self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
-        let record = self.deliveries.get_mut(&id).ok_or_else(|| not_found("delivery", id))?;
+        let record = self
+            .deliveries
+            .get_mut(&id)
+            .ok_or_else(|| not_found("delivery", id))?;
         if record.lease.is_some() {
-            return Err(StoreError::Conflict { what: "in-flight delivery", id: id.to_string() });
+            return Err(StoreError::Conflict {
+                what: "in-flight delivery",
+                id: id.to_string(),
+            });
         }
-        let queue = self.queues.entry(record.delivery.subscription_id).or_default();
+        let queue = self
+            .queues
+            .entry(record.delivery.subscription_id)
+            .or_default();
         if let Some(due) = record.delivery.next_attempt_at {
             queue.ready.remove(&(due, record.seq, id));
         }
@@ -170,7 +179,8 @@ impl Inner {
             queue.ready.remove(&(due, record.seq, id));
         }
         let lease = LeaseId(uuid::Uuid::now_v7());
-        let until = request.now + request.lease;
+        // The builder keeps leases to at most a day; an unrepresentable one must not panic.
+        let until = request.now.checked_add(request.lease).unwrap_or(request.now);
         record.lease = Some((lease, until));
         self.leased.insert(id, until);
         out.push(Claim {
@@ -288,9 +298,14 @@ impl Store for MemoryStore {
                 id: id.to_string(),
             });
         }
+        let mut fresh = std::collections::HashSet::with_capacity(deliveries.len());
         for new in deliveries {
             if !inner.subscriptions.contains_key(&new.subscription_id) {
                 return Err(not_found("subscription", new.subscription_id));
+            }
+            // A reused id would leave two queue entries for one record.
+            if inner.deliveries.contains_key(&new.id) || !fresh.insert(new.id) {
+                return Err(StoreError::Conflict { what: "delivery", id: new.id.to_string() });
             }
         }
         let seq = inner.next_seq;
@@ -537,13 +552,18 @@ impl Store for MemoryStore {
             .map(view)
             .filter(|d| query.cursor.is_none_or(|c| c.precedes(d)))
             .filter(|d| {
-                let labels = inner.messages.get(&d.message_id).map_or(&empty, |m| m.labels());
+                let labels = inner
+                    .messages
+                    .get(&d.message_id)
+                    .map_or(&empty, |m| m.labels());
                 query.matches(d, labels)
             })
             .collect();
-        found.sort_unstable_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        found.sort_unstable_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
         found.truncate(query.page_size());
-        let next = (found.len() == query.page_size()).then(|| found.last().map(Cursor::after)).flatten();
+        let next = (found.len() == query.page_size())
+            .then(|| found.last().map(Cursor::after))
+            .flatten();
         Ok(Page::new(found, next))
     }
 
@@ -568,7 +588,10 @@ impl Store for MemoryStore {
             .filter(|r| {
                 let d = &r.delivery;
                 d.subscription_id == subscription
-                    && matches!(d.status, DeliveryStatus::Exhausted | DeliveryStatus::Skipped)
+                    && matches!(
+                        d.status,
+                        DeliveryStatus::Exhausted | DeliveryStatus::Skipped
+                    )
                     && d.created_at >= since
                     && d.created_at < until
             })

@@ -338,13 +338,18 @@ pub struct DeliveryQuery {
 impl DeliveryQuery {
     /// Every delivery, newest first, 100 a page.
     pub fn new() -> Self {
-        DeliveryQuery { limit: 100, ..Default::default() }
+        DeliveryQuery {
+            limit: 100,
+            ..Default::default()
+        }
     }
 
     /// Everything exhausted or skipped: what did not reach its endpoint and will not without
     /// a redelivery or recovery.
     pub fn undelivered() -> Self {
-        DeliveryQuery::new().status(DeliveryStatus::Exhausted).status(DeliveryStatus::Skipped)
+        DeliveryQuery::new()
+            .status(DeliveryStatus::Exhausted)
+            .status(DeliveryStatus::Skipped)
     }
 
     /// Only this subscription's.
@@ -398,10 +403,17 @@ impl DeliveryQuery {
     /// Whether a delivery passes the filters (not the cursor). Stores that cannot filter in
     /// their query language use this; the SQL stores filter in SQL.
     pub fn matches(&self, delivery: &Delivery, labels: &crate::Labels) -> bool {
-        self.subscription.is_none_or(|s| s == delivery.subscription_id)
+        self.subscription
+            .is_none_or(|s| s == delivery.subscription_id)
             && (self.statuses.is_empty() || self.statuses.contains(&delivery.status))
-            && self.event_type.as_deref().is_none_or(|e| e == delivery.event_type)
-            && self.label.as_ref().is_none_or(|(n, v)| labels.get(n) == Some(v.as_str()))
+            && self
+                .event_type
+                .as_deref()
+                .is_none_or(|e| e == delivery.event_type)
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|(n, v)| labels.get(n) == Some(v.as_str()))
             && self.since.is_none_or(|t| delivery.created_at >= t)
             && self.until.is_none_or(|t| delivery.created_at < t)
     }
@@ -420,7 +432,10 @@ pub struct Cursor {
 impl Cursor {
     /// The cursor after `delivery`.
     pub fn after(delivery: &Delivery) -> Self {
-        Cursor { created_at_ms: crate::time::unix_millis(delivery.created_at), id: delivery.id }
+        Cursor {
+            created_at_ms: crate::time::unix_millis(delivery.created_at),
+            id: delivery.id,
+        }
     }
 
     /// Whether `delivery` comes after this cursor in newest-first order.
@@ -671,8 +686,15 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn attempts(&self, id: DeliveryId) -> BoxFuture<'_, Result<Vec<Attempt>, StoreError>>;
     fn purge(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, StoreError>>;
     fn changed(&self) -> BoxFuture<'_, Change>;
-    fn query_deliveries<'a>(&'a self, q: &'a DeliveryQuery) -> BoxFuture<'a, Result<Page<Delivery>, StoreError>>;
-    fn redeliver(&self, id: DeliveryId, now: SystemTime) -> BoxFuture<'_, Result<Delivery, StoreError>>;
+    fn query_deliveries<'a>(
+        &'a self,
+        q: &'a DeliveryQuery,
+    ) -> BoxFuture<'a, Result<Page<Delivery>, StoreError>>;
+    fn redeliver(
+        &self,
+        id: DeliveryId,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Delivery, StoreError>>;
     fn recover(
         &self,
         subscription: SubscriptionId,
@@ -753,10 +775,17 @@ impl<S: Store> DynStore for S {
     fn changed(&self) -> BoxFuture<'_, Change> {
         Box::pin(Store::changed(self))
     }
-    fn query_deliveries<'a>(&'a self, q: &'a DeliveryQuery) -> BoxFuture<'a, Result<Page<Delivery>, StoreError>> {
+    fn query_deliveries<'a>(
+        &'a self,
+        q: &'a DeliveryQuery,
+    ) -> BoxFuture<'a, Result<Page<Delivery>, StoreError>> {
         Box::pin(Store::query_deliveries(self, q))
     }
-    fn redeliver(&self, id: DeliveryId, now: SystemTime) -> BoxFuture<'_, Result<Delivery, StoreError>> {
+    fn redeliver(
+        &self,
+        id: DeliveryId,
+        now: SystemTime,
+    ) -> BoxFuture<'_, Result<Delivery, StoreError>> {
         Box::pin(Store::redeliver(self, id, now))
     }
     fn recover(

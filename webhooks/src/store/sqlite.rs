@@ -99,7 +99,9 @@ struct Job {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,13 +116,20 @@ enum SqliteError {
     )]
     InUse { path: PathBuf, lock: PathBuf },
     #[error("cannot lock the webhook store with {}: {source}", .lock.display())]
-    Lock { lock: PathBuf, source: std::io::Error },
+    Lock {
+        lock: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "the webhook store {} has schema version {found}, but this version of webhooks knows \
          versions up to {known}: it was written by a newer webhooks; upgrade, or use another file",
         .path.display()
     )]
-    NewerSchema { path: PathBuf, found: i64, known: usize },
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
     #[error("the webhook store holds an invalid {what}: {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("the webhook store's writer stopped before committing (the runtime is shutting down)")]
@@ -132,11 +141,17 @@ fn db(error: sqlx::Error) -> StoreError {
 }
 
 fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(Box::new(SqliteError::Corrupt { what, detail: detail.to_string() }))
+    StoreError::Backend(Box::new(SqliteError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }))
 }
 
 fn not_found(what: &'static str, id: impl ToString) -> StoreError {
-    StoreError::NotFound { what, id: id.to_string() }
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
 }
 
 fn blob(uuid: uuid::Uuid) -> Vec<u8> {
@@ -150,7 +165,11 @@ fn millis(time: SystemTime) -> i64 {
 /// Whole milliseconds, rounded up: a lease stored this way never lapses early.
 fn millis_ceil(time: SystemTime) -> i64 {
     let floor = unix_millis(time);
-    if from_unix_millis(floor) < time { floor.saturating_add(1) } else { floor }
+    if from_unix_millis(floor) < time {
+        floor.saturating_add(1)
+    } else {
+        floor
+    }
 }
 
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
@@ -228,10 +247,12 @@ impl SqliteStore {
         migrate(&writer, &path).await?;
         // We hold the lock, so whoever held these leases is gone: release them now rather than
         // when they lapse.
-        sqlx::query("UPDATE deliveries SET lease = NULL, lease_until = NULL WHERE lease IS NOT NULL")
-            .execute(&writer)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "UPDATE deliveries SET lease = NULL, lease_until = NULL WHERE lease IS NOT NULL",
+        )
+        .execute(&writer)
+        .await
+        .map_err(db)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .test_before_acquire(false)
@@ -265,7 +286,11 @@ impl SqliteStore {
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on a
         // lock another connection (say, a `sqlite3` shell) holds.
-        self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+        self.inner
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)
     }
 }
 
@@ -275,7 +300,10 @@ fn lock(path: &Path) -> Result<File, StoreError> {
     name.push(".lock");
     let lock_path = PathBuf::from(name);
     let error = |lock: &Path, source| {
-        StoreError::Backend(Box::new(SqliteError::Lock { lock: lock.to_path_buf(), source }))
+        StoreError::Backend(Box::new(SqliteError::Lock {
+            lock: lock.to_path_buf(),
+            source,
+        }))
     };
     // Never truncated nor deleted: removing a lock file races with whoever opens it next.
     let file = OpenOptions::new()
@@ -298,21 +326,30 @@ fn lock(path: &Path) -> Result<File, StoreError> {
 /// Applies the migrations the file lacks, in one transaction.
 async fn migrate(writer: &SqlitePool, path: &Path) -> Result<(), StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let found: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(db)?;
-    let applied = usize::try_from(found).ok().filter(|v| *v <= MIGRATIONS.len()).ok_or_else(|| {
-        StoreError::Backend(Box::new(SqliteError::NewerSchema {
-            path: path.to_path_buf(),
-            found,
-            known: MIGRATIONS.len(),
-        }))
-    })?;
+    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+    let applied = usize::try_from(found)
+        .ok()
+        .filter(|v| *v <= MIGRATIONS.len())
+        .ok_or_else(|| {
+            StoreError::Backend(Box::new(SqliteError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+                known: MIGRATIONS.len(),
+            }))
+        })?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
         // PRAGMA takes no parameters; the value is our own integer.
-        sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA user_version = {}", version + 1)))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "PRAGMA user_version = {}",
+            version + 1
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
     tx.commit().await.map_err(db)
 }
@@ -358,7 +395,9 @@ struct SubscriptionRow {
 }
 
 fn disabled_parts(disabled: Option<&Disabled>) -> (Option<i64>, Option<&'static str>, Option<i64>) {
-    let Some(disabled) = disabled else { return (None, None, None) };
+    let Some(disabled) = disabled else {
+        return (None, None, None);
+    };
     let (reason, detail) = match &disabled.reason {
         DisableReason::Manual => ("manual", None),
         DisableReason::Gone => ("gone", None),
@@ -370,8 +409,11 @@ fn disabled_parts(disabled: Option<&Disabled>) -> (Option<i64>, Option<&'static 
 
 impl SubscriptionRow {
     fn new(s: &Subscription) -> Result<Self, StoreError> {
-        let secrets: Vec<(String, Option<i64>)> =
-            s.secrets.iter().map(|(secret, until)| (secret.expose(), until.map(millis))).collect();
+        let secrets: Vec<(String, Option<i64>)> = s
+            .secrets
+            .iter()
+            .map(|(secret, until)| (secret.expose(), until.map(millis)))
+            .collect();
         let (disabled_at, disabled_reason, disabled_detail) = disabled_parts(s.disabled.as_ref());
         Ok(SubscriptionRow {
             id: blob(s.id.as_uuid()),
@@ -382,7 +424,9 @@ impl SubscriptionRow {
             headers: json(&s.headers)?,
             ordered: s.ordered,
             rate_limit: s.rate_limit.map(i64::from),
-            max_in_flight: s.max_in_flight.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            max_in_flight: s
+                .max_in_flight
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
             retry: s.retry.as_ref().map(RetryPolicy::to_stored),
             description: s.description.clone(),
             created_at: millis(s.created_at),
@@ -417,20 +461,25 @@ impl SubscriptionRow {
 }
 
 fn decode_subscription(row: &SqliteRow) -> Result<Subscription, StoreError> {
-    let parse = |what: &'static str, index: usize| -> Result<String, StoreError> { row.col(index).map_err(|_| corrupt(what, "not text")) };
+    let parse = |what: &'static str, index: usize| -> Result<String, StoreError> {
+        row.col(index).map_err(|_| corrupt(what, "not text"))
+    };
     let url = parse("subscription url", 1)?;
     let url = url::Url::parse(&url).map_err(|e| corrupt("subscription url", e))?;
-    let events: Vec<String> =
-        serde_json::from_str(&parse("subscription events", 2)?).map_err(|e| corrupt("subscription events", e))?;
-    let labels: Labels =
-        serde_json::from_str(&parse("subscription labels", 3)?).map_err(|e| corrupt("subscription labels", e))?;
+    let events: Vec<String> = serde_json::from_str(&parse("subscription events", 2)?)
+        .map_err(|e| corrupt("subscription events", e))?;
+    let labels: Labels = serde_json::from_str(&parse("subscription labels", 3)?)
+        .map_err(|e| corrupt("subscription labels", e))?;
     let secrets: Vec<(String, Option<i64>)> =
-        serde_json::from_str(&parse("subscription secrets", 4)?).map_err(|e| corrupt("subscription secrets", e))?;
+        serde_json::from_str(&parse("subscription secrets", 4)?)
+            .map_err(|e| corrupt("subscription secrets", e))?;
     let secrets = secrets
         .into_iter()
         .map(|(text, until)| {
             // The parse error never includes the secret; neither does ours.
-            let secret: Secret = text.parse().map_err(|e| corrupt("subscription secret", e))?;
+            let secret: Secret = text
+                .parse()
+                .map_err(|e| corrupt("subscription secret", e))?;
             Ok((secret, until.map(from_unix_millis)))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -438,8 +487,8 @@ fn decode_subscription(row: &SqliteRow) -> Result<Subscription, StoreError> {
         // `signing_secret` relies on there being one.
         return Err(corrupt("subscription secrets", "none stored"));
     }
-    let headers: Vec<(String, String)> =
-        serde_json::from_str(&parse("subscription headers", 5)?).map_err(|e| corrupt("subscription headers", e))?;
+    let headers: Vec<(String, String)> = serde_json::from_str(&parse("subscription headers", 5)?)
+        .map_err(|e| corrupt("subscription headers", e))?;
     let rate_limit = row
         .col::<Option<i64>>(7)?
         .map(u32::try_from)
@@ -452,7 +501,8 @@ fn decode_subscription(row: &SqliteRow) -> Result<Subscription, StoreError> {
         .map_err(|e| corrupt("subscription max_in_flight", e))?;
     let retry = match row.col::<Option<String>>(9)? {
         Some(text) => Some(
-            RetryPolicy::from_stored(&text).ok_or_else(|| corrupt("subscription retry policy", text))?,
+            RetryPolicy::from_stored(&text)
+                .ok_or_else(|| corrupt("subscription retry policy", text))?,
         ),
         None => None,
     };
@@ -463,11 +513,15 @@ fn decode_subscription(row: &SqliteRow) -> Result<Subscription, StoreError> {
             let reason = match (row.col::<Option<String>>(13)?.as_deref(), detail) {
                 (Some("manual"), _) => DisableReason::Manual,
                 (Some("gone"), _) => DisableReason::Gone,
-                (Some("failing_since"), Some(since)) => DisableReason::FailingSince(from_unix_millis(since)),
+                (Some("failing_since"), Some(since)) => {
+                    DisableReason::FailingSince(from_unix_millis(since))
+                }
                 (Some("consecutive_exhausted"), Some(n)) => DisableReason::ConsecutiveExhausted(
                     u32::try_from(n).map_err(|e| corrupt("disable reason", e))?,
                 ),
-                (reason, detail) => return Err(corrupt("disable reason", format!("{reason:?} {detail:?}"))),
+                (reason, detail) => {
+                    return Err(corrupt("disable reason", format!("{reason:?} {detail:?}")));
+                }
             };
             Some(Disabled { at, reason })
         }
@@ -526,9 +580,10 @@ fn decode_attempt(delivery_id: DeliveryId, row: &SqliteRow) -> Result<Attempt, S
         .transpose()
         .map_err(|e| corrupt("attempt status code", e))?;
     let error = match row.col::<Option<String>>(4)? {
-        Some(name) => {
-            Some(AttemptErrorKind::from_name(&name).ok_or_else(|| corrupt("attempt error kind", name))?)
-        }
+        Some(name) => Some(
+            AttemptErrorKind::from_name(&name)
+                .ok_or_else(|| corrupt("attempt error kind", name))?,
+        ),
         None => None,
     };
     let body: Vec<u8> = row.col(6)?;
@@ -545,7 +600,10 @@ fn decode_attempt(delivery_id: DeliveryId, row: &SqliteRow) -> Result<Attempt, S
 }
 
 fn decode_health(row: &SqliteRow) -> Result<Health, StoreError> {
-    Ok(Health { failing_since: row.opt_time(0)?, consecutive_exhausted: row.u32(1)? })
+    Ok(Health {
+        failing_since: row.opt_time(0)?,
+        consecutive_exhausted: row.u32(1)?,
+    })
 }
 
 fn stored_status(status: DeliveryStatus) -> &'static str {
@@ -570,7 +628,10 @@ async fn insert_message(
         .await
         .map_err(db)?;
     if exists.is_some() {
-        return Err(StoreError::Conflict { what: "message", id: id.to_string() });
+        return Err(StoreError::Conflict {
+            what: "message",
+            id: id.to_string(),
+        });
     }
     for new in deliveries {
         let known = sqlx::query("SELECT 1 FROM subscriptions WHERE id = ?")
@@ -614,9 +675,10 @@ async fn insert_message(
         .execute(&mut *conn)
         .await
         .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict { what: "delivery", id: new.id.to_string() }
-            }
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict {
+                what: "delivery",
+                id: new.id.to_string(),
+            },
             other => db(other),
         })?;
     }
@@ -645,7 +707,10 @@ impl Inner {
     /// Commits every waiting enqueue in one transaction, batch after batch, until none wait.
     /// Runs in its own task, so that a caller that stops waiting cannot cut a commit short.
     async fn commit_batches(self: Arc<Self>) {
-        let mut guard = Committing { inner: self.clone(), done: false };
+        let mut guard = Committing {
+            inner: self.clone(),
+            done: false,
+        };
         loop {
             let jobs = {
                 let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
@@ -663,9 +728,16 @@ impl Inner {
     async fn commit_batch(&self, jobs: Vec<Job>) {
         let mut results = Vec::with_capacity(jobs.len());
         let outcome: Result<(), StoreError> = async {
-            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            let mut tx = self
+                .writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db)?;
             for job in &jobs {
-                sqlx::query("SAVEPOINT enqueue").execute(&mut *tx).await.map_err(db)?;
+                sqlx::query("SAVEPOINT enqueue")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
                 let result = insert_message(&mut tx, &job.message, &job.deliveries).await;
                 let end = if result.is_ok() {
                     "RELEASE enqueue"
@@ -705,9 +777,10 @@ impl Store for SqliteStore {
         );
         match row.bind(sqlx::query(sql)).execute(&self.inner.writer).await {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict { what: "subscription", id: subscription.id.to_string() })
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict {
+                what: "subscription",
+                id: subscription.id.to_string(),
+            }),
             Err(e) => Err(db(e)),
         }
     }
@@ -724,8 +797,12 @@ impl Store for SqliteStore {
                    failing_since = CASE WHEN disabled_at IS NOT NULL AND ?16 THEN NULL ELSE failing_since END, \
                    consecutive_exhausted = CASE WHEN disabled_at IS NOT NULL AND ?16 THEN 0 ELSE consecutive_exhausted END \
                    WHERE id = ?1";
-        let done =
-            row.bind(sqlx::query(sql)).bind(enabled).execute(&self.inner.writer).await.map_err(db)?;
+        let done = row
+            .bind(sqlx::query(sql))
+            .bind(enabled)
+            .execute(&self.inner.writer)
+            .await
+            .map_err(db)?;
         if done.rows_affected() == 0 {
             return Err(not_found("subscription", subscription.id));
         }
@@ -763,11 +840,15 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let row = sqlx::query(concat!("SELECT ", subscription_columns!(), " FROM subscriptions WHERE id = ?"))
-            .bind(&key)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            subscription_columns!(),
+            " FROM subscriptions WHERE id = ?"
+        ))
+        .bind(&key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
         let subscription = decode_subscription(&row)?;
         tx.commit().await.map_err(db)?;
         Ok(subscription)
@@ -802,26 +883,42 @@ impl Store for SqliteStore {
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", subscription_columns!(), " FROM subscriptions WHERE id = ?"))
-            .bind(blob(id.as_uuid()))
-            .fetch_optional(&self.inner.readers)
-            .await
-            .map_err(db)?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            subscription_columns!(),
+            " FROM subscriptions WHERE id = ?"
+        ))
+        .bind(blob(id.as_uuid()))
+        .fetch_optional(&self.inner.readers)
+        .await
+        .map_err(db)?;
         row.as_ref().map(decode_subscription).transpose()
     }
 
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         // UUID v7 ids sort by creation time: oldest first.
-        let rows = sqlx::query(concat!("SELECT ", subscription_columns!(), " FROM subscriptions ORDER BY id"))
-            .fetch_all(&self.inner.readers)
-            .await
-            .map_err(db)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            subscription_columns!(),
+            " FROM subscriptions ORDER BY id"
+        ))
+        .fetch_all(&self.inner.readers)
+        .await
+        .map_err(db)?;
         rows.iter().map(decode_subscription).collect()
     }
 
-    async fn enqueue(&self, message: &Message, deliveries: &[NewDelivery]) -> Result<(), StoreError> {
+    async fn enqueue(
+        &self,
+        message: &Message,
+        deliveries: &[NewDelivery],
+    ) -> Result<(), StoreError> {
         let (done, result) = oneshot::channel();
-        let job = Job { message: message.clone(), deliveries: deliveries.to_vec(), done };
+        let job = Job {
+            message: message.clone(),
+            deliveries: deliveries.to_vec(),
+            done,
+        };
         let start = {
             let mut batch = self.inner.batch.lock().unwrap_or_else(|p| p.into_inner());
             batch.jobs.push(job);
@@ -832,7 +929,9 @@ impl Store for SqliteStore {
             // (one fsync) for all of them.
             tokio::spawn(self.inner.clone().commit_batches());
         }
-        result.await.unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
+        result
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>, StoreError> {
@@ -890,10 +989,10 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
-                if let Some(head) = head {
-                    if head.col::<bool>(1)? {
-                        picked.push(head.col(0)?);
-                    }
+                if let Some(head) = head
+                    && head.col::<bool>(1)?
+                {
+                    picked.push(head.col(0)?);
                 }
             } else {
                 let room = request.per_subscription.min(request.limit - picked.len());
@@ -947,7 +1046,12 @@ impl Store for SqliteStore {
                 labels,
                 body,
             );
-            claims.push(Claim { delivery, message, lease, lease_until });
+            claims.push(Claim {
+                delivery,
+                message,
+                lease,
+                lease_until,
+            });
         }
         tx.commit().await.map_err(db)?;
         Ok(claims)
@@ -1007,12 +1111,12 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
             let health = match next {
-                Next::Delivered => {
-                    Some("UPDATE subscriptions SET failing_since = NULL, consecutive_exhausted = 0 WHERE id = ?2")
-                }
-                Next::RetryAt(_) => {
-                    Some("UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?1) WHERE id = ?2")
-                }
+                Next::Delivered => Some(
+                    "UPDATE subscriptions SET failing_since = NULL, consecutive_exhausted = 0 WHERE id = ?2",
+                ),
+                Next::RetryAt(_) => Some(
+                    "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?1) WHERE id = ?2",
+                ),
                 Next::Exhausted => Some(
                     "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?1), \
                      consecutive_exhausted = consecutive_exhausted + 1 WHERE id = ?2",
@@ -1028,15 +1132,17 @@ impl Store for SqliteStore {
                     .map_err(db)?;
             }
         }
-        let health = sqlx::query("SELECT failing_since, consecutive_exhausted FROM subscriptions WHERE id = ?")
-            .bind(&sub)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .as_ref()
-            .map(decode_health)
-            .transpose()?
-            .unwrap_or_default();
+        let health = sqlx::query(
+            "SELECT failing_since, consecutive_exhausted FROM subscriptions WHERE id = ?",
+        )
+        .bind(&sub)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(decode_health)
+        .transpose()?
+        .unwrap_or_default();
         tx.commit().await.map_err(db)?;
         Ok(Recorded { health, applied })
     }
@@ -1105,23 +1211,34 @@ impl Store for SqliteStore {
     async fn purge(&self, before: SystemTime) -> Result<u64, StoreError> {
         let before = millis(before);
         let mut purged = 0;
+        // Where the previous chunk ended, so that old messages kept (undelivered) are examined
+        // once per purge, not once per chunk.
+        let mut after = (i64::MIN, i64::MIN);
         loop {
             let mut tx = self.write().await?;
-            let seqs: Vec<i64> = sqlx::query_scalar(
-                "SELECT m.seq FROM messages m WHERE m.created_at < ? AND NOT EXISTS \
+            let rows = sqlx::query(
+                "SELECT m.created_at, m.seq FROM messages m \
+                 WHERE m.created_at < ? AND (m.created_at, m.seq) > (?, ?) AND NOT EXISTS \
                  (SELECT 1 FROM deliveries d WHERE d.message = m.seq AND d.status <> 'delivered') \
-                 LIMIT ?",
+                 ORDER BY m.created_at, m.seq LIMIT ?",
             )
             .bind(before)
+            .bind(after.0)
+            .bind(after.1)
             .bind(i64::try_from(PURGE_CHUNK).unwrap_or(i64::MAX))
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
+            let mut seqs = Vec::with_capacity(rows.len());
+            for row in &rows {
+                after = (row.col(0)?, row.col(1)?);
+                seqs.push(after.1.to_string());
+            }
             if seqs.is_empty() {
                 break;
             }
             // A list of our own integers: nothing to escape. Not cached: its length varies.
-            let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let list = seqs.join(",");
             for sql in [
                 format!(
                     "DELETE FROM attempts WHERE delivery IN \
@@ -1130,7 +1247,11 @@ impl Store for SqliteStore {
                 format!("DELETE FROM deliveries WHERE message IN ({list})"),
                 format!("DELETE FROM messages WHERE seq IN ({list})"),
             ] {
-                sqlx::query(AssertSqlSafe(sql)).persistent(false).execute(&mut *tx).await.map_err(db)?;
+                sqlx::query(AssertSqlSafe(sql))
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
             }
             tx.commit().await.map_err(db)?;
             purged += seqs.len() as u64;
@@ -1140,6 +1261,7 @@ impl Store for SqliteStore {
         }
         Ok(purged)
     }
+
     async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT ",
@@ -1155,7 +1277,8 @@ impl Store for SqliteStore {
                 .push(")");
         }
         if let Some(sub) = query.subscription {
-            sql.push(" AND d.subscription_id = ").push_bind(blob(sub.as_uuid()));
+            sql.push(" AND d.subscription_id = ")
+                .push_bind(blob(sub.as_uuid()));
         }
         if !query.statuses.is_empty() {
             // As the view shows them: in flight and failed are pending rows.
@@ -1165,7 +1288,9 @@ impl Store for SqliteStore {
                     DeliveryStatus::Pending => {
                         " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts = 0)"
                     }
-                    DeliveryStatus::InFlight => " OR (d.status = 'pending' AND d.lease IS NOT NULL)",
+                    DeliveryStatus::InFlight => {
+                        " OR (d.status = 'pending' AND d.lease IS NOT NULL)"
+                    }
                     DeliveryStatus::Failed => {
                         " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts > 0)"
                     }
@@ -1177,7 +1302,8 @@ impl Store for SqliteStore {
             sql.push(")");
         }
         if let Some(event_type) = &query.event_type {
-            sql.push(" AND m.event_type = ").push_bind(event_type.clone());
+            sql.push(" AND m.event_type = ")
+                .push_bind(event_type.clone());
         }
         if let Some((name, value)) = &query.label {
             sql.push(" AND EXISTS (SELECT 1 FROM json_each(m.labels) l WHERE l.key = ")
@@ -1189,31 +1315,48 @@ impl Store for SqliteStore {
         // Creation times are whole milliseconds: `>= since` and `< until` hold exactly against
         // the bounds rounded up.
         if let Some(since) = query.since {
-            sql.push(" AND d.created_at >= ").push_bind(millis_ceil(since));
+            sql.push(" AND d.created_at >= ")
+                .push_bind(millis_ceil(since));
         }
         if let Some(until) = query.until {
-            sql.push(" AND d.created_at < ").push_bind(millis_ceil(until));
+            sql.push(" AND d.created_at < ")
+                .push_bind(millis_ceil(until));
         }
         let size = query.page_size();
         sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
             .push_bind(i64::try_from(size).unwrap_or(i64::MAX));
-        let rows = sql.build().fetch_all(&self.inner.readers).await.map_err(db)?;
-        let items = rows.iter().map(decode_delivery).collect::<Result<Vec<_>, _>>()?;
-        let next = if items.len() == size { items.last().map(Cursor::after) } else { None };
+        let rows = sql
+            .build()
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(db)?;
+        let items = rows
+            .iter()
+            .map(decode_delivery)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if items.len() == size {
+            items.last().map(Cursor::after)
+        } else {
+            None
+        };
         Ok(Page::new(items, next))
     }
 
     async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
         let key = blob(id.as_uuid());
         let mut tx = self.write().await?;
-        let leased: bool = sqlx::query_scalar("SELECT lease IS NOT NULL FROM deliveries WHERE id = ?")
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("delivery", id))?;
+        let leased: bool =
+            sqlx::query_scalar("SELECT lease IS NOT NULL FROM deliveries WHERE id = ?")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?
+                .ok_or_else(|| not_found("delivery", id))?;
         if leased {
-            return Err(StoreError::Conflict { what: "in-flight delivery", id: id.to_string() });
+            return Err(StoreError::Conflict {
+                what: "in-flight delivery",
+                id: id.to_string(),
+            });
         }
         sqlx::query("UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ?")
             .bind(millis(now))

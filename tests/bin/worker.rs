@@ -1,0 +1,84 @@
+//! A child process for the crash and multi-worker tests: it uses `webhooks` as an application
+//! would, and is killed part-way by the tests.
+//!
+//! ```text
+//! worker sqlite-send DB URL COUNT   subscribe URL (once), send COUNT events, printing each
+//!                                   accepted message id; then deliver until nothing is pending
+//! worker sqlite-resume DB           deliver what is pending, then exit
+//! ```
+#![allow(clippy::print_stdout)] // the tests read what this prints
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde::Serialize;
+use webhooks::store::{DeliveryQuery, DeliveryStatus, SqliteStore};
+use webhooks::{RetryPolicy, Subscription, WebhookEvent, Webhooks};
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "random_number", action = "generate")]
+struct RandomNumber(u32);
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["sqlite-send", db, url, count] => {
+            let hooks = open(db).await?;
+            if !hooks
+                .subscriptions()
+                .await?
+                .iter()
+                .any(|s| s.url().as_str() == *url)
+            {
+                hooks.subscribe(Subscription::new(url)?).await?;
+            }
+            let mut out = std::io::stdout().lock();
+            for n in 0..count.parse::<u32>()? {
+                let id = hooks.send(&RandomNumber(n)).await?;
+                writeln!(out, "{id}")?;
+                out.flush()?;
+            }
+            drop(out);
+            drain(&hooks).await
+        }
+        ["sqlite-resume", db] => {
+            let hooks = open(db).await?;
+            drain(&hooks).await
+        }
+        _ => Err(format!("usage: see the doc comment of tests/bin/worker.rs; got {args:?}").into()),
+    }
+}
+
+async fn open(db: &str) -> Result<Webhooks> {
+    Ok(Webhooks::builder()
+        .store(SqliteStore::open(db).await?)
+        .allow_private_networks()
+        .retry(RetryPolicy::schedule(vec![Duration::from_millis(50); 20]).jitter(0.0))
+        .build()
+        .await?)
+}
+
+/// Delivers until nothing is pending, in flight or failed-retrying.
+async fn drain(hooks: &Webhooks) -> Result<()> {
+    let open = DeliveryQuery::new()
+        .status(DeliveryStatus::Pending)
+        .status(DeliveryStatus::InFlight)
+        .status(DeliveryStatus::Failed)
+        .limit(1);
+    let mut changes = hooks.notifications();
+    while !hooks.delivery_log(&open).await?.items.is_empty() {
+        // Each notification is a state change worth re-checking; the timeout covers one that
+        // happened before we listened.
+        let _ = tokio::time::timeout(Duration::from_millis(200), changes.recv()).await;
+    }
+    hooks.shutdown().await;
+    Ok(())
+}
