@@ -5,6 +5,7 @@
 //! worker sqlite-send DB URL COUNT   subscribe URL (once), send COUNT events, printing each
 //!                                   accepted message id; then deliver until nothing is pending
 //! worker sqlite-resume DB           deliver what is pending, then exit
+//! worker pg-worker URL SCHEMA        deliver from a shared PostgreSQL queue until stdin closes
 //! ```
 #![allow(clippy::print_stdout)] // the tests read what this prints
 
@@ -52,6 +53,23 @@ async fn main() -> Result<()> {
         ["sqlite-resume", db] => {
             let hooks = open(db).await?;
             drain(&hooks).await
+        }
+        ["pg-worker", url, schema] => {
+            let store = webhooks::store::PostgresStore::connect_with(url, schema).await?;
+            let hooks = Webhooks::builder()
+                .store(store)
+                .allow_private_networks()
+                .retry(RetryPolicy::schedule(vec![Duration::from_millis(50); 20]).jitter(0.0))
+                // A short lease, so that a killed worker's deliveries come back quickly.
+                .lease(Duration::from_secs(2))
+                .max_in_flight(16)
+                .build()
+                .await?;
+            println!("ready");
+            // Deliver until the test closes our stdin (or kills us).
+            tokio::task::spawn_blocking(|| std::io::read_to_string(std::io::stdin())).await??;
+            hooks.shutdown().await;
+            Ok(())
         }
         _ => Err(format!("usage: see the doc comment of tests/bin/worker.rs; got {args:?}").into()),
     }

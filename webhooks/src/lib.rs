@@ -18,6 +18,31 @@
 //! # Ok::<(), webhooks::Error>(())
 //! ```
 //!
+//! # Delivering
+//!
+//! [`Webhooks`] matches each event against the subscriptions, commits it to a [`store`], and
+//! delivers it in the background: signed, retried, scoped, guarded against SSRF.
+//!
+//! ```no_run
+//! # use serde::Serialize;
+//! # use webhooks::WebhookEvent;
+//! # #[derive(Serialize, WebhookEvent)]
+//! # #[webhook(resource = "random_number", action = "generate")]
+//! # struct RandomNumber(u32);
+//! use webhooks::{Subscription, Webhooks};
+//!
+//! # async fn run() -> Result<(), webhooks::Error> {
+//! let hooks = Webhooks::open("webhooks.db").await?; // durable: one SQLite file
+//! hooks.subscribe(Subscription::new("https://example.com/hooks")?.events(["random_number:*"])).await?;
+//! hooks.send(&RandomNumber(863)).await?; // returns once committed
+//! hooks.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The delivery log ([`Webhooks::delivery_log`], [`Webhooks::undelivered`]), replay
+//! ([`Webhooks::redeliver`], [`Webhooks::recover`]) and [`Notification`]s show what happened to
+//! every event.
+//!
 //! # Declaring events
 //!
 //! Derive [`WebhookEvent`] next to serde's `Serialize`. A struct is one event, named
@@ -34,6 +59,11 @@
 //! # Features
 //!
 //! - `derive` (default): `#[derive(WebhookEvent)]`.
+//! - `sqlite` (default): [`store::SqliteStore`] and [`Webhooks::open`], the embedded durable
+//!   store.
+//! - `postgres`: `store::PostgresStore`, for many worker processes sharing one queue, and
+//!   `Webhooks::send_in_tx`.
+//! - `test-util`: [`testing::TestReceiver`], a scripted HTTP endpoint for tests.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

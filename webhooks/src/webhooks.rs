@@ -464,20 +464,18 @@ impl Webhooks {
         if *shared.stop.borrow() {
             return Err(Error::ShutDown);
         }
-        let deliveries: Vec<NewDelivery> = {
-            let subscriptions = shared
-                .subscriptions
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
-            subscriptions
-                .values()
-                .filter(|state| state.matches(message))
-                .map(|state| {
-                    NewDelivery::new(state.subscription.id, !state.subscription.is_enabled())
-                })
-                .collect()
-        };
-        shared.store.enqueue(message, &deliveries).await?;
+        let mut deliveries = shared.deliveries_for(message);
+        match shared.store.enqueue(message, &deliveries).await {
+            Ok(()) => {}
+            // Another process deleted a subscription our cache still had: nothing was
+            // stored, so refresh the cache and match again rather than fail the send.
+            Err(crate::store::StoreError::NotFound { what: "subscription", .. }) => {
+                shared.reload_subscriptions().await;
+                deliveries = shared.deliveries_for(message);
+                shared.store.enqueue(message, &deliveries).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
         if !deliveries.is_empty() {
             shared.wake.notify_one();
         }
@@ -657,6 +655,20 @@ impl Shared {
         }
     }
 
+    /// The deliveries of a message: one per matching subscription, skipped if it is disabled.
+    /// (Shared by `send_message` and `send_in_tx`.)
+    pub(crate) fn deliveries_for(&self, message: &Message) -> Vec<NewDelivery> {
+        let subscriptions = self
+            .subscriptions
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        subscriptions
+            .values()
+            .filter(|state| state.matches(message))
+            .map(|state| NewDelivery::new(state.subscription.id, !state.subscription.is_enabled()))
+            .collect()
+    }
+
     fn cache(&self, state: SubscriptionState) {
         let id = state.subscription.id;
         self.subscriptions
@@ -715,5 +727,59 @@ impl Webhooks {
             .store(crate::store::SqliteStore::open(path).await?)
             .build()
             .await
+    }
+}
+
+// The transactional outbox of the PostgreSQL store (feature `postgres`).
+#[cfg(feature = "postgres")]
+impl Webhooks {
+    /// Sends an event as part of the application's own transaction on `tx`: the message and its
+    /// deliveries are committed, or rolled back, with the application's writes. Nothing is
+    /// delivered before the commit; after it, every worker sharing the store is woken
+    /// (NOTIFY is delivered on commit), this runtime included.
+    ///
+    /// The runtime's store must be a [`PostgresStore`](crate::store::PostgresStore) on the same
+    /// database; pass the transaction as `&mut tx` (a `sqlx::Transaction<'_, Postgres>`).
+    /// Subscriptions are matched as [`send`](Self::send) matches them; one deleted meanwhile is
+    /// left out rather than failing the transaction. If this fails, the transaction is aborted,
+    /// as after any failed statement: roll it back.
+    ///
+    /// ```no_run
+    /// # use serde::Serialize;
+    /// # use webhooks::{WebhookEvent, Webhooks, store::PostgresStore};
+    /// # #[derive(Serialize, WebhookEvent)]
+    /// # #[webhook(resource = "random_number", action = "generate")]
+    /// # struct RandomNumber(u32);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = PostgresStore::connect("postgres://app@db.internal/app").await?;
+    /// let pool = store.pool().clone();
+    /// let hooks = Webhooks::builder().store(store).build().await?;
+    ///
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO numbers (value) VALUES (863)").execute(&mut *tx).await?;
+    /// hooks.send_in_tx(&mut tx, &RandomNumber(863)).await?;
+    /// tx.commit().await?; // the webhook goes out now, or never if this fails
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_in_tx<E: WebhookEvent + ?Sized>(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        event: &E,
+    ) -> Result<MessageId, Error> {
+        let shared = self.shared();
+        if *shared.stop.borrow() {
+            return Err(Error::ShutDown);
+        }
+        let store = shared
+            .store
+            .as_any()
+            .downcast_ref::<crate::store::PostgresStore>()
+            .ok_or_else(|| {
+                Error::InvalidConfig("send_in_tx needs the runtime's store to be a PostgresStore".into())
+            })?;
+        let message = Message::with_envelope(event, shared.config.envelope)?;
+        let deliveries = shared.deliveries_for(&message);
+        store.enqueue_in(tx, &message, &deliveries).await?;
+        Ok(message.id())
     }
 }

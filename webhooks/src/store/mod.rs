@@ -25,10 +25,15 @@ use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
 
 /// Where a delivery stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -702,6 +707,9 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         until: SystemTime,
         now: SystemTime,
     ) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// The store itself, so that the runtime can reach what one store alone offers
+    /// (`Webhooks::send_in_tx` downcasts to `PostgresStore`).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl<S: Store> DynStore for S {
@@ -796,5 +804,8 @@ impl<S: Store> DynStore for S {
         now: SystemTime,
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(Store::recover(self, subscription, since, until, now))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
