@@ -40,7 +40,9 @@ fn start_worker(url: &str, schema: &str) -> Worker {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "ready", "the worker started");
     Worker(child)
 }
@@ -64,7 +66,10 @@ async fn three_workers_one_killed_every_delivery_completes() {
         .build()
         .await
         .unwrap();
-    hooks.subscribe(Subscription::new(receiver.url()).unwrap()).await.unwrap();
+    hooks
+        .subscribe(Subscription::new(receiver.url()).unwrap())
+        .await
+        .unwrap();
 
     let mut workers: Vec<Worker> = (0..3).map(|_| start_worker(&url, &schema)).collect();
     let mut sent = Vec::new();
@@ -72,7 +77,10 @@ async fn three_workers_one_killed_every_delivery_completes() {
         sent.push(hooks.send(&RandomNumber(n)).await.unwrap().to_string());
     }
 
-    receiver.wait_for(60, Duration::from_secs(30)).await.unwrap();
+    receiver
+        .wait_for(60, Duration::from_secs(30))
+        .await
+        .unwrap();
     let mut victim = workers.remove(0);
     victim.0.kill().unwrap(); // SIGKILL: its leases stay until they lapse
     victim.0.wait().unwrap();
@@ -85,22 +93,39 @@ async fn three_workers_one_killed_every_delivery_completes() {
         .limit(1);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !hooks.delivery_log(&open).await.unwrap().items.is_empty() {
-        assert!(Instant::now() < deadline, "deliveries still open after 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "deliveries still open after 60 s"
+        );
         // Progress is made by other processes; this only paces the polling of the store.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let delivered = hooks.delivery_log(&DeliveryQuery::new().status(DeliveryStatus::Delivered).limit(1000)).await.unwrap();
+    let delivered = hooks
+        .delivery_log(
+            &DeliveryQuery::new()
+                .status(DeliveryStatus::Delivered)
+                .limit(1000),
+        )
+        .await
+        .unwrap();
     assert_eq!(delivered.items.len(), EVENTS as usize);
 
     let mut arrivals: BTreeMap<String, usize> = BTreeMap::new();
     for request in receiver.requests() {
-        *arrivals.entry(request.webhook_id().unwrap().to_owned()).or_default() += 1;
+        *arrivals
+            .entry(request.webhook_id().unwrap().to_owned())
+            .or_default() += 1;
     }
     let missing = sent.iter().filter(|id| !arrivals.contains_key(*id)).count();
     assert_eq!(missing, 0, "every message arrived");
     let repeats: usize = arrivals.values().map(|n| n - 1).sum();
-    println!("{EVENTS} messages, {repeats} repeats (in flight at the dead worker when it was killed)");
-    assert!(repeats <= WORKER_IN_FLIGHT, "{repeats} repeats: more than the dead worker could hold");
+    println!(
+        "{EVENTS} messages, {repeats} repeats (in flight at the dead worker when it was killed)"
+    );
+    assert!(
+        repeats <= WORKER_IN_FLIGHT,
+        "{repeats} repeats: more than the dead worker could hold"
+    );
 
     for mut worker in workers {
         drop(worker.0.stdin.take()); // EOF: shut down gracefully
@@ -111,6 +136,8 @@ async fn three_workers_one_killed_every_delivery_completes() {
     if let Ok(pool) = sqlx::PgPool::connect(&url).await {
         // The name is ours (a fixed prefix and a pid), not user input.
         let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&pool)
+            .await;
     }
 }

@@ -469,7 +469,10 @@ impl Webhooks {
             Ok(()) => {}
             // Another process deleted a subscription our cache still had: nothing was
             // stored, so refresh the cache and match again rather than fail the send.
-            Err(crate::store::StoreError::NotFound { what: "subscription", .. }) => {
+            Err(crate::store::StoreError::NotFound {
+                what: "subscription",
+                ..
+            }) => {
                 shared.reload_subscriptions().await;
                 deliveries = shared.deliveries_for(message);
                 shared.store.enqueue(message, &deliveries).await?;
@@ -658,10 +661,7 @@ impl Shared {
     /// The deliveries of a message: one per matching subscription, skipped if it is disabled.
     /// (Shared by `send_message` and `send_in_tx`.)
     pub(crate) fn deliveries_for(&self, message: &Message) -> Vec<NewDelivery> {
-        let subscriptions = self
-            .subscriptions
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let subscriptions = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
         subscriptions
             .values()
             .filter(|state| state.matches(message))
@@ -775,7 +775,9 @@ impl Webhooks {
             .as_any()
             .downcast_ref::<crate::store::PostgresStore>()
             .ok_or_else(|| {
-                Error::InvalidConfig("send_in_tx needs the runtime's store to be a PostgresStore".into())
+                Error::InvalidConfig(
+                    "send_in_tx needs the runtime's store to be a PostgresStore".into(),
+                )
             })?;
         let message = Message::with_envelope(event, shared.config.envelope)?;
         let deliveries = shared.deliveries_for(&message);

@@ -180,7 +180,10 @@ impl Inner {
         }
         let lease = LeaseId(uuid::Uuid::now_v7());
         // The builder keeps leases to at most a day; an unrepresentable one must not panic.
-        let until = request.now.checked_add(request.lease).unwrap_or(request.now);
+        let until = request
+            .now
+            .checked_add(request.lease)
+            .unwrap_or(request.now);
         record.lease = Some((lease, until));
         self.leased.insert(id, until);
         out.push(Claim {
@@ -305,7 +308,10 @@ impl Store for MemoryStore {
             }
             // A reused id would leave two queue entries for one record.
             if inner.deliveries.contains_key(&new.id) || !fresh.insert(new.id) {
-                return Err(StoreError::Conflict { what: "delivery", id: new.id.to_string() });
+                return Err(StoreError::Conflict {
+                    what: "delivery",
+                    id: new.id.to_string(),
+                });
             }
         }
         let seq = inner.next_seq;

@@ -23,17 +23,19 @@ use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
 
 mod memory;
-#[cfg(feature = "sqlite")]
-mod sqlite;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// Where a delivery stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -709,6 +711,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// The store itself, so that the runtime can reach what one store alone offers
     /// (`Webhooks::send_in_tx` downcasts to `PostgresStore`).
+    #[cfg(feature = "postgres")]
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
@@ -805,6 +808,7 @@ impl<S: Store> DynStore for S {
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(Store::recover(self, subscription, since, until, now))
     }
+    #[cfg(feature = "postgres")]
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }

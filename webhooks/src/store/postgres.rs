@@ -14,24 +14,26 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow,
 };
-use sqlx::{AssertSqlSafe, Executor, Postgres, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Executor, Postgres, QueryBuilder};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use super::sql::{
+    Columns, RowExt, SubscriptionRow, conflict, corrupt, count, db, decode_attempt, decode_claim,
+    decode_delivery, decode_subscription, delivery_page, disabled_parts, json, millis, millis_ceil,
+    not_found, or_status,
+};
 use super::{
-    Attempt, AttemptErrorKind, Change, Claim, ClaimRequest, Cursor, Delivery, DeliveryQuery,
+    Attempt, AttemptErrorKind, Change, Claim, ClaimRequest, Delivery, DeliveryQuery,
     DeliveryStatus, Health, LeaseId, NewDelivery, Next, Page, Recorded, Store, StoreError,
 };
-use crate::subscription::{DisableReason, Disabled};
-use crate::time::{from_unix_millis, unix_millis};
-use crate::{
-    DeliveryId, Labels, Message, MessageId, RetryPolicy, Secret, Subscription, SubscriptionId,
-};
+use crate::subscription::Disabled;
+use crate::time::from_unix_millis;
+use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Append only.
@@ -119,49 +121,6 @@ enum PostgresError {
     },
     #[error("invalid schema name {0:?}: it must be 1 to 63 bytes, without NUL")]
     InvalidSchema(String),
-    #[error("the webhook store holds an invalid {what}: {detail}")]
-    Corrupt { what: &'static str, detail: String },
-}
-
-fn db(error: sqlx::Error) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
-
-fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(Box::new(PostgresError::Corrupt {
-        what,
-        detail: detail.to_string(),
-    }))
-}
-
-fn not_found(what: &'static str, id: impl ToString) -> StoreError {
-    StoreError::NotFound {
-        what,
-        id: id.to_string(),
-    }
-}
-
-fn millis(time: SystemTime) -> i64 {
-    unix_millis(time)
-}
-
-/// Whole milliseconds, rounded up: a lease stored this way never lapses early, and a bound
-/// rounded this way holds exactly against whole-millisecond creation times.
-fn millis_ceil(time: SystemTime) -> i64 {
-    let floor = unix_millis(time);
-    if from_unix_millis(floor) < time {
-        floor.saturating_add(1)
-    } else {
-        floor
-    }
-}
-
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 /// `name` as a quoted SQL identifier.
@@ -685,10 +644,7 @@ impl PostgresStore {
                 } else {
                     "delivery"
                 };
-                return Err(StoreError::Conflict {
-                    what,
-                    id: id.to_string(),
-                });
+                return Err(conflict(what, id));
             }
             // A subscription deleted while the message went in.
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() && strict => {
@@ -710,10 +666,7 @@ impl PostgresStore {
             return Err(not_found("subscription", SubscriptionId::from_uuid(sub)));
         }
         if row.col::<Option<i64>>(1)?.is_none() {
-            return Err(StoreError::Conflict {
-                what: "message",
-                id: id.to_string(),
-            });
+            return Err(conflict("message", id));
         }
         Ok(())
     }
@@ -911,50 +864,44 @@ async fn run_listener(
 // Rows
 // ---------------------------------------------------------------------------------------------
 
-/// Reading columns, with database values that do not fit reported as corrupt.
-trait RowExt {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>;
-    fn time(&self, index: usize) -> Result<SystemTime, StoreError>;
-    fn opt_time(&self, index: usize) -> Result<Option<SystemTime>, StoreError>;
-    fn u32(&self, index: usize) -> Result<u32, StoreError>;
-}
-
-impl RowExt for PgRow {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-    {
-        self.try_get(index).map_err(db)
+/// PostgreSQL's side of the shared decoders: ids are `uuid`s, and columns are typed (so a value
+/// that does not read is a database error, not a corrupt value).
+impl Columns for PgRow {
+    fn id(&self, index: usize) -> Result<Uuid, StoreError> {
+        self.col(index)
     }
 
-    fn time(&self, index: usize) -> Result<SystemTime, StoreError> {
-        Ok(from_unix_millis(self.col(index)?))
+    fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.col(index)
     }
 
-    fn opt_time(&self, index: usize) -> Result<Option<SystemTime>, StoreError> {
-        Ok(self.col::<Option<i64>>(index)?.map(from_unix_millis))
+    fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        self.col(index)
     }
 
-    fn u32(&self, index: usize) -> Result<u32, StoreError> {
-        let n: i64 = self.col(index)?;
-        u32::try_from(n).map_err(|e| corrupt("count", e))
+    fn subscription_text(&self, _what: &'static str, index: usize) -> Result<String, StoreError> {
+        self.col(index)
     }
-}
 
-/// How a disable is stored: when, the reason's name, and its detail.
-fn disabled_parts(disabled: Option<&Disabled>) -> (Option<i64>, Option<&'static str>, Option<i64>) {
-    let Some(disabled) = disabled else {
-        return (None, None, None);
-    };
-    let (reason, detail) = match &disabled.reason {
-        DisableReason::Manual => ("manual", None),
-        DisableReason::Gone => ("gone", None),
-        DisableReason::FailingSince(since) => ("failing_since", Some(millis(*since))),
-        DisableReason::ConsecutiveExhausted(n) => ("consecutive_exhausted", Some(i64::from(*n))),
-    };
-    (Some(millis(disabled.at)), Some(reason), detail)
+    fn int(&self, index: usize) -> Result<i64, StoreError> {
+        self.col(index)
+    }
+
+    fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        self.col(index)
+    }
+
+    fn status_code(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.col::<Option<i32>>(index)?.map(i64::from))
+    }
+
+    fn flag(&self, index: usize) -> Result<bool, StoreError> {
+        self.col(index)
+    }
+
+    fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError> {
+        self.col(index)
+    }
 }
 
 /// Binds the 15 subscription columns, in `SUBSCRIPTION_COLUMNS` order, as `$1`-`$15`.
@@ -962,166 +909,23 @@ fn bind_subscription(
     query: sqlx::query::Query<'static, Postgres, PgArguments>,
     s: &Subscription,
 ) -> Result<sqlx::query::Query<'static, Postgres, PgArguments>, StoreError> {
-    let secrets: Vec<(String, Option<i64>)> = s
-        .secrets
-        .iter()
-        .map(|(secret, until)| (secret.expose(), until.map(millis)))
-        .collect();
-    let (disabled_at, disabled_reason, disabled_detail) = disabled_parts(s.disabled.as_ref());
+    let row = SubscriptionRow::new(s)?;
     Ok(query
-        .bind(s.id.as_uuid())
-        .bind(s.url.as_str().to_owned())
-        .bind(json(&s.events)?)
-        .bind(json(&s.labels)?)
-        .bind(json(&secrets)?)
-        .bind(json(&s.headers)?)
-        .bind(s.ordered)
-        .bind(s.rate_limit.map(i64::from))
-        .bind(s.max_in_flight.map(count))
-        .bind(s.retry.as_ref().map(RetryPolicy::to_stored))
-        .bind(s.description.clone())
-        .bind(millis(s.created_at))
-        .bind(disabled_at)
-        .bind(disabled_reason)
-        .bind(disabled_detail))
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
-    row: &PgRow,
-    index: usize,
-    what: &'static str,
-) -> Result<T, StoreError> {
-    let text: String = row.col(index)?;
-    serde_json::from_str(&text).map_err(|e| corrupt(what, e))
-}
-
-/// A subscription from `SUBSCRIPTION_COLUMNS` starting at column 0.
-fn decode_subscription(row: &PgRow) -> Result<Subscription, StoreError> {
-    let url: String = row.col(1)?;
-    let url = url::Url::parse(&url).map_err(|e| corrupt("subscription url", e))?;
-    let secrets: Vec<(String, Option<i64>)> = parse_json(row, 4, "subscription secrets")?;
-    let secrets = secrets
-        .into_iter()
-        .map(|(text, until)| {
-            // The parse error never includes the secret; neither does ours.
-            let secret: Secret = text
-                .parse()
-                .map_err(|e| corrupt("subscription secret", e))?;
-            Ok((secret, until.map(from_unix_millis)))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    if secrets.is_empty() {
-        // `signing_secret` relies on there being one.
-        return Err(corrupt("subscription secrets", "none stored"));
-    }
-    let rate_limit = row
-        .col::<Option<i64>>(7)?
-        .map(u32::try_from)
-        .transpose()
-        .map_err(|e| corrupt("subscription rate limit", e))?;
-    let max_in_flight = row
-        .col::<Option<i64>>(8)?
-        .map(usize::try_from)
-        .transpose()
-        .map_err(|e| corrupt("subscription max_in_flight", e))?;
-    let retry = match row.col::<Option<String>>(9)? {
-        Some(text) => Some(
-            RetryPolicy::from_stored(&text)
-                .ok_or_else(|| corrupt("subscription retry policy", text))?,
-        ),
-        None => None,
-    };
-    let disabled = match row.opt_time(12)? {
-        None => None,
-        Some(at) => {
-            let detail: Option<i64> = row.col(14)?;
-            let reason = match (row.col::<Option<String>>(13)?.as_deref(), detail) {
-                (Some("manual"), _) => DisableReason::Manual,
-                (Some("gone"), _) => DisableReason::Gone,
-                (Some("failing_since"), Some(since)) => {
-                    DisableReason::FailingSince(from_unix_millis(since))
-                }
-                (Some("consecutive_exhausted"), Some(n)) => DisableReason::ConsecutiveExhausted(
-                    u32::try_from(n).map_err(|e| corrupt("disable reason", e))?,
-                ),
-                (reason, detail) => {
-                    return Err(corrupt("disable reason", format!("{reason:?} {detail:?}")));
-                }
-            };
-            Some(Disabled { at, reason })
-        }
-    };
-    Ok(Subscription {
-        id: SubscriptionId::from_uuid(row.col(0)?),
-        url,
-        events: parse_json(row, 2, "subscription events")?,
-        labels: parse_json(row, 3, "subscription labels")?,
-        secrets,
-        headers: parse_json(row, 5, "subscription headers")?,
-        ordered: row.col(6)?,
-        rate_limit,
-        max_in_flight,
-        retry,
-        description: row.col(10)?,
-        created_at: row.time(11)?,
-        disabled,
-    })
-}
-
-/// A delivery view from `DELIVERY_COLUMNS` starting at column 0: the stored state, plus in
-/// flight (leased) and failed (retrying), as [`MemoryStore`](super::MemoryStore) shows it.
-fn decode_delivery(row: &PgRow) -> Result<Delivery, StoreError> {
-    let stored: String = row.col(4)?;
-    let attempts = row.u32(5)?;
-    let leased: bool = row.col(9)?;
-    let status = match stored.as_str() {
-        "pending" if leased => DeliveryStatus::InFlight,
-        "pending" if attempts > 0 => DeliveryStatus::Failed,
-        "pending" => DeliveryStatus::Pending,
-        "delivered" => DeliveryStatus::Delivered,
-        "exhausted" => DeliveryStatus::Exhausted,
-        "skipped" => DeliveryStatus::Skipped,
-        other => return Err(corrupt("delivery status", other)),
-    };
-    Ok(Delivery {
-        id: DeliveryId::from_uuid(row.col(0)?),
-        message_id: MessageId::from_uuid(row.col(1)?),
-        subscription_id: SubscriptionId::from_uuid(row.col(2)?),
-        event_type: row.col(3)?,
-        status,
-        attempts,
-        next_attempt_at: row.opt_time(6)?,
-        created_at: row.time(7)?,
-        last_attempt_at: row.opt_time(8)?,
-    })
-}
-
-fn decode_attempt(delivery_id: DeliveryId, row: &PgRow) -> Result<Attempt, StoreError> {
-    let latency: i64 = row.col(2)?;
-    let latency = u64::try_from(latency).map_err(|e| corrupt("attempt latency", e))?;
-    let status_code = row
-        .col::<Option<i32>>(3)?
-        .map(u16::try_from)
-        .transpose()
-        .map_err(|e| corrupt("attempt status code", e))?;
-    let error = match row.col::<Option<String>>(4)? {
-        Some(name) => Some(
-            AttemptErrorKind::from_name(&name)
-                .ok_or_else(|| corrupt("attempt error kind", name))?,
-        ),
-        None => None,
-    };
-    let body: Vec<u8> = row.col(6)?;
-    Ok(Attempt::new(
-        delivery_id,
-        row.u32(0)?,
-        row.time(1)?,
-        Duration::from_nanos(latency),
-        status_code,
-        error,
-        row.col(5)?,
-        Bytes::from(body),
-    ))
+        .bind(row.id)
+        .bind(row.url)
+        .bind(row.events)
+        .bind(row.labels)
+        .bind(row.secrets)
+        .bind(row.headers)
+        .bind(row.ordered)
+        .bind(row.rate_limit)
+        .bind(row.max_in_flight)
+        .bind(row.retry)
+        .bind(row.description)
+        .bind(row.created_at)
+        .bind(row.disabled_at)
+        .bind(row.disabled_reason)
+        .bind(row.disabled_detail))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1135,10 +939,9 @@ impl Store for PostgresStore {
             .bind(self.own("subscriptions"));
         match query.execute(&self.pool).await {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict {
-                what: "subscription",
-                id: subscription.id.to_string(),
-            }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(conflict("subscription", subscription.id))
+            }
             Err(e) => Err(db(e)),
         }
     }
@@ -1258,29 +1061,11 @@ impl Store for PostgresStore {
         // (turn, due, send order): the order the claim picked them in.
         let mut claims = Vec::with_capacity(rows.len());
         for row in &rows {
-            let delivery = decode_delivery(row)?;
             let lease = LeaseId(row.col(10)?);
-            let labels: Labels = parse_json(row, 11, "message labels")?;
-            let body: Vec<u8> = row.col(12)?;
+            let claim = decode_claim(row, 11, lease, lease_until)?;
             let turn: i64 = row.col(13)?;
             let seq: i64 = row.col(14)?;
-            let message = Message::from_parts(
-                delivery.message_id,
-                delivery.created_at,
-                delivery.event_type.clone(),
-                labels,
-                body,
-            );
-            let key = (turn, delivery.next_attempt_at, seq);
-            claims.push((
-                key,
-                Claim {
-                    delivery,
-                    message,
-                    lease,
-                    lease_until,
-                },
-            ));
+            claims.push(((turn, claim.delivery.next_attempt_at, seq), claim));
         }
         claims.sort_by_key(|(key, _)| *key);
         if let Some((_, last)) = claims.last() {
@@ -1408,20 +1193,7 @@ impl Store for PostgresStore {
             // As the view shows them: in flight and failed are pending rows.
             sql.push(" AND (false");
             for status in &query.statuses {
-                sql.push(match status {
-                    DeliveryStatus::Pending => {
-                        " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts = 0)"
-                    }
-                    DeliveryStatus::InFlight => {
-                        " OR (d.status = 'pending' AND d.lease IS NOT NULL)"
-                    }
-                    DeliveryStatus::Failed => {
-                        " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts > 0)"
-                    }
-                    DeliveryStatus::Delivered => " OR d.status = 'delivered'",
-                    DeliveryStatus::Exhausted => " OR d.status = 'exhausted'",
-                    DeliveryStatus::Skipped => " OR d.status = 'skipped'",
-                });
+                sql.push(or_status(*status));
             }
             sql.push(")");
         }
@@ -1447,16 +1219,7 @@ impl Store for PostgresStore {
         sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
             .push_bind(count(size));
         let rows = sql.build().fetch_all(&self.pool).await.map_err(db)?;
-        let items = rows
-            .iter()
-            .map(decode_delivery)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if items.len() == size {
-            items.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(Page::new(items, next))
+        delivery_page(&rows, size)
     }
 
     async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
@@ -1479,10 +1242,7 @@ impl Store for PostgresStore {
             .map(|row| row.col(0))
             .transpose()?;
         Err(match leased {
-            Some(_) => StoreError::Conflict {
-                what: "in-flight delivery",
-                id: id.to_string(),
-            },
+            Some(_) => conflict("in-flight delivery", id),
             None => not_found("delivery", id),
         })
     }

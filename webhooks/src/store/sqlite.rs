@@ -13,23 +13,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, Transaction};
 use tokio::sync::oneshot;
 
+use super::sql::{
+    Columns, RowExt, SubscriptionRow, conflict, corrupt, count, db, decode_attempt, decode_claim,
+    decode_delivery, decode_subscription, delivery_page, disabled_parts, json, millis, millis_ceil,
+    not_found, or_status,
+};
 use super::{
-    Attempt, AttemptErrorKind, Claim, ClaimRequest, Cursor, Delivery, DeliveryQuery,
-    DeliveryStatus, Health, LeaseId, NewDelivery, Next, Page, Recorded, Store, StoreError,
+    Attempt, AttemptErrorKind, Claim, ClaimRequest, Delivery, DeliveryQuery, DeliveryStatus,
+    Health, LeaseId, NewDelivery, Next, Page, Recorded, Store, StoreError,
 };
-use crate::subscription::{DisableReason, Disabled};
-use crate::time::{from_unix_millis, unix_millis};
-use crate::{
-    DeliveryId, Labels, Message, MessageId, RetryPolicy, Secret, Subscription, SubscriptionId,
-};
+use crate::subscription::Disabled;
+use crate::time::from_unix_millis;
+use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes `user_version` from `n` to
 /// `n + 1`. Append only.
@@ -130,87 +132,52 @@ enum SqliteError {
         found: i64,
         known: usize,
     },
-    #[error("the webhook store holds an invalid {what}: {detail}")]
-    Corrupt { what: &'static str, detail: String },
     #[error("the webhook store's writer stopped before committing (the runtime is shutting down)")]
     WriterGone,
-}
-
-fn db(error: sqlx::Error) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
-
-fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(Box::new(SqliteError::Corrupt {
-        what,
-        detail: detail.to_string(),
-    }))
-}
-
-fn not_found(what: &'static str, id: impl ToString) -> StoreError {
-    StoreError::NotFound {
-        what,
-        id: id.to_string(),
-    }
 }
 
 fn blob(uuid: uuid::Uuid) -> Vec<u8> {
     uuid.as_bytes().to_vec()
 }
 
-fn millis(time: SystemTime) -> i64 {
-    unix_millis(time)
-}
-
-/// Whole milliseconds, rounded up: a lease stored this way never lapses early.
-fn millis_ceil(time: SystemTime) -> i64 {
-    let floor = unix_millis(time);
-    if from_unix_millis(floor) < time {
-        floor.saturating_add(1)
-    } else {
-        floor
-    }
-}
-
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
-}
-
-/// Reading columns, with database values that do not fit reported as corrupt.
-trait RowExt {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>;
-    fn uuid(&self, index: usize) -> Result<uuid::Uuid, StoreError>;
-    fn time(&self, index: usize) -> Result<SystemTime, StoreError>;
-    fn opt_time(&self, index: usize) -> Result<Option<SystemTime>, StoreError>;
-    fn u32(&self, index: usize) -> Result<u32, StoreError>;
-}
-
-impl RowExt for SqliteRow {
-    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
-    where
-        T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-    {
-        self.try_get(index).map_err(db)
-    }
-
-    fn uuid(&self, index: usize) -> Result<uuid::Uuid, StoreError> {
+/// SQLite's side of the shared decoders: ids are 16-byte blobs, and columns hold values of any
+/// type.
+impl Columns for SqliteRow {
+    fn id(&self, index: usize) -> Result<uuid::Uuid, StoreError> {
         let bytes: Vec<u8> = self.col(index)?;
         uuid::Uuid::from_slice(&bytes).map_err(|e| corrupt("id", e))
     }
 
-    fn time(&self, index: usize) -> Result<SystemTime, StoreError> {
-        Ok(from_unix_millis(self.col(index)?))
+    fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.col(index)
     }
 
-    fn opt_time(&self, index: usize) -> Result<Option<SystemTime>, StoreError> {
-        Ok(self.col::<Option<i64>>(index)?.map(from_unix_millis))
+    fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        self.col(index)
     }
 
-    fn u32(&self, index: usize) -> Result<u32, StoreError> {
-        let n: i64 = self.col(index)?;
-        u32::try_from(n).map_err(|e| corrupt("count", e))
+    fn subscription_text(&self, what: &'static str, index: usize) -> Result<String, StoreError> {
+        self.col(index).map_err(|_| corrupt(what, "not text"))
+    }
+
+    fn int(&self, index: usize) -> Result<i64, StoreError> {
+        self.col(index)
+    }
+
+    fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        self.col(index)
+    }
+
+    fn status_code(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        self.col(index)
+    }
+
+    fn flag(&self, index: usize) -> Result<bool, StoreError> {
+        self.col(index)
+    }
+
+    fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError> {
+        self.col(index)
     }
 }
 
@@ -375,239 +342,35 @@ macro_rules! delivery_columns {
     };
 }
 
-/// A subscription as bound to `subscription_columns!()`.
-struct SubscriptionRow {
-    id: Vec<u8>,
-    url: String,
-    events: String,
-    labels: String,
-    secrets: String,
-    headers: String,
-    ordered: bool,
-    rate_limit: Option<i64>,
-    max_in_flight: Option<i64>,
-    retry: Option<String>,
-    description: Option<String>,
-    created_at: i64,
-    disabled_at: Option<i64>,
-    disabled_reason: Option<&'static str>,
-    disabled_detail: Option<i64>,
+/// Binds every column of `row`, in `subscription_columns!()` order, as `?1`-`?15`.
+fn bind_subscription(
+    query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+    row: SubscriptionRow,
+) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments> {
+    query
+        .bind(blob(row.id))
+        .bind(row.url)
+        .bind(row.events)
+        .bind(row.labels)
+        .bind(row.secrets)
+        .bind(row.headers)
+        .bind(row.ordered)
+        .bind(row.rate_limit)
+        .bind(row.max_in_flight)
+        .bind(row.retry)
+        .bind(row.description)
+        .bind(row.created_at)
+        .bind(row.disabled_at)
+        .bind(row.disabled_reason)
+        .bind(row.disabled_detail)
 }
 
-fn disabled_parts(disabled: Option<&Disabled>) -> (Option<i64>, Option<&'static str>, Option<i64>) {
-    let Some(disabled) = disabled else {
-        return (None, None, None);
-    };
-    let (reason, detail) = match &disabled.reason {
-        DisableReason::Manual => ("manual", None),
-        DisableReason::Gone => ("gone", None),
-        DisableReason::FailingSince(since) => ("failing_since", Some(millis(*since))),
-        DisableReason::ConsecutiveExhausted(n) => ("consecutive_exhausted", Some(i64::from(*n))),
-    };
-    (Some(millis(disabled.at)), Some(reason), detail)
-}
-
-impl SubscriptionRow {
-    fn new(s: &Subscription) -> Result<Self, StoreError> {
-        let secrets: Vec<(String, Option<i64>)> = s
-            .secrets
-            .iter()
-            .map(|(secret, until)| (secret.expose(), until.map(millis)))
-            .collect();
-        let (disabled_at, disabled_reason, disabled_detail) = disabled_parts(s.disabled.as_ref());
-        Ok(SubscriptionRow {
-            id: blob(s.id.as_uuid()),
-            url: s.url.as_str().to_owned(),
-            events: json(&s.events)?,
-            labels: json(&s.labels)?,
-            secrets: json(&secrets)?,
-            headers: json(&s.headers)?,
-            ordered: s.ordered,
-            rate_limit: s.rate_limit.map(i64::from),
-            max_in_flight: s
-                .max_in_flight
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
-            retry: s.retry.as_ref().map(RetryPolicy::to_stored),
-            description: s.description.clone(),
-            created_at: millis(s.created_at),
-            disabled_at,
-            disabled_reason,
-            disabled_detail,
-        })
-    }
-
-    /// Binds every column, in `subscription_columns!()` order.
-    fn bind<'q>(
-        self,
-        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-        query
-            .bind(self.id)
-            .bind(self.url)
-            .bind(self.events)
-            .bind(self.labels)
-            .bind(self.secrets)
-            .bind(self.headers)
-            .bind(self.ordered)
-            .bind(self.rate_limit)
-            .bind(self.max_in_flight)
-            .bind(self.retry)
-            .bind(self.description)
-            .bind(self.created_at)
-            .bind(self.disabled_at)
-            .bind(self.disabled_reason)
-            .bind(self.disabled_detail)
-    }
-}
-
-fn decode_subscription(row: &SqliteRow) -> Result<Subscription, StoreError> {
-    let parse = |what: &'static str, index: usize| -> Result<String, StoreError> {
-        row.col(index).map_err(|_| corrupt(what, "not text"))
-    };
-    let url = parse("subscription url", 1)?;
-    let url = url::Url::parse(&url).map_err(|e| corrupt("subscription url", e))?;
-    let events: Vec<String> = serde_json::from_str(&parse("subscription events", 2)?)
-        .map_err(|e| corrupt("subscription events", e))?;
-    let labels: Labels = serde_json::from_str(&parse("subscription labels", 3)?)
-        .map_err(|e| corrupt("subscription labels", e))?;
-    let secrets: Vec<(String, Option<i64>)> =
-        serde_json::from_str(&parse("subscription secrets", 4)?)
-            .map_err(|e| corrupt("subscription secrets", e))?;
-    let secrets = secrets
-        .into_iter()
-        .map(|(text, until)| {
-            // The parse error never includes the secret; neither does ours.
-            let secret: Secret = text
-                .parse()
-                .map_err(|e| corrupt("subscription secret", e))?;
-            Ok((secret, until.map(from_unix_millis)))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    if secrets.is_empty() {
-        // `signing_secret` relies on there being one.
-        return Err(corrupt("subscription secrets", "none stored"));
-    }
-    let headers: Vec<(String, String)> = serde_json::from_str(&parse("subscription headers", 5)?)
-        .map_err(|e| corrupt("subscription headers", e))?;
-    let rate_limit = row
-        .col::<Option<i64>>(7)?
-        .map(u32::try_from)
-        .transpose()
-        .map_err(|e| corrupt("subscription rate limit", e))?;
-    let max_in_flight = row
-        .col::<Option<i64>>(8)?
-        .map(usize::try_from)
-        .transpose()
-        .map_err(|e| corrupt("subscription max_in_flight", e))?;
-    let retry = match row.col::<Option<String>>(9)? {
-        Some(text) => Some(
-            RetryPolicy::from_stored(&text)
-                .ok_or_else(|| corrupt("subscription retry policy", text))?,
-        ),
-        None => None,
-    };
-    let disabled = match row.opt_time(12)? {
-        None => None,
-        Some(at) => {
-            let detail: Option<i64> = row.col(14)?;
-            let reason = match (row.col::<Option<String>>(13)?.as_deref(), detail) {
-                (Some("manual"), _) => DisableReason::Manual,
-                (Some("gone"), _) => DisableReason::Gone,
-                (Some("failing_since"), Some(since)) => {
-                    DisableReason::FailingSince(from_unix_millis(since))
-                }
-                (Some("consecutive_exhausted"), Some(n)) => DisableReason::ConsecutiveExhausted(
-                    u32::try_from(n).map_err(|e| corrupt("disable reason", e))?,
-                ),
-                (reason, detail) => {
-                    return Err(corrupt("disable reason", format!("{reason:?} {detail:?}")));
-                }
-            };
-            Some(Disabled { at, reason })
-        }
-    };
-    Ok(Subscription {
-        id: SubscriptionId::from_uuid(row.uuid(0)?),
-        url,
-        events,
-        labels,
-        secrets,
-        headers,
-        ordered: row.col(6)?,
-        rate_limit,
-        max_in_flight,
-        retry,
-        description: row.col(10)?,
-        created_at: row.time(11)?,
-        disabled,
-    })
-}
-
-/// A delivery view from `delivery_columns!()` starting at column 0: the stored state, plus in
-/// flight (leased) and failed (retrying), as [`MemoryStore`](super::MemoryStore) shows it.
-fn decode_delivery(row: &SqliteRow) -> Result<Delivery, StoreError> {
-    let stored: String = row.col(4)?;
-    let attempts = row.u32(5)?;
-    let leased: bool = row.col(9)?;
-    let status = match stored.as_str() {
-        "pending" if leased => DeliveryStatus::InFlight,
-        "pending" if attempts > 0 => DeliveryStatus::Failed,
-        "pending" => DeliveryStatus::Pending,
-        "delivered" => DeliveryStatus::Delivered,
-        "exhausted" => DeliveryStatus::Exhausted,
-        "skipped" => DeliveryStatus::Skipped,
-        other => return Err(corrupt("delivery status", other)),
-    };
-    Ok(Delivery {
-        id: DeliveryId::from_uuid(row.uuid(0)?),
-        message_id: MessageId::from_uuid(row.uuid(1)?),
-        subscription_id: SubscriptionId::from_uuid(row.uuid(2)?),
-        event_type: row.col(3)?,
-        status,
-        attempts,
-        next_attempt_at: row.opt_time(6)?,
-        created_at: row.time(7)?,
-        last_attempt_at: row.opt_time(8)?,
-    })
-}
-
-fn decode_attempt(delivery_id: DeliveryId, row: &SqliteRow) -> Result<Attempt, StoreError> {
-    let latency: i64 = row.col(2)?;
-    let latency = u64::try_from(latency).map_err(|e| corrupt("attempt latency", e))?;
-    let status_code = row
-        .col::<Option<i64>>(3)?
-        .map(u16::try_from)
-        .transpose()
-        .map_err(|e| corrupt("attempt status code", e))?;
-    let error = match row.col::<Option<String>>(4)? {
-        Some(name) => Some(
-            AttemptErrorKind::from_name(&name)
-                .ok_or_else(|| corrupt("attempt error kind", name))?,
-        ),
-        None => None,
-    };
-    let body: Vec<u8> = row.col(6)?;
-    Ok(Attempt::new(
-        delivery_id,
-        row.u32(0)?,
-        row.time(1)?,
-        Duration::from_nanos(latency),
-        status_code,
-        error,
-        row.col(5)?,
-        Bytes::from(body),
-    ))
-}
-
+/// A subscription's health from `failing_since, consecutive_exhausted`.
 fn decode_health(row: &SqliteRow) -> Result<Health, StoreError> {
     Ok(Health {
         failing_since: row.opt_time(0)?,
         consecutive_exhausted: row.u32(1)?,
     })
-}
-
-fn stored_status(status: DeliveryStatus) -> &'static str {
-    status.as_str()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -628,10 +391,7 @@ async fn insert_message(
         .await
         .map_err(db)?;
     if exists.is_some() {
-        return Err(StoreError::Conflict {
-            what: "message",
-            id: id.to_string(),
-        });
+        return Err(conflict("message", id));
     }
     for new in deliveries {
         let known = sqlx::query("SELECT 1 FROM subscriptions WHERE id = ?")
@@ -670,15 +430,12 @@ async fn insert_message(
         .bind(seq)
         .bind(blob(new.subscription_id.as_uuid()))
         .bind(created)
-        .bind(stored_status(status))
+        .bind(status.as_str())
         .bind(due)
         .execute(&mut *conn)
         .await
         .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict {
-                what: "delivery",
-                id: new.id.to_string(),
-            },
+            sqlx::Error::Database(d) if d.is_unique_violation() => conflict("delivery", new.id),
             other => db(other),
         })?;
     }
@@ -775,12 +532,14 @@ impl Store for SqliteStore {
             subscription_columns!(),
             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
-        match row.bind(sqlx::query(sql)).execute(&self.inner.writer).await {
+        match bind_subscription(sqlx::query(sql), row)
+            .execute(&self.inner.writer)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict {
-                what: "subscription",
-                id: subscription.id.to_string(),
-            }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(conflict("subscription", subscription.id))
+            }
             Err(e) => Err(db(e)),
         }
     }
@@ -788,8 +547,8 @@ impl Store for SqliteStore {
     async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
         let row = SubscriptionRow::new(subscription)?;
         let enabled = subscription.disabled.is_none();
-        // The id is bound first (as `?1`) by `bind`; SET expressions see the row before the
-        // update, so health is reset exactly when a disabled subscription is enabled.
+        // The id is bound first (as `?1`) by `bind_subscription`; SET expressions see the row
+        // before the update, so health is reset exactly when a disabled subscription is enabled.
         let sql = "UPDATE subscriptions SET url = ?2, events = ?3, labels = ?4, secrets = ?5, \
                    headers = ?6, ordered = ?7, rate_limit = ?8, max_in_flight = ?9, retry = ?10, \
                    description = ?11, created_at = ?12, disabled_at = ?13, disabled_reason = ?14, \
@@ -797,8 +556,7 @@ impl Store for SqliteStore {
                    failing_since = CASE WHEN disabled_at IS NOT NULL AND ?16 THEN NULL ELSE failing_since END, \
                    consecutive_exhausted = CASE WHEN disabled_at IS NOT NULL AND ?16 THEN 0 ELSE consecutive_exhausted END \
                    WHERE id = ?1";
-        let done = row
-            .bind(sqlx::query(sql))
+        let done = bind_subscription(sqlx::query(sql), row)
             .bind(enabled)
             .execute(&self.inner.writer)
             .await
@@ -1004,7 +762,7 @@ impl Store for SqliteStore {
                 )
                 .bind(&sub)
                 .bind(now)
-                .bind(i64::try_from(room).unwrap_or(i64::MAX))
+                .bind(count(room))
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -1034,24 +792,7 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-            let delivery = decode_delivery(&row)?;
-            let labels: String = row.col(10)?;
-            let labels: Labels =
-                serde_json::from_str(&labels).map_err(|e| corrupt("message labels", e))?;
-            let body: Vec<u8> = row.col(11)?;
-            let message = Message::from_parts(
-                delivery.message_id,
-                delivery.created_at,
-                delivery.event_type.clone(),
-                labels,
-                body,
-            );
-            claims.push(Claim {
-                delivery,
-                message,
-                lease,
-                lease_until,
-            });
+            claims.push(decode_claim(&row, 10, lease, lease_until)?);
         }
         tx.commit().await.map_err(db)?;
         Ok(claims)
@@ -1104,7 +845,7 @@ impl Store for SqliteStore {
             )
             .bind(i64::from(attempt.number))
             .bind(millis(attempt.at))
-            .bind(stored_status(status))
+            .bind(status.as_str())
             .bind(due)
             .bind(pk)
             .execute(&mut *tx)
@@ -1225,7 +966,7 @@ impl Store for SqliteStore {
             .bind(before)
             .bind(after.0)
             .bind(after.1)
-            .bind(i64::try_from(PURGE_CHUNK).unwrap_or(i64::MAX))
+            .bind(count(PURGE_CHUNK))
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
@@ -1284,20 +1025,7 @@ impl Store for SqliteStore {
             // As the view shows them: in flight and failed are pending rows.
             sql.push(" AND (0");
             for status in &query.statuses {
-                sql.push(match status {
-                    DeliveryStatus::Pending => {
-                        " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts = 0)"
-                    }
-                    DeliveryStatus::InFlight => {
-                        " OR (d.status = 'pending' AND d.lease IS NOT NULL)"
-                    }
-                    DeliveryStatus::Failed => {
-                        " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts > 0)"
-                    }
-                    DeliveryStatus::Delivered => " OR d.status = 'delivered'",
-                    DeliveryStatus::Exhausted => " OR d.status = 'exhausted'",
-                    DeliveryStatus::Skipped => " OR d.status = 'skipped'",
-                });
+                sql.push(or_status(*status));
             }
             sql.push(")");
         }
@@ -1324,22 +1052,13 @@ impl Store for SqliteStore {
         }
         let size = query.page_size();
         sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
-            .push_bind(i64::try_from(size).unwrap_or(i64::MAX));
+            .push_bind(count(size));
         let rows = sql
             .build()
             .fetch_all(&self.inner.readers)
             .await
             .map_err(db)?;
-        let items = rows
-            .iter()
-            .map(decode_delivery)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if items.len() == size {
-            items.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(Page::new(items, next))
+        delivery_page(&rows, size)
     }
 
     async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
@@ -1353,10 +1072,7 @@ impl Store for SqliteStore {
                 .map_err(db)?
                 .ok_or_else(|| not_found("delivery", id))?;
         if leased {
-            return Err(StoreError::Conflict {
-                what: "in-flight delivery",
-                id: id.to_string(),
-            });
+            return Err(conflict("in-flight delivery", id));
         }
         sqlx::query("UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ?")
             .bind(millis(now))

@@ -1,0 +1,469 @@
+//! What the SQL stores (`SqliteStore`, `PostgresStore`) share: how records are encoded into
+//! columns and decoded from them, how the delivery log shows a delivery's status, and the
+//! errors. One copy, so that the two databases cannot drift apart in what they store or show.
+//!
+//! What really differs stays with each store: the SQL, the connections, and reading a row's
+//! columns ([`Columns`]): SQLite stores ids as blobs and types columns loosely, PostgreSQL stores
+//! `uuid`s and types columns strictly.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::{
+    Attempt, AttemptErrorKind, Claim, Cursor, Delivery, DeliveryStatus, LeaseId, Page, StoreError,
+};
+use crate::subscription::{DisableReason, Disabled};
+use crate::time::{from_unix_millis, unix_millis};
+use crate::{
+    DeliveryId, Labels, Message, MessageId, RetryPolicy, Secret, Subscription, SubscriptionId,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Errors and plain values
+// ---------------------------------------------------------------------------------------------
+
+/// A stored value that does not decode (the database was changed by something else).
+#[derive(Debug, thiserror::Error)]
+#[error("the webhook store holds an invalid {what}: {detail}")]
+struct Corrupt {
+    what: &'static str,
+    detail: String,
+}
+
+/// A database failure.
+pub(super) fn db(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// A stored `what` that does not decode, and why.
+pub(super) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(Box::new(Corrupt {
+        what,
+        detail: detail.to_string(),
+    }))
+}
+
+/// No `what` with this id.
+pub(super) fn not_found(what: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}
+
+/// A `what` with this id exists already (or, for a delivery, is in flight).
+pub(super) fn conflict(what: &'static str, id: impl ToString) -> StoreError {
+    StoreError::Conflict {
+        what,
+        id: id.to_string(),
+    }
+}
+
+/// A time as stored: whole unix milliseconds.
+pub(super) fn millis(time: SystemTime) -> i64 {
+    unix_millis(time)
+}
+
+/// Whole milliseconds, rounded up: a lease stored this way never lapses early, and a bound
+/// rounded this way holds exactly against whole-millisecond creation times.
+pub(super) fn millis_ceil(time: SystemTime) -> i64 {
+    let floor = unix_millis(time);
+    if from_unix_millis(floor) < time {
+        floor.saturating_add(1)
+    } else {
+        floor
+    }
+}
+
+/// A count or limit as an SQL integer, saturating (nothing counted comes near).
+pub(super) fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A value as stored in a JSON column.
+pub(super) fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+/// A value from a JSON column's text; `what` names it if it does not parse.
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading rows
+// ---------------------------------------------------------------------------------------------
+
+/// Reading a column as any type sqlx decodes, a failure being a database error: for the stores'
+/// own reads, beside [`Columns`].
+pub(super) trait RowExt: sqlx::Row {
+    /// Column `index`.
+    fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, Self::Database> + sqlx::Type<Self::Database>,
+        usize: sqlx::ColumnIndex<Self>,
+    {
+        sqlx::Row::try_get(self, index).map_err(db)
+    }
+}
+
+impl<R: sqlx::Row> RowExt for R {}
+
+/// Reading one column of a result row: what the decoders below need, implemented by each store
+/// for its row type. A value that cannot be read is a database error unless said otherwise.
+pub(super) trait Columns {
+    /// An id (SQLite: a 16-byte blob, corrupt if it is not one; PostgreSQL: a `uuid`).
+    fn id(&self, index: usize) -> Result<Uuid, StoreError>;
+    /// A text column.
+    fn text(&self, index: usize) -> Result<String, StoreError>;
+    /// A text column that may be NULL.
+    fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError>;
+    /// A subscription's URL or JSON column, named `what`. SQLite columns hold values of any
+    /// type, so there one that is not text is corrupt; PostgreSQL's are typed.
+    fn subscription_text(&self, what: &'static str, index: usize) -> Result<String, StoreError>;
+    /// An integer column.
+    fn int(&self, index: usize) -> Result<i64, StoreError>;
+    /// An integer column that may be NULL.
+    fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError>;
+    /// An attempt's HTTP status, widened (PostgreSQL stores it as an `integer`, not a `bigint`).
+    fn status_code(&self, index: usize) -> Result<Option<i64>, StoreError>;
+    /// A boolean column (or expression).
+    fn flag(&self, index: usize) -> Result<bool, StoreError>;
+    /// A binary column.
+    fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError>;
+
+    /// A time column, in unix milliseconds.
+    fn time(&self, index: usize) -> Result<SystemTime, StoreError> {
+        Ok(from_unix_millis(self.int(index)?))
+    }
+
+    /// A time column that may be NULL.
+    fn opt_time(&self, index: usize) -> Result<Option<SystemTime>, StoreError> {
+        Ok(self.opt_int(index)?.map(from_unix_millis))
+    }
+
+    /// A count column; one that does not fit a `u32` is corrupt.
+    fn u32(&self, index: usize) -> Result<u32, StoreError> {
+        let n = self.int(index)?;
+        u32::try_from(n).map_err(|e| corrupt("count", e))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+// ---------------------------------------------------------------------------------------------
+
+/// A subscription's 15 columns as stored, in column order (`id, url, events, labels, secrets,
+/// headers, ordered, rate_limit, max_in_flight, retry, description, created_at, disabled_at,
+/// disabled_reason, disabled_detail`), for each store to bind.
+pub(super) struct SubscriptionRow {
+    /// `id`; each store binds it its own way.
+    pub(super) id: Uuid,
+    /// `url`.
+    pub(super) url: String,
+    /// `events`: JSON list of names.
+    pub(super) events: String,
+    /// `labels`: JSON object.
+    pub(super) labels: String,
+    /// `secrets`: JSON list of `[secret, expires unix millis or null]`.
+    pub(super) secrets: String,
+    /// `headers`: JSON list of `[name, value]`.
+    pub(super) headers: String,
+    /// `ordered`.
+    pub(super) ordered: bool,
+    /// `rate_limit`.
+    pub(super) rate_limit: Option<i64>,
+    /// `max_in_flight`.
+    pub(super) max_in_flight: Option<i64>,
+    /// `retry`: [`RetryPolicy::to_stored`].
+    pub(super) retry: Option<String>,
+    /// `description`.
+    pub(super) description: Option<String>,
+    /// `created_at`.
+    pub(super) created_at: i64,
+    /// `disabled_at`, `disabled_reason`, `disabled_detail`: see [`disabled_parts`].
+    pub(super) disabled_at: Option<i64>,
+    /// See [`disabled_parts`].
+    pub(super) disabled_reason: Option<&'static str>,
+    /// See [`disabled_parts`].
+    pub(super) disabled_detail: Option<i64>,
+}
+
+impl SubscriptionRow {
+    /// `s` encoded.
+    pub(super) fn new(s: &Subscription) -> Result<Self, StoreError> {
+        let secrets: Vec<(String, Option<i64>)> = s
+            .secrets
+            .iter()
+            .map(|(secret, until)| (secret.expose(), until.map(millis)))
+            .collect();
+        let (disabled_at, disabled_reason, disabled_detail) = disabled_parts(s.disabled.as_ref());
+        Ok(SubscriptionRow {
+            id: s.id.as_uuid(),
+            url: s.url.as_str().to_owned(),
+            events: json(&s.events)?,
+            labels: json(&s.labels)?,
+            secrets: json(&secrets)?,
+            headers: json(&s.headers)?,
+            ordered: s.ordered,
+            rate_limit: s.rate_limit.map(i64::from),
+            max_in_flight: s.max_in_flight.map(count),
+            retry: s.retry.as_ref().map(RetryPolicy::to_stored),
+            description: s.description.clone(),
+            created_at: millis(s.created_at),
+            disabled_at,
+            disabled_reason,
+            disabled_detail,
+        })
+    }
+}
+
+/// How a disable is stored: when, the reason's name, and its detail (a time or a count).
+pub(super) fn disabled_parts(
+    disabled: Option<&Disabled>,
+) -> (Option<i64>, Option<&'static str>, Option<i64>) {
+    let Some(disabled) = disabled else {
+        return (None, None, None);
+    };
+    let (reason, detail) = match &disabled.reason {
+        DisableReason::Manual => ("manual", None),
+        DisableReason::Gone => ("gone", None),
+        DisableReason::FailingSince(since) => ("failing_since", Some(millis(*since))),
+        DisableReason::ConsecutiveExhausted(n) => ("consecutive_exhausted", Some(i64::from(*n))),
+    };
+    (Some(millis(disabled.at)), Some(reason), detail)
+}
+
+/// The reason [`disabled_parts`] stored as this name and detail.
+fn disable_reason(reason: Option<&str>, detail: Option<i64>) -> Result<DisableReason, StoreError> {
+    Ok(match (reason, detail) {
+        (Some("manual"), _) => DisableReason::Manual,
+        (Some("gone"), _) => DisableReason::Gone,
+        (Some("failing_since"), Some(since)) => {
+            DisableReason::FailingSince(from_unix_millis(since))
+        }
+        (Some("consecutive_exhausted"), Some(n)) => DisableReason::ConsecutiveExhausted(
+            u32::try_from(n).map_err(|e| corrupt("disable reason", e))?,
+        ),
+        (reason, detail) => {
+            return Err(corrupt("disable reason", format!("{reason:?} {detail:?}")));
+        }
+    })
+}
+
+/// A JSON column of a subscription, named `what`.
+fn subscription_json<T: serde::de::DeserializeOwned>(
+    row: &impl Columns,
+    index: usize,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    from_json(&row.subscription_text(what, index)?, what)
+}
+
+/// A subscription from its 15 columns (see [`SubscriptionRow`]) starting at column 0.
+pub(super) fn decode_subscription(row: &impl Columns) -> Result<Subscription, StoreError> {
+    let url = row.subscription_text("subscription url", 1)?;
+    let url = url::Url::parse(&url).map_err(|e| corrupt("subscription url", e))?;
+    let events: Vec<String> = subscription_json(row, 2, "subscription events")?;
+    let labels: Labels = subscription_json(row, 3, "subscription labels")?;
+    let secrets: Vec<(String, Option<i64>)> = subscription_json(row, 4, "subscription secrets")?;
+    let secrets = secrets
+        .into_iter()
+        .map(|(text, until)| {
+            // The parse error never includes the secret; neither does ours.
+            let secret: Secret = text
+                .parse()
+                .map_err(|e| corrupt("subscription secret", e))?;
+            Ok((secret, until.map(from_unix_millis)))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if secrets.is_empty() {
+        // `signing_secret` relies on there being one.
+        return Err(corrupt("subscription secrets", "none stored"));
+    }
+    let headers: Vec<(String, String)> = subscription_json(row, 5, "subscription headers")?;
+    let rate_limit = row
+        .opt_int(7)?
+        .map(u32::try_from)
+        .transpose()
+        .map_err(|e| corrupt("subscription rate limit", e))?;
+    let max_in_flight = row
+        .opt_int(8)?
+        .map(usize::try_from)
+        .transpose()
+        .map_err(|e| corrupt("subscription max_in_flight", e))?;
+    let retry = match row.opt_text(9)? {
+        Some(text) => Some(
+            RetryPolicy::from_stored(&text)
+                .ok_or_else(|| corrupt("subscription retry policy", text))?,
+        ),
+        None => None,
+    };
+    // The reason's columns are read only for a disabled subscription.
+    let disabled = match row.opt_time(12)? {
+        None => None,
+        Some(at) => {
+            let detail = row.opt_int(14)?;
+            let reason = disable_reason(row.opt_text(13)?.as_deref(), detail)?;
+            Some(Disabled { at, reason })
+        }
+    };
+    Ok(Subscription {
+        id: SubscriptionId::from_uuid(row.id(0)?),
+        url,
+        events,
+        labels,
+        secrets,
+        headers,
+        ordered: row.flag(6)?,
+        rate_limit,
+        max_in_flight,
+        retry,
+        description: row.opt_text(10)?,
+        created_at: row.time(11)?,
+        disabled,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deliveries and attempts
+// ---------------------------------------------------------------------------------------------
+
+/// A delivery's status as shown, from the stored one: the stored state, plus in flight (leased)
+/// and failed (retrying), as [`MemoryStore`](super::MemoryStore) shows it.
+fn delivery_status(
+    stored: &str,
+    leased: bool,
+    attempts: u32,
+) -> Result<DeliveryStatus, StoreError> {
+    Ok(match stored {
+        "pending" if leased => DeliveryStatus::InFlight,
+        "pending" if attempts > 0 => DeliveryStatus::Failed,
+        "pending" => DeliveryStatus::Pending,
+        "delivered" => DeliveryStatus::Delivered,
+        "exhausted" => DeliveryStatus::Exhausted,
+        "skipped" => DeliveryStatus::Skipped,
+        other => return Err(corrupt("delivery status", other)),
+    })
+}
+
+/// ` OR <condition>`: the condition on `d` (deliveries) that holds for the deliveries
+/// [`delivery_status`] shows as `status`, for the delivery log's filter (the same SQL in both
+/// databases).
+pub(super) fn or_status(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Pending => {
+            " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts = 0)"
+        }
+        DeliveryStatus::InFlight => " OR (d.status = 'pending' AND d.lease IS NOT NULL)",
+        DeliveryStatus::Failed => {
+            " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts > 0)"
+        }
+        DeliveryStatus::Delivered => " OR d.status = 'delivered'",
+        DeliveryStatus::Exhausted => " OR d.status = 'exhausted'",
+        DeliveryStatus::Skipped => " OR d.status = 'skipped'",
+    }
+}
+
+/// A delivery view from its 10 columns starting at column 0: `d.id, m.id, d.subscription_id,
+/// m.event_type, d.status, d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at,
+/// d.lease IS NOT NULL` (`d`: the delivery, `m`: its message).
+pub(super) fn decode_delivery(row: &impl Columns) -> Result<Delivery, StoreError> {
+    let stored = row.text(4)?;
+    let attempts = row.u32(5)?;
+    let leased = row.flag(9)?;
+    let status = delivery_status(&stored, leased, attempts)?;
+    Ok(Delivery {
+        id: DeliveryId::from_uuid(row.id(0)?),
+        message_id: MessageId::from_uuid(row.id(1)?),
+        subscription_id: SubscriptionId::from_uuid(row.id(2)?),
+        event_type: row.text(3)?,
+        status,
+        attempts,
+        next_attempt_at: row.opt_time(6)?,
+        created_at: row.time(7)?,
+        last_attempt_at: row.opt_time(8)?,
+    })
+}
+
+/// A page of the delivery log from its rows (each as [`decode_delivery`] reads it), `size` a
+/// page: a full page may have a next one.
+pub(super) fn delivery_page<R: Columns>(
+    rows: &[R],
+    size: usize,
+) -> Result<Page<Delivery>, StoreError> {
+    let items = rows
+        .iter()
+        .map(decode_delivery)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if items.len() == size {
+        items.last().map(Cursor::after)
+    } else {
+        None
+    };
+    Ok(Page::new(items, next))
+}
+
+/// A claim from a claimed delivery's row: the delivery view, then its message's labels (JSON
+/// text) at column `labels_at` and its body right after.
+pub(super) fn decode_claim(
+    row: &impl Columns,
+    labels_at: usize,
+    lease: LeaseId,
+    lease_until: SystemTime,
+) -> Result<Claim, StoreError> {
+    let delivery = decode_delivery(row)?;
+    let labels: Labels = from_json(&row.text(labels_at)?, "message labels")?;
+    let body = row.bytes(labels_at + 1)?;
+    let message = Message::from_parts(
+        delivery.message_id,
+        delivery.created_at,
+        delivery.event_type.clone(),
+        labels,
+        body,
+    );
+    Ok(Claim {
+        delivery,
+        message,
+        lease,
+        lease_until,
+    })
+}
+
+/// An attempt of `delivery_id` from its 7 columns starting at column 0: `number, at, latency_ns,
+/// status_code, error, error_message, response_body`.
+pub(super) fn decode_attempt(
+    delivery_id: DeliveryId,
+    row: &impl Columns,
+) -> Result<Attempt, StoreError> {
+    let latency = row.int(2)?;
+    let latency = u64::try_from(latency).map_err(|e| corrupt("attempt latency", e))?;
+    let status_code = row
+        .status_code(3)?
+        .map(u16::try_from)
+        .transpose()
+        .map_err(|e| corrupt("attempt status code", e))?;
+    let error = match row.opt_text(4)? {
+        Some(name) => Some(
+            AttemptErrorKind::from_name(&name)
+                .ok_or_else(|| corrupt("attempt error kind", name))?,
+        ),
+        None => None,
+    };
+    let body = row.bytes(6)?;
+    Ok(Attempt::new(
+        delivery_id,
+        row.u32(0)?,
+        row.time(1)?,
+        Duration::from_nanos(latency),
+        status_code,
+        error,
+        row.opt_text(5)?,
+        Bytes::from(body),
+    ))
+}
