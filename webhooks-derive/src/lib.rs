@@ -3,8 +3,8 @@
 //! Do not depend on this crate directly: use `webhooks::WebhookEvent`, which re-exports the derive
 //! together with the trait it implements. The attributes are documented there.
 //!
-//! The macro works like serde_derive: [`model`] parses the attributes (every mistake is collected,
-//! each pointing at its token), [`name`] holds the rules for event names, and [`expand`] writes the
+//! The macro works like serde_derive: `model` parses the attributes (every mistake is collected,
+//! each pointing at its token), `name` holds the rules for event names, and `expand` writes the
 //! impl. When anything is wrong it emits the errors *and* a fallback impl, so that one mistake does
 //! not cascade into errors wherever the type is used.
 //!

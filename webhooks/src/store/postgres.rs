@@ -517,9 +517,14 @@ impl PostgresStore {
 
     /// [`connect`](Self::connect), with the tables in `schema` (created if missing): several
     /// independent stores can share one database.
+    ///
+    /// Gives up after 10 seconds if the server does not answer (use
+    /// [`from_pool`](Self::from_pool) to choose the pool's settings).
     pub async fn connect_with(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(db)?;
         let pool = PgPoolOptions::new()
+            // An unreachable server must be an error, not a hang.
+            .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(db)?;
