@@ -119,6 +119,8 @@ async fn failures_are_retried_until_success_with_a_stable_webhook_id() {
     );
     let requests = receiver.requests();
     assert_eq!(requests.len(), 4);
+    let answered: Vec<_> = requests.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [Some(500), None, Some(503), Some(200)]);
     assert!(
         requests
             .iter()

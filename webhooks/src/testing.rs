@@ -68,6 +68,8 @@ pub struct ReceivedRequest {
     pub at: SystemTime,
     /// The signature check, when the receiver has a [`Verifier`].
     pub signature: Option<Result<(), VerifyError>>,
+    /// The status the receiver answered with (`None`: it dropped the connection).
+    pub answered: Option<u16>,
 }
 
 impl ReceivedRequest {
@@ -304,6 +306,10 @@ async fn handle(
         .as_ref()
         .map(|v| v.verify_headers(&parts.headers, &body));
     let rejected = matches!(signature, Some(Err(_)));
+    let reply = lock(&state.script)
+        .pop_front()
+        .unwrap_or_else(|| lock(&state.default).clone());
+    let status = if rejected { 401 } else { reply.status };
     let received = ReceivedRequest {
         method: parts.method.to_string(),
         path: parts
@@ -314,10 +320,8 @@ async fn handle(
         body,
         at: SystemTime::now(),
         signature,
+        answered: (!reply.drop_connection).then_some(status),
     };
-    let reply = lock(&state.script)
-        .pop_front()
-        .unwrap_or_else(|| lock(&state.default).clone());
     lock(&state.requests).push(received);
     state.count.send_modify(|c| *c += 1);
 
@@ -327,7 +331,6 @@ async fn handle(
     if reply.drop_connection {
         return Err(Dropped);
     }
-    let status = if rejected { 401 } else { reply.status };
     let mut response = hyper::Response::new(Full::new(reply.body));
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
