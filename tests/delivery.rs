@@ -608,3 +608,39 @@ async fn fan_out_sends_the_same_bytes_to_every_matching_subscription() {
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
     hooks.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_send_only_runtime_stores_but_never_delivers() {
+    let receiver = TestReceiver::start().await.unwrap();
+    let hooks = builder().send_only().build().await.unwrap();
+    hooks
+        .subscribe(Subscription::new(receiver.url()).unwrap())
+        .await
+        .unwrap();
+    let id = hooks.send(&RandomNumber(1)).await.unwrap();
+    assert_eq!(
+        hooks.deliveries(id).await.unwrap()[0].status,
+        DeliveryStatus::Pending
+    );
+    // A delivering runtime, started after, gets its event through first: had the send-only
+    // one a dispatcher, event 1 (woken at once on send) would have arrived before event 2.
+    let delivering = builder().build().await.unwrap();
+    delivering
+        .subscribe(Subscription::new(receiver.url()).unwrap())
+        .await
+        .unwrap();
+    delivering.send(&RandomNumber(2)).await.unwrap();
+    let requests = receiver.wait_for(1, DEADLINE).await.unwrap();
+    assert_eq!(
+        requests[0].json().unwrap()["data"],
+        2,
+        "only the delivering runtime sent"
+    );
+    assert_eq!(
+        hooks.deliveries(id).await.unwrap()[0].status,
+        DeliveryStatus::Pending
+    );
+    assert_eq!(receiver.count(), 1);
+    hooks.shutdown().await;
+    delivering.shutdown().await;
+}

@@ -319,11 +319,13 @@ impl Builder {
             wake: Notify::new(),
             stop,
         });
-        let dispatcher = tokio::spawn(crate::dispatch::run(shared.clone()));
+        // A send-only process starts no dispatcher: other processes deliver.
+        let dispatcher =
+            (!shared.config.send_only).then(|| tokio::spawn(crate::dispatch::run(shared.clone())));
         Ok(Webhooks {
             handle: Arc::new(Handle {
                 shared,
-                dispatcher: Mutex::new(Some(dispatcher)),
+                dispatcher: Mutex::new(dispatcher),
             }),
         })
     }

@@ -1,0 +1,142 @@
+//! The bench's side of the receiver: starts it as a child process (this same executable, run as
+//! `webhooks-bench receiver`) and talks to its control endpoints.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::Result;
+
+/// A running receiver process. Killed when dropped; it also exits by itself when this process
+/// ends (its stdin closes).
+pub(crate) struct Receiver {
+    child: Child,
+    addr: SocketAddr,
+    client: reqwest::Client,
+}
+
+impl Receiver {
+    /// Starts a receiver on `port` (0: any free port) and waits until it listens.
+    pub(crate) async fn start(port: u16) -> Result<Receiver> {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find this executable to start the receiver: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(["receiver", "--port", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the receiver process: {e}"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the receiver's stdout is not piped")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .map_err(|_| "the receiver did not start within 30 s")?
+            .map_err(|e| format!("cannot read the receiver's output: {e}"))?
+            .ok_or("the receiver exited before listening")?;
+        let addr: SocketAddr = line
+            .strip_prefix("listening ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("unexpected first line from the receiver: {line:?}"))?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("cannot build the control client: {e}"))?;
+        Ok(Receiver {
+            child,
+            addr,
+            client,
+        })
+    }
+
+    /// A webhook URL on this receiver.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Zeroes the count; with `record`, keeps the arrival time of each `webhook-id`.
+    pub(crate) async fn reset(&self, record: bool) -> Result<()> {
+        let query = if record { "?record=1" } else { "" };
+        self.client
+            .post(self.url(&format!("/reset{query}")))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Requests received since the last reset, and when the last one arrived (unix ns).
+    pub(crate) async fn count(&self) -> Result<(u64, u64)> {
+        let text = self
+            .client
+            .get(self.url("/count"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let mut parts = text.split_whitespace().map(str::parse::<u64>);
+        match (parts.next(), parts.next()) {
+            (Some(Ok(count)), Some(Ok(last))) => Ok((count, last)),
+            _ => Err(format!("unexpected /count answer: {text:?}").into()),
+        }
+    }
+
+    /// Waits until `target` requests have arrived; returns when the last one did (unix ns).
+    /// Fails if the count stops growing for `stall` (nothing is delivered any more).
+    pub(crate) async fn wait_for(&self, target: u64, stall: Duration) -> Result<u64> {
+        let mut seen = 0;
+        let mut progress = Instant::now();
+        loop {
+            let (count, last) = self.count().await?;
+            if count >= target {
+                return Ok(last);
+            }
+            if count > seen {
+                seen = count;
+                progress = Instant::now();
+            } else if progress.elapsed() >= stall {
+                return Err(format!(
+                    "stalled: {count} of {target} requests received, none in the last {} s",
+                    stall.as_secs()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The recorded arrivals, by `webhook-id` (unix ns).
+    pub(crate) async fn arrivals(&self) -> Result<HashMap<String, u64>> {
+        let text = self
+            .client
+            .get(self.url("/arrivals"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let mut arrivals = HashMap::new();
+        for line in text.lines() {
+            let parsed = line
+                .split_once(' ')
+                .and_then(|(id, at)| Some((id.to_owned(), at.parse().ok()?)));
+            let (id, at) = parsed.ok_or_else(|| format!("unexpected arrival line: {line:?}"))?;
+            arrivals.insert(id, at);
+        }
+        Ok(arrivals)
+    }
+
+    /// Ends the process.
+    pub(crate) async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

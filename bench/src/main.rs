@@ -1,0 +1,347 @@
+//! The end-to-end benchmark of `webhooks`: every scenario in one run, on 127.0.0.1, against a
+//! receiver in a separate process, printed as one table with each throughput as a ratio to a
+//! plain reqwest client measured in the same run.
+//!
+//! ```text
+//! cargo run --release -p webhooks-bench                       # everything, full size
+//! cargo run --release -p webhooks-bench -- --scale 0.1        # a quick run: a tenth of the work
+//! cargo run --release -p webhooks-bench -- --only memory,sqlite --postgres postgres://...
+//! ```
+//!
+//! Scenarios (`--only`, comma-separated; groups `throughput`, `latency`, `send`):
+//! `baseline`, `memory`, `sqlite`, `postgres`, `fanout`, `latency-sqlite`, `latency-postgres`,
+//! `send-sqlite`, `send-postgres`, `backlog`. Each throughput scenario runs the baseline just
+//! before itself, and its ratio is to that one: the machine's load drifts less in between.
+#![allow(clippy::print_stdout)] // this program's output is its figures
+
+mod backlog;
+mod control;
+mod event;
+mod receiver_server;
+mod report;
+mod scenarios;
+mod stores;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::control::Receiver;
+use crate::report::{Figure, Report, Target};
+use crate::stores::{Ctx, StoreKind};
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Result<T> = std::result::Result<T, BoxError>;
+
+/// Every scenario, in the order they run.
+const SCENARIOS: &[&str] = &[
+    "baseline",
+    "memory",
+    "sqlite",
+    "postgres",
+    "fanout",
+    "latency-sqlite",
+    "latency-postgres",
+    "send-sqlite",
+    "send-postgres",
+    "backlog",
+];
+
+#[derive(Parser)]
+#[command(
+    name = "webhooks-bench",
+    about = "End-to-end benchmarks of webhooks, as ratios to a plain reqwest client"
+)]
+struct Cli {
+    /// Run only these scenarios (comma-separated): baseline, memory, sqlite, postgres, fanout,
+    /// latency-sqlite, latency-postgres, send-sqlite, send-postgres, backlog; or the groups
+    /// throughput, latency, send.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Multiply every count (events, seconds, backlog) by this: 0.1 for a quick run.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// PostgreSQL to run the PostgreSQL scenarios on (a fresh schema per scenario, dropped
+    /// after); they are skipped without it.
+    #[arg(long, env = "WEBHOOKS_BENCH_POSTGRES_URL")]
+    postgres: Option<String>,
+    /// Requests in flight at once: the runtime's `max_in_flight` and
+    /// `max_in_flight_per_subscription`, and the baseline's concurrency.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Where the SQLite files go (default: a temporary directory), removed afterwards.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// How long the backlog's endpoint stays dead once delivery has started, in seconds.
+    #[arg(long, default_value_t = 3)]
+    dead_secs: u64,
+    /// Skip the baselines (to profile a scenario alone): no ratios then.
+    #[arg(long, hide = true)]
+    no_baseline: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the receiver (the bench starts it as a child process).
+    Receiver {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Keep running when stdin closes.
+        #[arg(long)]
+        detached: bool,
+    },
+    /// Runs the backlog scenario in this process (the bench starts it as a child process).
+    #[command(hide = true)]
+    BacklogChild {
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        concurrency: usize,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        dead_secs: u64,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Receiver { port, detached }) => receiver_server::run(port, !detached),
+        Some(Command::BacklogChild {
+            count,
+            concurrency,
+            dir,
+            dead_secs,
+        }) => {
+            runtime().and_then(|rt| rt.block_on(backlog::child(count, concurrency, dir, dead_secs)))
+        }
+        None => runtime().and_then(|rt| rt.block_on(bench(cli))),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("webhooks-bench: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The runtime an application would use: multi-threaded, one worker per core.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The scenarios `--only` selects.
+fn select(only: &[String]) -> Result<Vec<&'static str>> {
+    if only.is_empty() {
+        return Ok(SCENARIOS.to_vec());
+    }
+    let mut wanted: Vec<&str> = Vec::new();
+    for name in only {
+        let name = name.trim();
+        let group: &[&str] = match name {
+            "all" => SCENARIOS,
+            "throughput" => &["memory", "sqlite", "postgres"],
+            "latency" => &["latency-sqlite", "latency-postgres"],
+            "send" => &["send-sqlite", "send-postgres"],
+            _ => match SCENARIOS.iter().find(|s| **s == name) {
+                Some(one) => std::slice::from_ref(one),
+                None => {
+                    return Err(format!(
+                        "unknown scenario {name:?}; known: {}, and the groups throughput, \
+                         latency, send, all",
+                        SCENARIOS.join(", ")
+                    )
+                    .into());
+                }
+            },
+        };
+        wanted.extend(group);
+    }
+    Ok(SCENARIOS
+        .iter()
+        .copied()
+        .filter(|s| wanted.contains(s))
+        .collect())
+}
+
+async fn bench(cli: Cli) -> Result<()> {
+    let selected = select(&cli.only)?;
+    if !(cli.scale > 0.0 && cli.scale.is_finite()) {
+        return Err(format!("--scale must be a positive number, not {}", cli.scale).into());
+    }
+    if cli.concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    let tmp = match &cli.dir {
+        Some(dir) => tempfile::Builder::new()
+            .prefix("webhooks-bench-")
+            .tempdir_in(dir),
+        None => tempfile::Builder::new().prefix("webhooks-bench-").tempdir(),
+    }
+    .map_err(|e| format!("cannot create a directory for the SQLite stores: {e}"))?;
+    let ctx = Ctx {
+        concurrency: cli.concurrency,
+        scale: cli.scale,
+        postgres: cli.postgres.clone(),
+        dir: tmp.path().to_path_buf(),
+        run_id: format!(
+            "{}_{}",
+            std::process::id(),
+            scenarios::now_ns() / 1_000_000_000
+        ),
+    };
+    let machine = report::machine();
+    eprintln!(
+        "webhooks-bench: {machine}; scale {}, {} in flight; scenarios: {}",
+        ctx.scale,
+        ctx.concurrency,
+        selected.join(", ")
+    );
+
+    let receiver = Receiver::start(0).await?;
+    let mut report = Report::new(ctx.concurrency);
+    let throughput_events = ctx.scaled(100_000, 1_000);
+    let baseline_work = format!("{} POSTs", report::count(throughput_events));
+    for &scenario in &selected {
+        eprintln!("-- {scenario}");
+        match scenario {
+            "baseline" => {
+                let figure = scenarios::baseline(&ctx, &receiver, throughput_events).await;
+                report.baseline(baseline_work.clone(), figure);
+            }
+            "memory" | "sqlite" | "postgres" => {
+                let (kind, target) = match scenario {
+                    "memory" => (StoreKind::Memory, 0.8),
+                    "sqlite" => (StoreKind::Sqlite, 0.5),
+                    _ => (StoreKind::Postgres, 0.25),
+                };
+                let name = format!("throughput, {}", kind.name());
+                let work = format!(
+                    "{} events × 1 subscription",
+                    report::count(throughput_events)
+                );
+                if let Some(skip) = skip(&ctx, kind) {
+                    report.skipped(name, work, skip);
+                    continue;
+                }
+                let base = if cli.no_baseline {
+                    None
+                } else {
+                    let figure = scenarios::baseline(&ctx, &receiver, throughput_events).await;
+                    report.baseline(baseline_work.clone(), figure)
+                };
+                let figure =
+                    scenarios::throughput(&ctx, &receiver, kind, throughput_events, 1).await;
+                report.add(
+                    name,
+                    work,
+                    figure.map(Figure::Rate),
+                    Target::Ratio(target),
+                    base,
+                );
+            }
+            "fanout" => {
+                let events = ctx.scaled(1_000, 10);
+                let work = format!("{} events × 100 subscriptions", report::count(events));
+                let base = if cli.no_baseline {
+                    None
+                } else {
+                    let figure = scenarios::baseline(&ctx, &receiver, throughput_events).await;
+                    report.baseline(baseline_work.clone(), figure)
+                };
+                let figure =
+                    scenarios::throughput(&ctx, &receiver, StoreKind::Sqlite, events, 100).await;
+                report.add(
+                    "fan-out, SQLite".into(),
+                    work,
+                    figure.map(Figure::Rate),
+                    Target::Ratio(0.5),
+                    base,
+                );
+            }
+            "latency-sqlite" | "latency-postgres" => {
+                let (kind, target) = if scenario == "latency-sqlite" {
+                    (StoreKind::Sqlite, 3.0)
+                } else {
+                    (StoreKind::Postgres, 5.0)
+                };
+                let secs = (10.0 * ctx.scale).max(1.0);
+                let name = format!("latency, {}", kind.name());
+                let work = format!("1,000 events/s for {secs:.0} s");
+                if let Some(skip) = skip(&ctx, kind) {
+                    report.skipped(name, work, skip);
+                    continue;
+                }
+                let figure = scenarios::latency(&ctx, &receiver, kind, 1_000, secs).await;
+                report.add(
+                    name,
+                    work,
+                    figure.map(Figure::Latency),
+                    Target::P99Ms(target),
+                    None,
+                );
+            }
+            "send-sqlite" | "send-postgres" => {
+                let kind = if scenario == "send-sqlite" {
+                    StoreKind::Sqlite
+                } else {
+                    StoreKind::Postgres
+                };
+                for (senders, count) in [(1, ctx.scaled(2_000, 100)), (64, ctx.scaled(20_000, 640))]
+                {
+                    let name =
+                        format!("send, {}, {senders} sender{}", kind.name(), plural(senders));
+                    let work = format!("{} events, nothing delivered", report::count(count));
+                    if let Some(skip) = skip(&ctx, kind) {
+                        report.skipped(name, work, skip);
+                        continue;
+                    }
+                    let figure = scenarios::send_cost(&ctx, kind, senders, count).await;
+                    report.add(name, work, figure.map(Figure::Send), Target::None, None);
+                }
+            }
+            "backlog" => {
+                let count = ctx.scaled(1_000_000, 1_000);
+                let figure = backlog::run(count, ctx.concurrency, &ctx.dir, cli.dead_secs).await;
+                report.add(
+                    "backlog, SQLite".into(),
+                    format!("{} deliveries to a dead endpoint", report::count(count)),
+                    figure.map(Figure::Backlog),
+                    Target::RssMb(150.0),
+                    None,
+                );
+            }
+            other => return Err(format!("no such scenario {other}").into()),
+        }
+        // Let the store's files and the sockets settle before the next one.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    receiver.stop().await;
+
+    println!("webhooks-bench: {machine}");
+    println!(
+        "scale {}, {} requests in flight; each × baseline is to the baseline measured just before \
+         that scenario, in this run",
+        ctx.scale, ctx.concurrency
+    );
+    println!();
+    print!("{}", report.table());
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Why a scenario cannot run, if it cannot.
+fn skip(ctx: &Ctx, kind: StoreKind) -> Option<String> {
+    (kind == StoreKind::Postgres && ctx.postgres.is_none())
+        .then(|| "skipped: no --postgres URL (or WEBHOOKS_BENCH_POSTGRES_URL)".to_owned())
+}

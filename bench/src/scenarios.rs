@@ -1,0 +1,344 @@
+//! The scenarios. Each measures one thing end to end against the receiver process and returns
+//! its figures; none asserts anything about time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::task::JoinSet;
+use webhooks::{Message, Subscription, Webhooks};
+
+use crate::Result;
+use crate::control::Receiver;
+use crate::event::InvoicePaid;
+use crate::stores::{Ctx, StoreKind, fresh};
+
+/// How long without any delivery before a scenario gives up.
+pub(crate) const STALL: Duration = Duration::from_secs(60);
+
+/// Unix time in nanoseconds, the clock the receiver stamps arrivals with.
+pub(crate) fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn secs_between(start_ns: u64, end_ns: u64) -> f64 {
+    end_ns.saturating_sub(start_ns) as f64 / 1e9
+}
+
+/// A rate: `count` requests in `secs`, and the CPU time this (sending) process used meanwhile.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rate {
+    pub(crate) count: u64,
+    pub(crate) secs: f64,
+    pub(crate) cpu_secs: Option<f64>,
+}
+
+/// CPU time (user + system) this process has used, from /proc/self/stat (clock ticks of 10 ms,
+/// as on every Linux configuration this runs on).
+pub(crate) fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+impl Rate {
+    /// CPU time of the sending process per request, in microseconds.
+    pub(crate) fn cpu_us_each(&self) -> Option<f64> {
+        Some(self.cpu_secs? * 1e6 / self.count.max(1) as f64)
+    }
+
+    pub(crate) fn per_sec(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.count as f64 / self.secs
+        } else {
+            0.0
+        }
+    }
+}
+
+fn cpu_since(start: Option<f64>) -> Option<f64> {
+    Some(process_cpu_secs()? - start?)
+}
+
+/// A latency distribution.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Percentiles {
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
+    pub(crate) max: Duration,
+}
+
+impl Percentiles {
+    /// Of a non-empty sample (sorted here).
+    fn of(mut sample: Vec<Duration>) -> Option<Percentiles> {
+        sample.sort_unstable();
+        let at = |q: f64| sample[((sample.len() - 1) as f64 * q).round() as usize];
+        Some(Percentiles {
+            p50: at(0.50),
+            p99: at(0.99),
+            max: *sample.last()?,
+        })
+    }
+}
+
+/// The body of the messages, as the runtime builds it: what the baseline posts.
+pub(crate) fn sample_body() -> Result<Bytes> {
+    Ok(Message::new(&InvoicePaid::sample(0))?.body().clone())
+}
+
+/// The physical baseline: plain reqwest, `concurrency` requests in flight, `count` POSTs of
+/// the same body to the same receiver. From the first request to the last arrival.
+pub(crate) async fn baseline(ctx: &Ctx, receiver: &Receiver, count: u64) -> Result<Rate> {
+    receiver.reset(false).await?;
+    let body = sample_body()?;
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(15))
+        .build()?;
+    let url = receiver.url("/baseline");
+    let next = Arc::new(AtomicU64::new(0));
+    let cpu = process_cpu_secs();
+    let start = now_ns();
+    let mut tasks = JoinSet::new();
+    for _ in 0..ctx.concurrency {
+        let (client, url, body, next) = (client.clone(), url.clone(), body.clone(), next.clone());
+        tasks.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let response = client
+                    .post(&url)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                let status = response.status();
+                response.bytes().await?;
+                if !status.is_success() {
+                    return Err(format!("the receiver answered {status}").into());
+                }
+            }
+            Ok::<(), crate::BoxError>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let last = receiver.wait_for(count, STALL).await?;
+    Ok(Rate {
+        count,
+        secs: secs_between(start, last),
+        cpu_secs: cpu_since(cpu),
+    })
+}
+
+/// Sends `events` events from `senders` tasks, as fast as `send` accepts them.
+pub(crate) async fn send_all(hooks: &Webhooks, senders: usize, events: u64) -> Result<()> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for _ in 0..senders {
+        let (hooks, next) = (hooks.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= events {
+                    return Ok::<(), crate::BoxError>(());
+                }
+                hooks.send(&InvoicePaid::sample(n)).await?;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// Throughput: `events` events to `subscriptions` subscriptions (all on the receiver), from the
+/// first `send` to the last delivery the receiver sees. Counts deliveries.
+pub(crate) async fn throughput(
+    ctx: &Ctx,
+    receiver: &Receiver,
+    kind: StoreKind,
+    events: u64,
+    subscriptions: u64,
+) -> Result<Rate> {
+    receiver.reset(false).await?;
+    let name = format!("throughput-{}-{subscriptions}", kind.name().to_lowercase());
+    let fresh = fresh(ctx, kind, &name, ctx.builder()).await?;
+    let hooks = fresh.builder.build().await?;
+    let result = async {
+        for n in 0..subscriptions {
+            let url = receiver.url(&format!("/hooks/{n}"));
+            hooks
+                .subscribe(Subscription::new(url)?.events(["invoice:*"]))
+                .await?;
+        }
+        let deliveries = events * subscriptions;
+        let cpu = process_cpu_secs();
+        let start = now_ns();
+        send_all(&hooks, ctx.concurrency, events).await?;
+        let last = receiver.wait_for(deliveries, STALL).await?;
+        Ok(Rate {
+            count: deliveries,
+            secs: secs_between(start, last),
+            cpu_secs: cpu_since(cpu),
+        })
+    }
+    .await;
+    hooks.shutdown().await;
+    drop(hooks);
+    fresh.cleanup.run().await;
+    result
+}
+
+/// Latency at a steady rate: from `send` returning to the receiver seeing the request.
+pub(crate) struct Latency {
+    pub(crate) delivery: Percentiles,
+    /// How long `send` itself took.
+    pub(crate) send: Percentiles,
+}
+
+/// `rate` events a second for `secs`, each sent by its own task at its tick (open loop: a slow
+/// `send` does not delay the next one).
+pub(crate) async fn latency(
+    ctx: &Ctx,
+    receiver: &Receiver,
+    kind: StoreKind,
+    rate: u64,
+    secs: f64,
+) -> Result<Latency> {
+    let name = format!("latency-{}", kind.name().to_lowercase());
+    let fresh = fresh(ctx, kind, &name, ctx.builder()).await?;
+    let hooks = fresh.builder.build().await?;
+    let result = async {
+        hooks
+            .subscribe(Subscription::new(receiver.url("/latency"))?.events(["invoice:*"]))
+            .await?;
+        // Warm up: connections open, statements prepared.
+        receiver.reset(false).await?;
+        for n in 0..100 {
+            hooks.send(&InvoicePaid::sample(n)).await?;
+        }
+        receiver.wait_for(100, STALL).await?;
+
+        receiver.reset(true).await?;
+        let count = ((rate as f64 * secs).round() as u64).max(1);
+        let mut ticker = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut tasks = JoinSet::new();
+        for n in 0..count {
+            ticker.tick().await;
+            let hooks = hooks.clone();
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let id = hooks.send(&InvoicePaid::sample(n)).await?;
+                Ok::<_, crate::BoxError>((id.to_string(), now_ns(), started.elapsed()))
+            });
+        }
+        let mut sent = Vec::with_capacity(count as usize);
+        while let Some(done) = tasks.join_next().await {
+            sent.push(done??);
+        }
+        receiver.wait_for(count, STALL).await?;
+        let arrivals = receiver.arrivals().await?;
+        let mut delivery = Vec::with_capacity(sent.len());
+        let mut send = Vec::with_capacity(sent.len());
+        for (id, returned, took) in sent {
+            let arrived = arrivals
+                .get(&id)
+                .ok_or_else(|| format!("message {id} was not received"))?;
+            // The dispatcher may deliver before `send` has returned to its caller: 0 then.
+            delivery.push(Duration::from_nanos(arrived.saturating_sub(returned)));
+            send.push(took);
+        }
+        Ok(Latency {
+            delivery: Percentiles::of(delivery).ok_or("no latency sample")?,
+            send: Percentiles::of(send).ok_or("no send sample")?,
+        })
+    }
+    .await;
+    hooks.shutdown().await;
+    drop(hooks);
+    fresh.cleanup.run().await;
+    result
+}
+
+/// What `send` alone costs.
+pub(crate) struct SendCost {
+    pub(crate) rate: Rate,
+    pub(crate) send: Percentiles,
+}
+
+/// `count` events accepted by `send` from `senders` tasks, durable commit included, nothing
+/// delivered: the runtime is `send_only` (as a web server sending into a shared store runs), and
+/// its one subscription points at a port where nothing listens and is disabled.
+pub(crate) async fn send_cost(
+    ctx: &Ctx,
+    kind: StoreKind,
+    senders: usize,
+    count: u64,
+) -> Result<SendCost> {
+    let name = format!("send-{}-{senders}", kind.name().to_lowercase());
+    let fresh = fresh(ctx, kind, &name, ctx.builder().send_only()).await?;
+    let hooks = fresh.builder.build().await?;
+    let result = async {
+        let dead = format!("http://127.0.0.1:{}/dead", free_port()?);
+        let sub = hooks
+            .subscribe(Subscription::new(dead)?.events(["invoice:*"]))
+            .await?;
+        // Disabled: each send still stores its delivery (as skipped), and no worker attempts
+        // it, whether or not this version of the runtime honours `send_only`.
+        hooks.disable(sub.id()).await?;
+        let next = Arc::new(AtomicU64::new(0));
+        let cpu = process_cpu_secs();
+        let started = Instant::now();
+        let mut tasks = JoinSet::new();
+        for _ in 0..senders {
+            let (hooks, next) = (hooks.clone(), next.clone());
+            tasks.spawn(async move {
+                let mut took = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        return Ok::<_, crate::BoxError>(took);
+                    }
+                    let one = Instant::now();
+                    hooks.send(&InvoicePaid::sample(n)).await?;
+                    took.push(one.elapsed());
+                }
+            });
+        }
+        let mut took = Vec::with_capacity(count as usize);
+        while let Some(done) = tasks.join_next().await {
+            took.extend(done??);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        Ok(SendCost {
+            rate: Rate {
+                count,
+                secs,
+                cpu_secs: cpu_since(cpu),
+            },
+            send: Percentiles::of(took).ok_or("no send sample")?,
+        })
+    }
+    .await;
+    hooks.shutdown().await;
+    drop(hooks);
+    fresh.cleanup.run().await;
+    result
+}
+
+/// A port that nothing listens on (it was free a moment ago).
+pub(crate) fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("cannot find a free port: {e}"))?;
+    Ok(listener.local_addr()?.port())
+}
