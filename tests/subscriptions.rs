@@ -346,6 +346,19 @@ async fn https_only_refuses_plain_http() {
 }
 
 #[tokio::test]
+async fn out_of_range_settings_are_clear_errors() {
+    for builder in [
+        builder().lease(std::time::Duration::ZERO),
+        builder().lease(std::time::Duration::MAX),
+        builder().max_in_flight(0),
+        builder().max_in_flight_per_subscription(0),
+    ] {
+        let err = builder.build().await.err().unwrap();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+    }
+}
+
+#[tokio::test]
 async fn builder_without_a_store_is_a_clear_error() {
     let err = Webhooks::builder().build().await.err().unwrap();
     assert!(

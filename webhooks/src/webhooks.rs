@@ -283,9 +283,11 @@ impl Builder {
                 "in-flight limits must be at least 1".into(),
             ));
         }
-        if config.lease < Duration::from_secs(1) {
+        // A day at most: a longer lease only delays recovery from a dead worker, and stores add
+        // it to the current time.
+        if config.lease < Duration::from_secs(1) || config.lease > Duration::from_secs(24 * 3600) {
             return Err(Error::InvalidConfig(
-                "the lease must be at least 1 second".into(),
+                "the lease must be between 1 second and 24 hours".into(),
             ));
         }
         let sender = Sender::new(SenderConfig {
