@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // in a test, a failed unwrap is a failed test
 
+mod child;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -30,38 +32,9 @@ struct BearAttack {
     county: String,
 }
 
-/// An example binary, built by `cargo test -p webhooks-examples` next to this test's
-/// `target/<profile>/deps/` directory.
+/// An example binary, built by `cargo test -p webhooks-examples` (see `child::binary`).
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let build = format!(
-        "build it with `cargo build -p webhooks-examples --example {name}` (`cargo test -p webhooks-examples` builds it)"
-    );
-    let built = std::fs::metadata(&binary)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "the example binary {} is missing: {build}",
-                binary.display()
-            )
-        });
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.rs"));
-    if let Ok(edited) = std::fs::metadata(&source).and_then(|m| m.modified()) {
-        assert!(
-            edited <= built,
-            "the example binary {} is older than {}: {build}",
-            binary.display(),
-            source.display()
-        );
-    }
-    binary
+    child::binary(name)
 }
 
 /// Which store `inspect` opens: its leading arguments.

@@ -59,12 +59,28 @@ pub fn binary(name: &str) -> PathBuf {
     let binary = profile
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: build it with `cargo build -p webhooks-examples --example {name}` \
-         (`cargo test -p webhooks-examples` builds it)",
-        binary.display()
+    let build = format!(
+        "build it with `cargo build -p webhooks-examples --example {name}` (`cargo test -p \
+         webhooks-examples` builds it)"
     );
+    let built = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "the example binary {} is missing: {build}",
+                binary.display()
+            )
+        });
+    // A stale binary would test yesterday's example.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.rs"));
+    if let Ok(edited) = std::fs::metadata(&source).and_then(|m| m.modified()) {
+        assert!(
+            edited <= built,
+            "the example binary {} is older than {}: {build}",
+            binary.display(),
+            source.display()
+        );
+    }
     binary
 }
 
