@@ -1,24 +1,42 @@
 //! [`SqliteStore`]: the durable store, in one SQLite file.
 //!
 //! One writer connection (SQLite allows one writer at a time) and a few read-only connections,
-//! in WAL mode so that reads never wait for writes. Every operation that changes state is one
-//! `BEGIN IMMEDIATE` transaction; concurrent `enqueue`s share a commit (group commit).
+//! in WAL mode so that reads never wait for writes.
+//!
+//! The hot path — `enqueue`, `claim`, `record_attempt` — goes through one writer task, which
+//! takes every call waiting and serves them together. Each call into sqlx's SQLite driver is a
+//! round trip to its worker thread (tens of µs of CPU), and each durable commit an `fsync`, so
+//! what a delivery costs is counted in calls and commits, and batching divides both:
+//!
+//! - a *round* commits every waiting enqueue and attempt record in one `BEGIN IMMEDIATE`
+//!   transaction (one `fsync`) in two calls: one reads what deciding them needs (conflicts,
+//!   unknown subscriptions, leases, health), one writes the whole batch — a statement per table
+//!   over rows passed as JSON, whatever their number — and commits. A job that cannot be
+//!   applied (a duplicate id, an unknown subscription or delivery) is found by the read and
+//!   fails alone; the others commit;
+//! - a claim is one `UPDATE … RETURNING` over every subscription, in one call (the round's
+//!   first one when a round is waiting too). Leases do not survive a restart (`open` clears
+//!   them), so a claim commits without `fsync`;
+//! - every other write is its own transaction on the same connection.
 //!
 //! The schema lives in `migrations/sqlite/`, applied in order on open and tracked in
 //! `PRAGMA user_version`.
 
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row as _, Sqlite, Transaction};
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 use super::sql::{
     Columns, RowExt, SubscriptionRow, conflict, corrupt, count, db, decode_attempt, decode_claim,
@@ -68,8 +86,8 @@ const PURGE_CHUNK: usize = 512;
 pub struct SqliteStore {
     inner: Arc<Inner>,
     /// Locked until the store is dropped: the one-process guarantee. Here rather than in
-    /// `Inner`, so that dropping the store releases the file at once even while a commit task
-    /// winds down.
+    /// `Inner`, so that dropping the store releases the file at once even while the writer
+    /// task winds down.
     _lock: File,
 }
 
@@ -79,24 +97,42 @@ struct Inner {
     writer: SqlitePool,
     /// `query_only` connections for reads.
     readers: SqlitePool,
-    /// Where the next claim starts among subscriptions, so that every one gets its turn.
-    rotation: AtomicUsize,
-    /// Enqueues waiting for the next group commit.
-    batch: Mutex<Batch>,
+    /// The work waiting for the writer task.
+    queue: Mutex<Queue>,
+    /// The subscription the last claim ended with: the next claim starts after it, so that
+    /// every subscription gets its turn. Empty: from the first. Only the writer task uses it.
+    rotation: Mutex<Vec<u8>>,
 }
 
+/// Calls waiting for the writer task.
 #[derive(Default)]
-struct Batch {
-    jobs: Vec<Job>,
-    /// Whether a task is committing batches; it takes new jobs until none are left.
-    committing: bool,
+struct Queue {
+    claims: Vec<ClaimJob>,
+    enqueues: Vec<EnqueueJob>,
+    records: Vec<RecordJob>,
+    /// Whether the writer task runs; it takes new work until none is left.
+    running: bool,
 }
 
 /// One `enqueue` waiting for its commit.
-struct Job {
+struct EnqueueJob {
     message: Message,
     deliveries: Vec<NewDelivery>,
     done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// One `record_attempt` waiting for its commit.
+struct RecordJob {
+    lease: LeaseId,
+    attempt: Attempt,
+    next: Next,
+    done: oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+/// One `claim` waiting for its turn.
+struct ClaimJob {
+    request: ClaimRequest,
+    done: oneshot::Sender<Result<Vec<Claim>, StoreError>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -231,8 +267,8 @@ impl SqliteStore {
                 path,
                 writer,
                 readers,
-                rotation: AtomicUsize::new(0),
-                batch: Mutex::new(Batch::default()),
+                queue: Mutex::new(Queue::default()),
+                rotation: Mutex::new(Vec::new()),
             }),
             _lock: lock,
         })
@@ -365,159 +401,840 @@ fn bind_subscription(
         .bind(row.disabled_detail)
 }
 
-/// A subscription's health from `failing_since, consecutive_exhausted`.
-fn decode_health(row: &SqliteRow) -> Result<Health, StoreError> {
-    Ok(Health {
-        failing_since: row.opt_time(0)?,
-        consecutive_exhausted: row.u32(1)?,
-    })
+// ---------------------------------------------------------------------------------------------
+// The writer task
+// ---------------------------------------------------------------------------------------------
+
+/// A claim, in one call: releases the leases that lapsed, then leases up to `limit` due
+/// deliveries and returns them with their messages. Subscriptions are taken in turn, starting
+/// after the one the previous claim ended with (two range scans of their ids, so that a claim
+/// stops as soon as it has enough); each gives its oldest due unleased deliveries (at most
+/// `per`), or, if it is ordered, its head when that is neither leased nor early. Disabled and
+/// excluded subscriptions give nothing.
+///
+/// Every delivery of the claim gets the same lease in the table; each [`LeaseId`] handed out
+/// is that lease mixed with the delivery's `pk` (see [`delivery_lease`]), so they differ.
+///
+/// Leases do not survive a restart (`open` clears them), so this commit needs no `fsync`:
+/// `synchronous = NORMAL` for this transaction only. In WAL mode NORMAL still syncs around
+/// checkpoints, so what the durable commits before it wrote stays durable.
+///
+/// Parameters, in order: now (for the lapsed leases); now, per, after, lease, until, limit, and
+/// the excluded subscriptions (a [`Rows`] of ids).
+///
+/// Parameters are only ever read through a `MATERIALIZED` CTE (`p`), here and in the rounds:
+/// a bound parameter in a `WHERE` term of a statement on `deliveries` makes SQLite re-prepare
+/// the statement whenever its value changes (to check it against the partial indexes'
+/// conditions), which would mean every time.
+///
+/// Its rows have [`CLAIM_COLUMNS`] columns: what [`decode_claim`] reads, then `pk`, `message`.
+macro_rules! claim_sql {
+    () => {
+        "\
+PRAGMA synchronous = NORMAL;
+BEGIN IMMEDIATE;
+WITH p AS MATERIALIZED (SELECT ? AS now)
+UPDATE OR ROLLBACK deliveries SET lease = NULL, lease_until = NULL FROM p
+WHERE lease IS NOT NULL AND lease_until <= p.now;
+WITH p AS MATERIALIZED
+  (SELECT ? AS now, ? AS per, ? AS after, ? AS lease, ? AS until, ? AS lim, ? AS b, jsonb(?) AS j),
+ex(id) AS MATERIALIZED (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r)
+UPDATE OR ROLLBACK deliveries SET lease = p.lease, lease_until = p.until FROM p
+WHERE deliveries.pk IN (
+  SELECT d.pk FROM p JOIN subscriptions s ON s.id > p.after JOIN deliveries d ON d.pk IN (
+      SELECT x.pk FROM deliveries x
+      WHERE x.subscription_id = s.id AND x.status = 'pending' AND x.lease IS NULL
+        AND x.next_attempt_at <= p.now
+      ORDER BY x.next_attempt_at, x.message, x.pk LIMIT (SELECT per FROM p))
+  WHERE NOT s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
+  UNION ALL
+  SELECT d.pk FROM p JOIN subscriptions s ON s.id > p.after JOIN deliveries d ON d.pk = (
+      SELECT y.pk FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending'
+      ORDER BY y.message, y.pk LIMIT 1)
+  WHERE s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
+    AND d.lease IS NULL AND d.next_attempt_at <= p.now
+  UNION ALL
+  SELECT d.pk FROM p JOIN subscriptions s ON s.id <= p.after JOIN deliveries d ON d.pk IN (
+      SELECT x.pk FROM deliveries x
+      WHERE x.subscription_id = s.id AND x.status = 'pending' AND x.lease IS NULL
+        AND x.next_attempt_at <= p.now
+      ORDER BY x.next_attempt_at, x.message, x.pk LIMIT (SELECT per FROM p))
+  WHERE NOT s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
+  UNION ALL
+  SELECT d.pk FROM p JOIN subscriptions s ON s.id <= p.after JOIN deliveries d ON d.pk = (
+      SELECT y.pk FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending'
+      ORDER BY y.message, y.pk LIMIT 1)
+  WHERE s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
+    AND d.lease IS NULL AND d.next_attempt_at <= p.now
+  LIMIT (SELECT lim FROM p))
+RETURNING id, (SELECT m.id FROM messages m WHERE m.seq = deliveries.message), subscription_id,
+  (SELECT m.event_type FROM messages m WHERE m.seq = deliveries.message), status, attempts,
+  next_attempt_at, created_at, last_attempt_at, lease IS NOT NULL,
+  (SELECT m.labels FROM messages m WHERE m.seq = deliveries.message),
+  (SELECT m.body FROM messages m WHERE m.seq = deliveries.message), pk, message;
+COMMIT;
+PRAGMA synchronous = FULL"
+    };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Writes
-// ---------------------------------------------------------------------------------------------
+/// See [`claim_sql`].
+const CLAIM: &str = claim_sql!();
 
-/// One enqueue inside a (group) transaction. On error, the caller rolls back to a savepoint taken
-/// before it, so that one bad enqueue does not fail the others of its batch.
-async fn insert_message(
-    conn: &mut SqliteConnection,
-    message: &Message,
-    deliveries: &[NewDelivery],
-) -> Result<(), StoreError> {
-    let id = message.id();
-    let exists = sqlx::query("SELECT 1 FROM messages WHERE id = ?")
-        .bind(blob(id.as_uuid()))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
-    if exists.is_some() {
-        return Err(conflict("message", id));
-    }
-    for new in deliveries {
-        let known = sqlx::query("SELECT 1 FROM subscriptions WHERE id = ?")
-            .bind(blob(new.subscription_id.as_uuid()))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
-        if known.is_none() {
-            return Err(not_found("subscription", new.subscription_id));
+/// How many columns a row of [`claim_sql`] has: more than any row of [`round_read_sql`], which
+/// tells them apart when the two run as one call ([`CLAIM_AND_READ`]).
+const CLAIM_COLUMNS: usize = 14;
+
+/// The first call of a round: opens its transaction and reads what deciding its jobs needs,
+/// each row tagged (column 0) with what it is:
+///
+/// - 0: the last message `seq` (the round's messages take the next ones);
+/// - 1: the round's message ids that exist already;
+/// - 2: the round's subscriptions that exist;
+/// - 3: the round's new delivery ids that exist already;
+/// - 4: each delivery an attempt is recorded for: id, pk, subscription, lease, and that
+///   subscription's `failing_since`, `consecutive_exhausted` and whether it exists.
+///
+/// Parameters: the four lists of ids, in that order, each a [`Rows`].
+macro_rules! round_read_sql {
+    () => {
+        "\
+BEGIN IMMEDIATE;
+SELECT 0, COALESCE(MAX(seq), 0) FROM messages;
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+SELECT 1, id FROM messages WHERE id IN
+  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+SELECT 2, id FROM subscriptions WHERE id IN
+  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+SELECT 3, id FROM deliveries WHERE id IN
+  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+SELECT 4, d.id, d.pk, d.subscription_id, d.lease, s.failing_since, s.consecutive_exhausted,
+  s.id IS NOT NULL
+FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id IN
+  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r)"
+    };
+}
+
+/// See [`round_read_sql`].
+const ROUND_READ: &str = round_read_sql!();
+
+/// A claim and then the first call of a round, in one call when both are waiting: one round
+/// trip to SQLite's thread fewer on a busy writer. The claim commits first, on its own.
+const CLAIM_AND_READ: &str = concat!(claim_sql!(), ";\n", round_read_sql!());
+
+/// The second call of a round: writes every row the round decided, one statement per table,
+/// and commits (synced: `synchronous = FULL`). Parameters: one [`Rows`] per statement, in
+/// order — messages, deliveries, attempts, delivery updates, health — whose rows are laid out
+/// as [`Round`] pushes them.
+const ROUND_WRITE: &str = "\
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+INSERT OR ROLLBACK INTO messages (seq, id, created_at, event_type, labels, body)
+  SELECT r.value ->> 0, substr(p.b, r.value ->> 1, 16), r.value ->> 2,
+    CAST(substr(p.b, r.value ->> 3, r.value ->> 4) AS TEXT),
+    CAST(substr(p.b, r.value ->> 5, r.value ->> 6) AS TEXT),
+    substr(p.b, r.value ->> 7, r.value ->> 8)
+  FROM p, jsonb_each(p.j) AS r;
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+INSERT OR ROLLBACK INTO deliveries
+    (id, message, subscription_id, created_at, status, next_attempt_at)
+  SELECT substr(p.b, r.value ->> 0, 16), r.value ->> 1, substr(p.b, r.value ->> 2, 16),
+    r.value ->> 3, r.value ->> 4, r.value ->> 5
+  FROM p, jsonb_each(p.j) AS r;
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+INSERT OR ROLLBACK INTO attempts
+    (delivery, number, at, latency_ns, status_code, error, error_message, response_body)
+  SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
+    r.value ->> 5, CAST(substr(p.b, r.value ->> 6, r.value ->> 7) AS TEXT),
+    substr(p.b, r.value ->> 8, r.value ->> 9)
+  FROM p, jsonb_each(p.j) AS r;
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+UPDATE OR ROLLBACK deliveries SET attempts = MAX(deliveries.attempts, r.value ->> 1),
+    last_attempt_at = r.value ->> 2, status = r.value ->> 3, next_attempt_at = r.value ->> 4,
+    lease = NULL, lease_until = NULL
+  FROM p, jsonb_each(p.j) AS r WHERE deliveries.pk = r.value ->> 0;
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+UPDATE OR ROLLBACK subscriptions
+  SET failing_since = r.value ->> 1, consecutive_exhausted = r.value ->> 2
+  FROM p, jsonb_each(p.j) AS r WHERE subscriptions.id = substr(p.b, r.value ->> 0, 16);
+COMMIT";
+
+/// A batch of rows for one statement, bound as two parameters whatever its size, so that the
+/// statement's text — and so its prepared statement — is always the same: a blob holding the
+/// rows' ids, bytes and text back to back, and a JSON array with an array per row of numbers
+/// and fixed names only, which refers to the blob by 1-based offset (and length); SQL reads
+/// them with `substr(blob, offset, length)`. Nothing needs escaping.
+struct Rows {
+    blob: Vec<u8>,
+    json: String,
+}
+
+/// One value of a row of [`Rows`].
+enum Cell<'a> {
+    /// A number.
+    Int(i64),
+    /// A number or NULL.
+    OptInt(Option<i64>),
+    /// A fixed name (a status, an error kind), as JSON text.
+    Name(&'static str),
+    /// A fixed name or NULL.
+    OptName(Option<&'static str>),
+    /// An id: its offset (16 bytes).
+    Id(Uuid),
+    /// Bytes or text: offset, length.
+    Bytes(&'a [u8]),
+    /// Text or NULL: offset (NULL for NULL), length.
+    OptText(Option<&'a str>),
+}
+
+impl Rows {
+    /// No rows yet.
+    fn new() -> Self {
+        Rows {
+            // Never empty: `substr` of an empty blob is NULL, even for an empty slice.
+            blob: vec![0],
+            json: String::from("["),
         }
     }
-    let created = millis(message.timestamp());
-    let seq = sqlx::query(
-        "INSERT INTO messages (id, created_at, event_type, labels, body) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(blob(id.as_uuid()))
-    .bind(created)
-    .bind(message.event_type())
-    .bind(json(message.labels())?)
-    .bind(&message.body()[..])
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?
-    .last_insert_rowid();
-    for new in deliveries {
-        let (status, due) = if new.skipped {
-            (DeliveryStatus::Skipped, None)
-        } else {
-            (DeliveryStatus::Pending, Some(created))
-        };
-        sqlx::query(
-            "INSERT INTO deliveries (id, message, subscription_id, created_at, status, \
-             next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(blob(new.id.as_uuid()))
-        .bind(seq)
-        .bind(blob(new.subscription_id.as_uuid()))
-        .bind(created)
-        .bind(status.as_str())
-        .bind(due)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => conflict("delivery", new.id),
-            other => db(other),
-        })?;
+
+    /// A list of ids: one row each.
+    fn ids(ids: impl IntoIterator<Item = Uuid>) -> Self {
+        let mut rows = Rows::new();
+        for id in ids {
+            rows.push(&[Cell::Id(id)]);
+        }
+        rows
     }
-    Ok(())
+
+    /// Adds a row.
+    fn push(&mut self, cells: &[Cell<'_>]) {
+        if self.json.len() > 1 {
+            self.json.push(',');
+        }
+        self.json.push('[');
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                self.json.push(',');
+            }
+            // Writing to a `String` cannot fail.
+            let _ = match cell {
+                Cell::Int(n) => write!(self.json, "{n}"),
+                Cell::OptInt(Some(n)) => write!(self.json, "{n}"),
+                Cell::OptInt(None) | Cell::OptName(None) => write!(self.json, "null"),
+                Cell::Name(name) | Cell::OptName(Some(name)) => write!(self.json, "\"{name}\""),
+                Cell::Id(id) => {
+                    let at = self.blob.len() + 1;
+                    self.blob.extend_from_slice(id.as_bytes());
+                    write!(self.json, "{at}")
+                }
+                Cell::Bytes(bytes) => {
+                    let at = self.blob.len() + 1;
+                    self.blob.extend_from_slice(bytes);
+                    write!(self.json, "{at},{}", bytes.len())
+                }
+                Cell::OptText(Some(text)) => {
+                    let at = self.blob.len() + 1;
+                    self.blob.extend_from_slice(text.as_bytes());
+                    write!(self.json, "{at},{}", text.len())
+                }
+                Cell::OptText(None) => write!(self.json, "null,0"),
+            };
+        }
+        self.json.push(']');
+    }
+
+    /// Binds the blob, then the JSON.
+    fn bind<'q>(
+        mut self,
+        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+        self.json.push(']');
+        query.bind(self.blob).bind(self.json)
+    }
 }
 
-/// Hands the committer's role back if its task is dropped before it is done (the runtime shut
-/// down): the enqueues it would have committed fail, later ones start a new committer.
-struct Committing {
+/// The [`LeaseId`] handed out for the delivery `pk` of a claim whose lease is `lease`, and,
+/// the mix being its own inverse, the claim's lease from a delivery's [`LeaseId`].
+fn delivery_lease(lease: Uuid, pk: i64) -> Uuid {
+    Uuid::from_u128(lease.as_u128() ^ u128::from(pk.cast_unsigned()))
+}
+
+/// The writer connection while the writer task holds it. A call that leaves a transaction open
+/// (or syncing relaxed) marks it `dirty` until the call that ends them succeeds. If one fails,
+/// or the task is dropped in between, the connection is closed rather than returned to the
+/// pool: closing rolls back, and the pool opens a fresh one with `open`'s settings.
+struct Writer {
+    conn: PoolConnection<Sqlite>,
+    dirty: bool,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.dirty {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Hands the writer's role back if its task is dropped before it is done (the runtime shut
+/// down): the calls it would have served fail, later ones start a new task.
+struct Running {
     inner: Arc<Inner>,
     done: bool,
 }
 
-impl Drop for Committing {
+impl Drop for Running {
     fn drop(&mut self) {
         if !self.done {
-            let mut batch = self.inner.batch.lock().unwrap_or_else(|p| p.into_inner());
-            batch.committing = false;
+            let mut queue = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.running = false;
             // Dropping the jobs drops their senders: their callers get `WriterGone`.
-            batch.jobs.clear();
+            queue.claims.clear();
+            queue.enqueues.clear();
+            queue.records.clear();
+        }
+    }
+}
+
+/// A claim whose call is under way: what reading its rows needs.
+struct Claiming {
+    /// The lease in the table (see [`delivery_lease`]).
+    lease: Uuid,
+    lease_until: SystemTime,
+    /// Where it started among subscriptions (see `Inner::rotation`).
+    after: Vec<u8>,
+}
+
+/// The same failure for every caller of a batch (`StoreError` is not `Clone`).
+fn shared_error(error: &StoreError) -> StoreError {
+    StoreError::Backend(error.to_string().into())
+}
+
+/// What a round read (see [`ROUND_READ`]), then changed as it decided its jobs in order.
+#[derive(Default)]
+struct Round {
+    /// The last message `seq` taken.
+    last_seq: i64,
+    /// Message ids taken: stored already, or by an earlier job of the round.
+    messages: HashSet<Uuid>,
+    /// The round's subscriptions that exist.
+    subscriptions: HashSet<Uuid>,
+    /// Delivery ids taken, as `messages`.
+    deliveries: HashSet<Uuid>,
+    /// The deliveries attempts are recorded for, by id.
+    targets: HashMap<Uuid, Target>,
+    /// The health of their subscriptions (those that exist), by id.
+    health: HashMap<Uuid, SubscriptionHealth>,
+}
+
+/// A delivery an attempt is recorded for.
+struct Target {
+    pk: i64,
+    subscription: Uuid,
+    lease: Option<Vec<u8>>,
+}
+
+/// A subscription's health as stored.
+#[derive(Clone, Copy)]
+struct SubscriptionHealth {
+    failing_since: Option<i64>,
+    consecutive_exhausted: i64,
+    /// Whether the round writes it back.
+    changed: bool,
+}
+
+impl SubscriptionHealth {
+    /// After an applied attempt with this outcome, made at `at` (ms).
+    fn after(mut self, next: Next, at: i64) -> Self {
+        match next {
+            Next::Delivered => {
+                self.failing_since = None;
+                self.consecutive_exhausted = 0;
+            }
+            Next::RetryAt(_) => {
+                self.failing_since = self.failing_since.or(Some(at));
+            }
+            Next::Exhausted => {
+                self.failing_since = self.failing_since.or(Some(at));
+                self.consecutive_exhausted = self.consecutive_exhausted.saturating_add(1);
+            }
+            Next::Skipped => return self,
+        }
+        self.changed = true;
+        self
+    }
+
+    /// As [`Recorded`] reports it.
+    fn health(self) -> Result<Health, StoreError> {
+        Ok(Health {
+            failing_since: self.failing_since.map(from_unix_millis),
+            consecutive_exhausted: u32::try_from(self.consecutive_exhausted)
+                .map_err(|e| corrupt("count", e))?,
+        })
+    }
+}
+
+/// The rows a round writes, one [`Rows`] per statement of [`ROUND_WRITE`].
+struct Writes {
+    messages: Rows,
+    deliveries: Rows,
+    attempts: Rows,
+    updates: Rows,
+    health: Rows,
+}
+
+impl Round {
+    /// What the rows of [`ROUND_READ`] say.
+    fn read(rows: &[SqliteRow]) -> Result<Round, StoreError> {
+        let mut round = Round::default();
+        for row in rows {
+            match row.int(0)? {
+                0 => round.last_seq = row.int(1)?,
+                1 => {
+                    round.messages.insert(row.id(1)?);
+                }
+                2 => {
+                    round.subscriptions.insert(row.id(1)?);
+                }
+                3 => {
+                    round.deliveries.insert(row.id(1)?);
+                }
+                4 => {
+                    let subscription = row.id(3)?;
+                    round.targets.insert(
+                        row.id(1)?,
+                        Target {
+                            pk: row.int(2)?,
+                            subscription,
+                            lease: row.col(4)?,
+                        },
+                    );
+                    if row.flag(7)? {
+                        round.health.insert(
+                            subscription,
+                            SubscriptionHealth {
+                                failing_since: row.opt_int(5)?,
+                                consecutive_exhausted: row.int(6)?,
+                                changed: false,
+                            },
+                        );
+                    }
+                }
+                other => return Err(corrupt("round row", other)),
+            }
+        }
+        Ok(round)
+    }
+
+    /// Decides an enqueue as committing it alone after the previous ones would: `Ok` if it is
+    /// written (its rows pushed to `writes`).
+    fn enqueue(&mut self, job: &EnqueueJob, writes: &mut Writes) -> Result<(), StoreError> {
+        let message = &job.message;
+        let id = message.id().as_uuid();
+        if self.messages.contains(&id) {
+            return Err(conflict("message", message.id()));
+        }
+        if let Some(unknown) = job
+            .deliveries
+            .iter()
+            .find(|d| !self.subscriptions.contains(&d.subscription_id.as_uuid()))
+        {
+            return Err(not_found("subscription", unknown.subscription_id));
+        }
+        for (n, new) in job.deliveries.iter().enumerate() {
+            let key = new.id.as_uuid();
+            if self.deliveries.contains(&key) || job.deliveries[..n].iter().any(|d| d.id == new.id)
+            {
+                return Err(conflict("delivery", new.id));
+            }
+        }
+        let labels = json(message.labels())?;
+        let created = millis(message.timestamp());
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        self.messages.insert(id);
+        writes.messages.push(&[
+            Cell::Int(seq),
+            Cell::Id(id),
+            Cell::Int(created),
+            Cell::Bytes(message.event_type().as_bytes()),
+            Cell::Bytes(labels.as_bytes()),
+            Cell::Bytes(&message.body()[..]),
+        ]);
+        for new in &job.deliveries {
+            self.deliveries.insert(new.id.as_uuid());
+            let (status, due) = if new.skipped {
+                (DeliveryStatus::Skipped, None)
+            } else {
+                (DeliveryStatus::Pending, Some(created))
+            };
+            writes.deliveries.push(&[
+                Cell::Id(new.id.as_uuid()),
+                Cell::Int(seq),
+                Cell::Id(new.subscription_id.as_uuid()),
+                Cell::Int(created),
+                Cell::Name(status.as_str()),
+                Cell::OptInt(due),
+            ]);
+        }
+        Ok(())
+    }
+
+    /// Decides an attempt record as recording it alone after the previous ones would: the
+    /// attempt is kept even when the lease was lost (the request was made); the delivery's
+    /// state and its subscription's health change only when it was not.
+    fn record(&mut self, job: &RecordJob, writes: &mut Writes) -> Result<Recorded, StoreError> {
+        let attempt = &job.attempt;
+        let id = attempt.delivery_id;
+        let target = self
+            .targets
+            .get_mut(&id.as_uuid())
+            .ok_or_else(|| not_found("delivery", id))?;
+        let claimed = delivery_lease(job.lease.0, target.pk);
+        let applied = target.lease.as_deref() == Some(claimed.as_bytes().as_slice());
+        let at = millis(attempt.at);
+        let before = self.health.get(&target.subscription).copied();
+        let after = before.map(|h| if applied { h.after(job.next, at) } else { h });
+        let health = after.map(SubscriptionHealth::health).transpose()?;
+        writes.attempts.push(&[
+            Cell::Int(target.pk),
+            Cell::Int(i64::from(attempt.number)),
+            Cell::Int(at),
+            Cell::Int(i64::try_from(attempt.latency.as_nanos()).unwrap_or(i64::MAX)),
+            Cell::OptInt(attempt.status_code.map(i64::from)),
+            Cell::OptName(attempt.error.map(AttemptErrorKind::as_str)),
+            Cell::OptText(attempt.error_message.as_deref()),
+            Cell::Bytes(&attempt.response_body[..]),
+        ]);
+        if applied {
+            target.lease = None;
+            let (status, due) = match job.next {
+                Next::Delivered => (DeliveryStatus::Delivered, None),
+                Next::Exhausted => (DeliveryStatus::Exhausted, None),
+                Next::Skipped => (DeliveryStatus::Skipped, None),
+                Next::RetryAt(at) => (DeliveryStatus::Pending, Some(millis(at))),
+            };
+            writes.updates.push(&[
+                Cell::Int(target.pk),
+                Cell::Int(i64::from(attempt.number)),
+                Cell::Int(at),
+                Cell::Name(status.as_str()),
+                Cell::OptInt(due),
+            ]);
+            if let Some(after) = after {
+                self.health.insert(target.subscription, after);
+            }
+        }
+        Ok(Recorded {
+            health: health.unwrap_or_default(),
+            applied,
+        })
+    }
+
+    /// The health rows to write: one per subscription whose health changed.
+    fn health_rows(&self, rows: &mut Rows) {
+        for (id, health) in &self.health {
+            if health.changed {
+                rows.push(&[
+                    Cell::Id(*id),
+                    Cell::OptInt(health.failing_since),
+                    Cell::Int(health.consecutive_exhausted),
+                ]);
+            }
         }
     }
 }
 
 impl Inner {
-    /// Commits every waiting enqueue in one transaction, batch after batch, until none wait.
-    /// Runs in its own task, so that a caller that stops waiting cannot cut a commit short.
-    async fn commit_batches(self: Arc<Self>) {
-        let mut guard = Committing {
+    /// Queues a call for the writer task, and starts the task unless it runs.
+    fn submit(self: &Arc<Self>, push: impl FnOnce(&mut Queue)) {
+        let start = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            push(&mut queue);
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start {
+            tokio::spawn(self.clone().run_writer());
+        }
+    }
+
+    /// Serves the queue until it is empty, each turn taking everything waiting: the claims
+    /// first (deliveries wait on them), then one round for every enqueue and attempt record, so
+    /// that calls arriving during a commit share the next one. Its own task, so that a caller
+    /// that stops waiting cannot cut a commit short.
+    async fn run_writer(self: Arc<Self>) {
+        let mut guard = Running {
             inner: self.clone(),
             done: false,
         };
         loop {
-            let jobs = {
-                let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
-                if batch.jobs.is_empty() {
-                    batch.committing = false;
+            let (claims, enqueues, records) = {
+                let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if queue.claims.is_empty() && queue.enqueues.is_empty() && queue.records.is_empty()
+                {
+                    queue.running = false;
                     guard.done = true;
                     return;
                 }
-                std::mem::take(&mut batch.jobs)
+                (
+                    std::mem::take(&mut queue.claims),
+                    std::mem::take(&mut queue.enqueues),
+                    std::mem::take(&mut queue.records),
+                )
             };
-            self.commit_batch(jobs).await;
+            // Held for one turn only, so that the other writes get the connection between turns.
+            let mut writer = None;
+            let round = !enqueues.is_empty() || !records.is_empty();
+            let mut claims = claims;
+            // The last claim shares the round's first call, when there is a round.
+            let joined = if round { claims.pop() } else { None };
+            for job in claims {
+                let result = self.claim(&mut writer, &job.request).await;
+                let _ = job.done.send(result);
+            }
+            if round {
+                self.round(&mut writer, joined, enqueues, records).await;
+            }
         }
     }
 
-    async fn commit_batch(&self, jobs: Vec<Job>) {
-        let mut results = Vec::with_capacity(jobs.len());
-        let outcome: Result<(), StoreError> = async {
-            let mut tx = self
-                .writer
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(db)?;
-            for job in &jobs {
-                sqlx::query("SAVEPOINT enqueue")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                let result = insert_message(&mut tx, &job.message, &job.deliveries).await;
-                let end = if result.is_ok() {
-                    "RELEASE enqueue"
-                } else {
-                    "ROLLBACK TO enqueue; RELEASE enqueue"
-                };
-                sqlx::raw_sql(end).execute(&mut *tx).await.map_err(db)?;
-                results.push(result);
+    /// The writer connection: `slot`'s, unless it is missing or was left dirty (then it is
+    /// closed and a fresh one acquired).
+    async fn connection<'a>(
+        &self,
+        slot: &'a mut Option<Writer>,
+    ) -> Result<&'a mut Writer, StoreError> {
+        if slot.as_ref().is_none_or(|w| w.dirty) {
+            *slot = None;
+            let conn = self.writer.acquire().await.map_err(db)?;
+            *slot = Some(Writer { conn, dirty: false });
+        }
+        slot.as_mut()
+            .ok_or_else(|| StoreError::Backend(Box::new(SqliteError::WriterGone)))
+    }
+
+    /// One claim, alone: see [`claim_sql`].
+    async fn claim(
+        &self,
+        slot: &mut Option<Writer>,
+        request: &ClaimRequest,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let writer = self.connection(slot).await?;
+        let (query, claiming) = self.claim_query(CLAIM, request);
+        writer.dirty = true;
+        let rows = query.fetch_all(&mut *writer.conn).await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(error) => {
+                self.release(slot, claiming.lease).await;
+                return Err(db(error));
             }
-            tx.commit().await.map_err(db)
+        };
+        writer.dirty = false;
+        self.claimed(&rows, &claiming)
+    }
+
+    /// `sql` (which starts with [`claim_sql`]) with the claim's parameters bound.
+    fn claim_query(
+        &self,
+        sql: &'static str,
+        request: &ClaimRequest,
+    ) -> (
+        sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
+        Claiming,
+    ) {
+        let now = millis(request.now);
+        let until = request.now.checked_add(request.lease);
+        let until_ms = until.map_or(i64::MAX, millis_ceil);
+        let claiming = Claiming {
+            lease: Uuid::now_v7(),
+            lease_until: until.unwrap_or_else(|| from_unix_millis(i64::MAX)),
+            after: self
+                .rotation
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        };
+        let excluded = Rows::ids(request.exclude.iter().map(|s| s.as_uuid()));
+        let per = request.per_subscription.min(request.limit);
+        let query = sqlx::query(sql)
+            .bind(now)
+            .bind(now)
+            .bind(count(per))
+            .bind(claiming.after.clone())
+            .bind(blob(claiming.lease))
+            .bind(until_ms)
+            .bind(count(request.limit));
+        (excluded.bind(query), claiming)
+    }
+
+    /// The claims from a claim's rows, oldest due first; moves the rotation on.
+    fn claimed(&self, rows: &[SqliteRow], claiming: &Claiming) -> Result<Vec<Claim>, StoreError> {
+        let after = &claiming.after;
+        let mut claimed = Vec::with_capacity(rows.len());
+        let mut last: Option<Vec<u8>> = None;
+        let mut last_wrapped: Option<Vec<u8>> = None;
+        for row in rows {
+            let pk: i64 = row.int(12)?;
+            let seq: i64 = row.int(13)?;
+            let lease = LeaseId(delivery_lease(claiming.lease, pk));
+            let claim = decode_claim(row, 10, lease, claiming.lease_until)?;
+            let sub = blob(claim.delivery.subscription_id.as_uuid());
+            // Subscriptions were taken after `after` first, then from the first up to it: the
+            // claim ended with the greatest of the second part if any, else of the first.
+            let part = if !after.is_empty() && sub <= *after {
+                &mut last_wrapped
+            } else {
+                &mut last
+            };
+            if part.as_ref().is_none_or(|l| *l < sub) {
+                *part = Some(sub);
+            }
+            claimed.push((claim.delivery.next_attempt_at, seq, pk, claim));
+        }
+        if let Some(end) = last_wrapped.or(last) {
+            *self.rotation.lock().unwrap_or_else(|p| p.into_inner()) = end;
+        }
+        // Oldest due first, as each subscription's deliveries were picked.
+        claimed.sort_by_key(|(due, seq, pk, _)| (*due, *seq, *pk));
+        Ok(claimed.into_iter().map(|(.., claim)| claim).collect())
+    }
+
+    /// Releases the leases of a claim whose call failed, in case it failed after the claim
+    /// committed: its caller got an error, so nobody would attempt them before they lapse.
+    async fn release(&self, slot: &mut Option<Writer>, lease: Uuid) {
+        let released = async {
+            let writer = self.connection(slot).await?;
+            // `lease IS NOT NULL`: through the index of leases.
+            sqlx::query(
+                "UPDATE deliveries SET lease = NULL, lease_until = NULL \
+                 WHERE lease IS NOT NULL AND lease = ?",
+            )
+            .bind(blob(lease))
+            .execute(&mut *writer.conn)
+            .await
+            .map_err(db)
+        }
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(
+                %error,
+                "webhook store: cannot release the leases of a failed claim; they will lapse"
+            );
+        }
+    }
+
+    /// One round: every enqueue and attempt record given, in one transaction. Each job is
+    /// decided in order, as if committed alone after the ones before it; the jobs that fail
+    /// (a conflict, something not found) get their error, the others commit together.
+    ///
+    /// `claim`, if any, runs first in the same call as the round's read (see
+    /// [`CLAIM_AND_READ`]); its caller gets its result before the round writes.
+    async fn round(
+        &self,
+        slot: &mut Option<Writer>,
+        mut claim: Option<ClaimJob>,
+        enqueues: Vec<EnqueueJob>,
+        records: Vec<RecordJob>,
+    ) {
+        let mut claiming = None;
+        let mut enqueued: Vec<Result<(), StoreError>> = Vec::with_capacity(enqueues.len());
+        let mut recorded: Vec<Result<Recorded, StoreError>> = Vec::with_capacity(records.len());
+        let outcome: Result<(), StoreError> = async {
+            let writer = self.connection(slot).await?;
+            let messages = Rows::ids(enqueues.iter().map(|j| j.message.id().as_uuid()));
+            let subscriptions: HashSet<Uuid> = enqueues
+                .iter()
+                .flat_map(|j| j.deliveries.iter().map(|d| d.subscription_id.as_uuid()))
+                .collect();
+            let subscriptions = Rows::ids(subscriptions);
+            let deliveries = Rows::ids(
+                enqueues
+                    .iter()
+                    .flat_map(|j| j.deliveries.iter().map(|d| d.id.as_uuid())),
+            );
+            let targets = Rows::ids(records.iter().map(|j| j.attempt.delivery_id.as_uuid()));
+            let query = match &claim {
+                Some(job) => {
+                    let (query, started) = self.claim_query(CLAIM_AND_READ, &job.request);
+                    claiming = Some(started);
+                    query
+                }
+                None => sqlx::query(ROUND_READ),
+            };
+            let query = messages.bind(query);
+            let query = subscriptions.bind(query);
+            let query = deliveries.bind(query);
+            let query = targets.bind(query);
+            writer.dirty = true;
+            let rows = query.fetch_all(&mut *writer.conn).await.map_err(db)?;
+            let (claimed, rows): (Vec<SqliteRow>, Vec<SqliteRow>) =
+                rows.into_iter().partition(|row| row.len() == CLAIM_COLUMNS);
+            if let (Some(job), Some(started)) = (claim.take(), claiming.take()) {
+                let _ = job.done.send(self.claimed(&claimed, &started));
+            }
+            let mut round = Round::read(&rows)?;
+
+            let mut writes = Writes {
+                messages: Rows::new(),
+                deliveries: Rows::new(),
+                attempts: Rows::new(),
+                updates: Rows::new(),
+                health: Rows::new(),
+            };
+            for job in &enqueues {
+                enqueued.push(round.enqueue(job, &mut writes));
+            }
+            for job in &records {
+                recorded.push(round.record(job, &mut writes));
+            }
+            round.health_rows(&mut writes.health);
+            let query = sqlx::query(ROUND_WRITE);
+            let query = writes.messages.bind(query);
+            let query = writes.deliveries.bind(query);
+            let query = writes.attempts.bind(query);
+            let query = writes.updates.bind(query);
+            let query = writes.health.bind(query);
+            query.execute(&mut *writer.conn).await.map_err(db)?;
+            writer.dirty = false;
+            Ok(())
         }
         .await;
         match outcome {
             Ok(()) => {
-                for (job, result) in jobs.into_iter().zip(results) {
+                for (job, result) in enqueues.into_iter().zip(enqueued) {
+                    let _ = job.done.send(result);
+                }
+                for (job, result) in records.into_iter().zip(recorded) {
                     let _ = job.done.send(result);
                 }
             }
             Err(error) => {
-                // Nothing of the batch was committed: every enqueue in it fails alike.
-                let text = error.to_string();
-                for job in jobs {
-                    let _ = job.done.send(Err(StoreError::Backend(text.clone().into())));
+                // Nothing of the round was committed: every job fails alike, but for those that
+                // failed on their own already.
+                tracing::warn!(%error, "webhook store: a write round failed");
+                if let Some(job) = claim {
+                    if let Some(started) = claiming {
+                        self.release(slot, started.lease).await;
+                    }
+                    let _ = job.done.send(Err(shared_error(&error)));
+                }
+                let mut enqueued = enqueued.into_iter();
+                for job in enqueues {
+                    let result = match enqueued.next() {
+                        Some(Err(own)) => Err(own),
+                        _ => Err(shared_error(&error)),
+                    };
+                    let _ = job.done.send(result);
+                }
+                let mut recorded = recorded.into_iter();
+                for job in records {
+                    let result = match recorded.next() {
+                        Some(Err(own)) => Err(own),
+                        _ => Err(shared_error(&error)),
+                    };
+                    let _ = job.done.send(result);
                 }
             }
         }
@@ -672,130 +1389,27 @@ impl Store for SqliteStore {
         deliveries: &[NewDelivery],
     ) -> Result<(), StoreError> {
         let (done, result) = oneshot::channel();
-        let job = Job {
+        let job = EnqueueJob {
             message: message.clone(),
             deliveries: deliveries.to_vec(),
             done,
         };
-        let start = {
-            let mut batch = self.inner.batch.lock().unwrap_or_else(|p| p.into_inner());
-            batch.jobs.push(job);
-            !std::mem::replace(&mut batch.committing, true)
-        };
-        if start {
-            // Enqueues that arrive while this batch commits wait for the next one: one commit
-            // (one fsync) for all of them.
-            tokio::spawn(self.inner.clone().commit_batches());
-        }
+        self.inner.submit(|queue| queue.enqueues.push(job));
         result
             .await
             .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>, StoreError> {
-        let now = millis(request.now);
-        let until = request.now.checked_add(request.lease);
-        let until_ms = until.map_or(i64::MAX, millis_ceil);
-        let mut tx = self.write().await?;
-        // Leases that lapsed: their holder is presumed dead, the deliveries are claimable again
-        // and the holder's late `record_attempt` is not applied.
-        sqlx::query(
-            "UPDATE deliveries SET lease = NULL, lease_until = NULL \
-             WHERE lease IS NOT NULL AND lease_until <= ?",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        // Only the subscriptions with unfinished work: one index probe each.
-        let rows = sqlx::query(
-            "SELECT s.id, s.ordered, s.disabled_at IS NOT NULL FROM subscriptions s \
-             WHERE EXISTS (SELECT 1 FROM deliveries d \
-                           WHERE d.subscription_id = s.id AND d.status = 'pending') \
-             ORDER BY s.id",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut subs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: Vec<u8> = row.col(0)?;
-            subs.push((id, row.col::<bool>(1)?, row.col::<bool>(2)?));
-        }
-        if !subs.is_empty() {
-            let start = self.inner.rotation.fetch_add(1, Ordering::Relaxed) % subs.len();
-            subs.rotate_left(start);
-        }
-        let exclude: Vec<Vec<u8>> = request.exclude.iter().map(|s| blob(s.as_uuid())).collect();
-        let mut picked: Vec<i64> = Vec::new();
-        for (sub, ordered, disabled) in subs {
-            if picked.len() >= request.limit {
-                break;
-            }
-            if disabled || exclude.contains(&sub) {
-                continue;
-            }
-            if ordered {
-                // Only the oldest unfinished delivery, and only when it is not in flight.
-                let head = sqlx::query(
-                    "SELECT pk, lease IS NULL AND next_attempt_at <= ? FROM deliveries \
-                     WHERE subscription_id = ? AND status = 'pending' \
-                     ORDER BY message, pk LIMIT 1",
-                )
-                .bind(now)
-                .bind(&sub)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                if let Some(head) = head
-                    && head.col::<bool>(1)?
-                {
-                    picked.push(head.col(0)?);
-                }
-            } else {
-                let room = request.per_subscription.min(request.limit - picked.len());
-                let rows = sqlx::query(
-                    "SELECT pk FROM deliveries \
-                     WHERE subscription_id = ? AND status = 'pending' AND lease IS NULL \
-                       AND next_attempt_at <= ? \
-                     ORDER BY next_attempt_at, message, pk LIMIT ?",
-                )
-                .bind(&sub)
-                .bind(now)
-                .bind(count(room))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
-                for row in &rows {
-                    picked.push(row.col(0)?);
-                }
-            }
-        }
-        let lease_until = until.unwrap_or_else(|| from_unix_millis(i64::MAX));
-        let mut claims = Vec::with_capacity(picked.len());
-        for pk in picked {
-            let lease = LeaseId(uuid::Uuid::now_v7());
-            sqlx::query("UPDATE deliveries SET lease = ?, lease_until = ? WHERE pk = ?")
-                .bind(blob(lease.0))
-                .bind(until_ms)
-                .bind(pk)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                delivery_columns!(),
-                ", m.labels, m.body FROM deliveries d JOIN messages m ON m.seq = d.message \
-                 WHERE d.pk = ?"
-            ))
-            .bind(pk)
-            .fetch_one(&mut *tx)
+        let (done, result) = oneshot::channel();
+        let job = ClaimJob {
+            request: request.clone(),
+            done,
+        };
+        self.inner.submit(|queue| queue.claims.push(job));
+        result
             .await
-            .map_err(db)?;
-            claims.push(decode_claim(&row, 10, lease, lease_until)?);
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(claims)
+            .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
     }
 
     async fn record_attempt(
@@ -804,88 +1418,17 @@ impl Store for SqliteStore {
         attempt: &Attempt,
         next: Next,
     ) -> Result<Recorded, StoreError> {
-        let id = attempt.delivery_id;
-        let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT pk, subscription_id, lease FROM deliveries WHERE id = ?")
-            .bind(blob(id.as_uuid()))
-            .fetch_optional(&mut *tx)
+        let (done, result) = oneshot::channel();
+        let job = RecordJob {
+            lease,
+            attempt: attempt.clone(),
+            next,
+            done,
+        };
+        self.inner.submit(|queue| queue.records.push(job));
+        result
             .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("delivery", id))?;
-        let pk: i64 = row.col(0)?;
-        let sub: Vec<u8> = row.col(1)?;
-        let held: Option<Vec<u8>> = row.col(2)?;
-        // Kept even when the lease was lost: the request was made.
-        sqlx::query(
-            "INSERT INTO attempts (delivery, number, at, latency_ns, status_code, error, \
-             error_message, response_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(pk)
-        .bind(i64::from(attempt.number))
-        .bind(millis(attempt.at))
-        .bind(i64::try_from(attempt.latency.as_nanos()).unwrap_or(i64::MAX))
-        .bind(attempt.status_code.map(i64::from))
-        .bind(attempt.error.map(AttemptErrorKind::as_str))
-        .bind(attempt.error_message.as_deref())
-        .bind(&attempt.response_body[..])
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let applied = held.as_deref() == Some(lease.0.as_bytes().as_slice());
-        if applied {
-            let (status, due) = match next {
-                Next::Delivered => (DeliveryStatus::Delivered, None),
-                Next::Exhausted => (DeliveryStatus::Exhausted, None),
-                Next::Skipped => (DeliveryStatus::Skipped, None),
-                Next::RetryAt(at) => (DeliveryStatus::Pending, Some(millis(at))),
-            };
-            sqlx::query(
-                "UPDATE deliveries SET attempts = MAX(attempts, ?), last_attempt_at = ?, \
-                 status = ?, next_attempt_at = ?, lease = NULL, lease_until = NULL WHERE pk = ?",
-            )
-            .bind(i64::from(attempt.number))
-            .bind(millis(attempt.at))
-            .bind(status.as_str())
-            .bind(due)
-            .bind(pk)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            let health = match next {
-                Next::Delivered => Some(
-                    "UPDATE subscriptions SET failing_since = NULL, consecutive_exhausted = 0 WHERE id = ?2",
-                ),
-                Next::RetryAt(_) => Some(
-                    "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?1) WHERE id = ?2",
-                ),
-                Next::Exhausted => Some(
-                    "UPDATE subscriptions SET failing_since = COALESCE(failing_since, ?1), \
-                     consecutive_exhausted = consecutive_exhausted + 1 WHERE id = ?2",
-                ),
-                Next::Skipped => None,
-            };
-            if let Some(sql) = health {
-                sqlx::query(sql)
-                    .bind(millis(attempt.at))
-                    .bind(&sub)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-        let health = sqlx::query(
-            "SELECT failing_since, consecutive_exhausted FROM subscriptions WHERE id = ?",
-        )
-        .bind(&sub)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(decode_health)
-        .transpose()?
-        .unwrap_or_default();
-        tx.commit().await.map_err(db)?;
-        Ok(Recorded { health, applied })
+            .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
@@ -1126,5 +1669,141 @@ impl Store for SqliteStore {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the conformance suite cannot aim at: calls that share a round must come out as if
+    //! each had committed alone, in order.
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::Labels;
+
+    fn message() -> Message {
+        let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        Message::from_parts(
+            MessageId::new(),
+            at,
+            "a:b",
+            Labels::default(),
+            b"{}".to_vec(),
+        )
+    }
+
+    async fn store() -> (SqliteStore, tempfile::TempDir, SubscriptionId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("webhooks.db"))
+            .await
+            .unwrap();
+        let sub = Subscription::new("https://example.com/hooks").unwrap();
+        store.insert_subscription(&sub).await.unwrap();
+        (store, dir, sub.id())
+    }
+
+    /// A delivery id used twice fails the enqueue that comes second, alone; one used twice in
+    /// one enqueue fails that enqueue.
+    #[tokio::test]
+    async fn duplicate_delivery_ids_in_a_round() {
+        let (store, _dir, sub) = store().await;
+        let shared = NewDelivery::new(sub, false);
+        let twice = NewDelivery::new(sub, false);
+        let jobs = [
+            vec![shared.clone()],
+            vec![shared.clone(), NewDelivery::new(sub, false)],
+            vec![twice.clone(), twice],
+            vec![NewDelivery::new(sub, false)],
+        ];
+        let messages: Vec<Message> = jobs.iter().map(|_| message()).collect();
+        // Joined at once: they share a round.
+        let results = enqueue_together(&store, &messages, &jobs).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(matches!(
+            results[1],
+            Err(StoreError::Conflict {
+                what: "delivery",
+                ..
+            })
+        ));
+        assert!(matches!(
+            results[2],
+            Err(StoreError::Conflict {
+                what: "delivery",
+                ..
+            })
+        ));
+        assert!(results[3].is_ok(), "{:?}", results[3]);
+        for (m, kept) in messages.iter().zip([1, 0, 0, 1]) {
+            assert_eq!(store.message_deliveries(m.id()).await.unwrap().len(), kept);
+        }
+    }
+
+    async fn enqueue_together(
+        store: &SqliteStore,
+        messages: &[Message],
+        jobs: &[Vec<NewDelivery>],
+    ) -> Vec<Result<(), StoreError>> {
+        let (a, b, c, d) = tokio::join!(
+            store.enqueue(&messages[0], &jobs[0]),
+            store.enqueue(&messages[1], &jobs[1]),
+            store.enqueue(&messages[2], &jobs[2]),
+            store.enqueue(&messages[3], &jobs[3]),
+        );
+        vec![a, b, c, d]
+    }
+
+    /// Attempts recorded in one round see the health the ones before them left, and a lease
+    /// recorded twice applies once.
+    #[tokio::test]
+    async fn records_in_a_round_apply_in_order() {
+        let (store, _dir, sub) = store().await;
+        for _ in 0..2 {
+            store
+                .enqueue(&message(), &[NewDelivery::new(sub, false)])
+                .await
+                .unwrap();
+        }
+        let now = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let claims = store
+            .claim(&ClaimRequest::new(now, 10, 10, Duration::from_secs(30)))
+            .await
+            .unwrap();
+        assert_eq!(claims.len(), 2);
+        let attempt = |c: &Claim| {
+            Attempt::new(
+                c.delivery.id,
+                1,
+                now,
+                Duration::ZERO,
+                Some(500),
+                Some(AttemptErrorKind::Status),
+                None,
+                Vec::new().into(),
+            )
+        };
+        let (first, second) = (attempt(&claims[0]), attempt(&claims[1]));
+        let (a, b, again) = tokio::join!(
+            store.record_attempt(claims[0].lease, &first, Next::Exhausted),
+            store.record_attempt(claims[1].lease, &second, Next::Exhausted),
+            store.record_attempt(claims[1].lease, &second, Next::Delivered),
+        );
+        let (a, b, again) = (a.unwrap(), b.unwrap(), again.unwrap());
+        assert!(a.applied && b.applied && !again.applied);
+        assert_eq!(a.health.consecutive_exhausted, 1);
+        assert_eq!(b.health.consecutive_exhausted, 2);
+        assert_eq!(again.health.consecutive_exhausted, 2);
+        assert_eq!(
+            store.attempts(claims[1].delivery.id).await.unwrap().len(),
+            2
+        );
+        let d = store
+            .delivery(claims[1].delivery.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.status, DeliveryStatus::Exhausted);
     }
 }
