@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::SubscriptionId;
@@ -14,12 +13,17 @@ use crate::webhooks::Shared;
 
 /// Runs until the runtime stops, then lets the requests in flight finish (bounded).
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let global = Arc::new(Semaphore::new(shared.config.max_in_flight));
+    let global = shared.global.clone();
     let mut tasks = JoinSet::new();
     let mut stop = shared.stop.subscribe();
     // After a store error, wait longer each time (up to 30 s): the store heals, we follow.
     let mut store_backoff = Duration::from_millis(100);
     let mut last_purge = Instant::now();
+    // Kept across iterations: the loop runs once per batch of completions, and re-creating a
+    // timer and the store's change future each time costs more than the loop itself.
+    let mut changed = shared.store.changed();
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
 
     loop {
         if *stop.borrow_and_update() {
@@ -37,12 +41,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
 
         let mut wait = shared.config.poll_interval;
-        let max = shared.config.max_in_flight;
-        let available = global.available_permits();
-        let free = available.min(shared.config.claim_batch);
+        let free = global.available_permits().min(shared.config.claim_batch);
         // As per subscription: with work in flight, wait until a quarter of the slots are free
         // rather than claiming a handful at a time.
-        if available == max || available >= (max / 4).max(1) {
+        if shared.can_claim() {
             let (exclude, rate_limited_until) = exclusions(&shared);
             let mut request = ClaimRequest::new(
                 SystemTime::now(),
@@ -105,14 +107,21 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
         }
 
+        // A later deadline than the armed one only costs a spurious iteration; re-arming the
+        // timer on every iteration would cost more.
+        let deadline = tokio::time::Instant::now() + wait;
+        if timer.is_elapsed() || deadline < timer.deadline() {
+            timer.as_mut().reset(deadline);
+        }
         tokio::select! {
             _ = shared.wake.notified() => {}
-            change = shared.store.changed() => {
+            change = &mut changed => {
+                changed = shared.store.changed();
                 if change == Change::Subscriptions {
                     shared.reload_subscriptions().await;
                 }
             }
-            _ = tokio::time::sleep(wait) => {}
+            _ = &mut timer => {}
             _ = stop.changed() => {}
             Some(result) = tasks.join_next(), if !tasks.is_empty() => report(result),
         }
@@ -157,12 +166,12 @@ fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
         .subscriptions
         .read()
         .unwrap_or_else(|p| p.into_inner());
-    for (id, state) in subscriptions.iter() {
+    for state in subscriptions.iter() {
+        let id = &state.subscription.id;
         let held = state.held.load(Ordering::Acquire);
         // Claim for a busy subscription only once a quarter of its slots are free: claiming
         // one delivery per completion would cost a store round trip each.
-        let room = state.limit.saturating_sub(held);
-        if held > 0 && room < (state.limit / 4).max(1) {
+        if !state.can_claim() {
             exclude.push(*id);
         } else if held > 0
             && let Some(until) = state.rate_limited_until(now)
