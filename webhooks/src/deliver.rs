@@ -56,6 +56,10 @@ pub(crate) async fn deliver(
             .reserve(Instant::now());
         tokio::time::sleep_until(start.into()).await;
     }
+    // Last, so that a delivery waiting for its subscription's turn takes no request slot.
+    let Ok(_sending) = shared.sending.acquire().await else {
+        return;
+    };
 
     let delivery = &claim.delivery;
     let number = delivery.attempts + 1;

@@ -49,7 +49,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             let mut request = ClaimRequest::new(
                 SystemTime::now(),
                 free,
-                shared.config.max_in_flight_per_subscription,
+                crate::webhooks::hold_capacity(shared.config.max_in_flight_per_subscription),
                 shared.config.lease,
             );
             request.exclude = exclude;

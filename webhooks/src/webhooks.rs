@@ -70,8 +70,12 @@ pub(crate) struct Shared {
     pub(crate) notifications: broadcast::Sender<Notification>,
     /// New work, or room for more.
     pub(crate) wake: Notify,
-    /// Slots for deliveries held at once (`max_in_flight`), across subscriptions.
+    /// Slots for deliveries held (claimed and not finished), across subscriptions: twice
+    /// `max_in_flight`, so that the next batch is claimed while the current one is sent and a
+    /// store round trip never leaves the connections idle.
     pub(crate) global: Arc<tokio::sync::Semaphore>,
+    /// Slots for requests in flight: `max_in_flight`.
+    pub(crate) sending: tokio::sync::Semaphore,
     pub(crate) stop: watch::Sender<bool>,
 }
 
@@ -79,19 +83,27 @@ pub(crate) struct Shared {
 pub(crate) struct SubscriptionState {
     pub(crate) subscription: Subscription,
     pub(crate) patterns: Vec<EventPattern>,
-    /// At most this many held (claimed and not finished).
-    pub(crate) limit: usize,
+    /// At most this many held (claimed and not finished): twice the requests it may have in
+    /// flight, as for the runtime,
+    /// except where holding ahead could outlast a lease (ordered, rate-limited).
+    pub(crate) hold: usize,
     pub(crate) held: std::sync::atomic::AtomicUsize,
-    /// Enforces `limit` on requests actually in flight.
+    /// Its limit on requests in flight.
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
     pub(crate) limiter: Option<Mutex<RateLimiter>>,
+}
+
+/// How many deliveries are held for `in_flight` requests: twice as many, so that claiming the
+/// next batch overlaps sending the current one.
+pub(crate) fn hold_capacity(in_flight: usize) -> usize {
+    in_flight.saturating_mul(2)
 }
 
 impl Shared {
     /// Whether enough global slots are free for the dispatcher to claim: all of them, or a
     /// quarter, so that claims come in batches rather than one per completion.
     pub(crate) fn can_claim(&self) -> bool {
-        let max = self.config.max_in_flight;
+        let max = hold_capacity(self.config.max_in_flight);
         let available = self.global.available_permits();
         available == max || available >= (max / 4).max(1)
     }
@@ -102,7 +114,7 @@ impl SubscriptionState {
     /// slots free (the same hysteresis as [`Shared::can_claim`]).
     pub(crate) fn can_claim(&self) -> bool {
         let held = self.held.load(std::sync::atomic::Ordering::Acquire);
-        held == 0 || self.limit.saturating_sub(held) >= (self.limit / 4).max(1)
+        held == 0 || self.hold.saturating_sub(held) >= (self.hold / 4).max(1)
     }
 
     pub(crate) fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
@@ -119,13 +131,18 @@ impl SubscriptionState {
             limit = limit.min(usize::try_from(sendable).unwrap_or(usize::MAX));
         }
         let limit = limit.max(1);
+        let hold = if subscription.ordered || subscription.rate_limit.is_some() {
+            limit
+        } else {
+            hold_capacity(limit)
+        };
         Ok(SubscriptionState {
             limiter: subscription
                 .rate_limit
                 .map(|r| Mutex::new(RateLimiter::new(r, Instant::now()))),
             subscription,
             patterns,
-            limit,
+            hold,
             held: Default::default(),
             permits: Arc::new(tokio::sync::Semaphore::new(limit)),
         })
@@ -208,6 +225,9 @@ impl Builder {
     }
 
     /// Requests in flight at once, over every subscription (default 512).
+    ///
+    /// The runtime claims up to twice as many deliveries from the store, so that the next
+    /// batch is ready when a request ends; the requests themselves never exceed this.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.config.max_in_flight = max;
         self
@@ -319,7 +339,10 @@ impl Builder {
             subscriptions: RwLock::new(subscriptions),
             notifications,
             wake: Notify::new(),
-            global: Arc::new(tokio::sync::Semaphore::new(config_max_in_flight)),
+            global: Arc::new(tokio::sync::Semaphore::new(hold_capacity(
+                config_max_in_flight,
+            ))),
+            sending: tokio::sync::Semaphore::new(config_max_in_flight),
             stop,
         });
         // A send-only process starts no dispatcher: other processes deliver.
