@@ -49,7 +49,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             let mut request = ClaimRequest::new(
                 SystemTime::now(),
                 free,
-                crate::webhooks::hold_capacity(shared.config.max_in_flight_per_subscription),
+                // Not doubled: a subscription with a lower limit of its own (or a rate limit)
+                // may be handed this many, and all of them must be sent within the lease.
+                shared.config.max_in_flight_per_subscription,
                 shared.config.lease,
             );
             request.exclude = exclude;
