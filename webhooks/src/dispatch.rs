@@ -59,6 +59,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Ok(claims) => {
                     store_backoff = Duration::from_millis(100);
                     let full = claims.len() == request.limit;
+                    let claimed = !claims.is_empty();
                     for claim in claims {
                         let Some(state) = shared.subscription_state(claim.delivery.subscription_id)
                         else {
@@ -84,7 +85,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     if let Some(until) = rate_limited_until {
                         wait = wait.min(until.saturating_duration_since(Instant::now()));
                     }
-                    if request.exclude.is_empty() {
+                    // Only when the claim came back empty: otherwise its completions wake us,
+                    // and asking costs a store round trip per claim.
+                    if request.exclude.is_empty() && !claimed {
                         match shared.store.next_due(SystemTime::now()).await {
                             Ok(Some(due)) => {
                                 let until = due
