@@ -15,13 +15,23 @@ use crate::store::{Attempt, AttemptErrorKind, Claim, Next};
 use crate::subscription::DisableReason;
 use crate::webhooks::{Shared, SubscriptionState};
 
-/// Gives the subscription's slot back however the task ends, panics included.
-struct Held(Arc<SubscriptionState>, Arc<Shared>);
+/// Gives the slots back however the task ends, panics included.
+struct Held {
+    state: Arc<SubscriptionState>,
+    shared: Arc<Shared>,
+    global: Option<OwnedSemaphorePermit>,
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.held.fetch_sub(1, Ordering::AcqRel);
-        self.1.wake.notify_one();
+        drop(self.global.take());
+        self.state.held.fetch_sub(1, Ordering::AcqRel);
+        // Only when the dispatcher would claim: waking it on every completion costs a loop
+        // each. Checked after both releases, so the last completion before there is room
+        // always sees it.
+        if self.shared.can_claim() && self.state.can_claim() {
+            self.shared.wake.notify_one();
+        }
     }
 }
 
@@ -29,9 +39,13 @@ pub(crate) async fn deliver(
     shared: Arc<Shared>,
     claim: Claim,
     state: Arc<SubscriptionState>,
-    _global: OwnedSemaphorePermit,
+    global: OwnedSemaphorePermit,
 ) {
-    let _held = Held(state.clone(), shared.clone());
+    let _held = Held {
+        state: state.clone(),
+        shared: shared.clone(),
+        global: Some(global),
+    };
     let Ok(_permit) = state.permits.clone().acquire_owned().await else {
         return;
     };
@@ -42,6 +56,10 @@ pub(crate) async fn deliver(
             .reserve(Instant::now());
         tokio::time::sleep_until(start.into()).await;
     }
+    // Last, so that a delivery waiting for its subscription's turn takes no request slot.
+    let Ok(_sending) = shared.sending.acquire().await else {
+        return;
+    };
 
     let delivery = &claim.delivery;
     let number = delivery.attempts + 1;

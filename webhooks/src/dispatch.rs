@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::SubscriptionId;
@@ -14,12 +13,17 @@ use crate::webhooks::Shared;
 
 /// Runs until the runtime stops, then lets the requests in flight finish (bounded).
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let global = Arc::new(Semaphore::new(shared.config.max_in_flight));
+    let global = shared.global.clone();
     let mut tasks = JoinSet::new();
     let mut stop = shared.stop.subscribe();
     // After a store error, wait longer each time (up to 30 s): the store heals, we follow.
     let mut store_backoff = Duration::from_millis(100);
     let mut last_purge = Instant::now();
+    // Kept across iterations: the loop runs once per batch of completions, and re-creating a
+    // timer and the store's change future each time costs more than the loop itself.
+    let mut changed = shared.store.changed();
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
 
     loop {
         if *stop.borrow_and_update() {
@@ -37,16 +41,16 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
 
         let mut wait = shared.config.poll_interval;
-        let max = shared.config.max_in_flight;
-        let available = global.available_permits();
-        let free = available.min(shared.config.claim_batch);
+        let free = global.available_permits().min(shared.config.claim_batch);
         // As per subscription: with work in flight, wait until a quarter of the slots are free
         // rather than claiming a handful at a time.
-        if available == max || available >= (max / 4).max(1) {
+        if shared.can_claim() {
             let (exclude, rate_limited_until) = exclusions(&shared);
             let mut request = ClaimRequest::new(
                 SystemTime::now(),
                 free,
+                // Not doubled: a subscription with a lower limit of its own (or a rate limit)
+                // may be handed this many, and all of them must be sent within the lease.
                 shared.config.max_in_flight_per_subscription,
                 shared.config.lease,
             );
@@ -55,6 +59,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Ok(claims) => {
                     store_backoff = Duration::from_millis(100);
                     let full = claims.len() == request.limit;
+                    let claimed = !claims.is_empty();
                     for claim in claims {
                         let Some(state) = shared.subscription_state(claim.delivery.subscription_id)
                         else {
@@ -80,7 +85,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     if let Some(until) = rate_limited_until {
                         wait = wait.min(until.saturating_duration_since(Instant::now()));
                     }
-                    if request.exclude.is_empty() {
+                    // Only when the claim came back empty: otherwise its completions wake us,
+                    // and asking costs a store round trip per claim.
+                    if request.exclude.is_empty() && !claimed {
                         match shared.store.next_due(SystemTime::now()).await {
                             Ok(Some(due)) => {
                                 let until = due
@@ -105,14 +112,21 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
         }
 
+        // A later deadline than the armed one only costs a spurious iteration; re-arming the
+        // timer on every iteration would cost more.
+        let deadline = tokio::time::Instant::now() + wait;
+        if timer.is_elapsed() || deadline < timer.deadline() {
+            timer.as_mut().reset(deadline);
+        }
         tokio::select! {
             _ = shared.wake.notified() => {}
-            change = shared.store.changed() => {
+            change = &mut changed => {
+                changed = shared.store.changed();
                 if change == Change::Subscriptions {
                     shared.reload_subscriptions().await;
                 }
             }
-            _ = tokio::time::sleep(wait) => {}
+            _ = &mut timer => {}
             _ = stop.changed() => {}
             Some(result) = tasks.join_next(), if !tasks.is_empty() => report(result),
         }
@@ -157,12 +171,12 @@ fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
         .subscriptions
         .read()
         .unwrap_or_else(|p| p.into_inner());
-    for (id, state) in subscriptions.iter() {
+    for state in subscriptions.iter() {
+        let id = &state.subscription.id;
         let held = state.held.load(Ordering::Acquire);
         // Claim for a busy subscription only once a quarter of its slots are free: claiming
         // one delivery per completion would cost a store round trip each.
-        let room = state.limit.saturating_sub(held);
-        if held > 0 && room < (state.limit / 4).max(1) {
+        if !state.can_claim() {
             exclude.push(*id);
         } else if held > 0
             && let Some(until) = state.rate_limited_until(now)

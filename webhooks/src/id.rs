@@ -30,6 +30,9 @@ macro_rules! id_type {
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(uuid::Uuid);
 
+        // `Display` writes the prefix into a 4-byte slot.
+        const _: () = assert!($prefix.len() == 4);
+
         impl $name {
             const PREFIX: &'static str = $prefix;
 
@@ -57,7 +60,15 @@ macro_rules! id_type {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}{}", Self::PREFIX, self.0.simple())
+                // Into a buffer, then one write: ids are formatted for every request sent.
+                let mut buf = [0u8; 4 + uuid::fmt::Simple::LENGTH];
+                buf[..4].copy_from_slice(Self::PREFIX.as_bytes());
+                let hex = self.0.simple().encode_lower(&mut buf[4..]);
+                let len = 4 + hex.len();
+                match std::str::from_utf8(&buf[..len]) {
+                    Ok(text) => f.pad(text),
+                    Err(_) => write!(f, "{}{}", Self::PREFIX, self.0.simple()),
+                }
             }
         }
 

@@ -80,6 +80,7 @@ mod notification;
 mod pattern;
 mod rate_limit;
 mod retry;
+mod routing;
 mod sender;
 pub mod signing;
 pub mod ssrf;

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -46,7 +47,8 @@ pub struct Message {
     id: MessageId,
     timestamp: SystemTime,
     event_type: Cow<'static, str>,
-    labels: Labels,
+    /// Shared: a message is cloned into the store and into every claim of it.
+    labels: Arc<Labels>,
     body: Bytes,
 }
 
@@ -97,7 +99,7 @@ impl Message {
             id,
             timestamp,
             event_type: Cow::Borrowed(event_type),
-            labels: event.labels(),
+            labels: Arc::new(event.labels()),
             body: Bytes::from(body),
         })
     }
@@ -114,7 +116,7 @@ impl Message {
             id,
             timestamp,
             event_type: event_type.into(),
-            labels,
+            labels: Arc::new(labels),
             body: body.into(),
         }
     }

@@ -77,6 +77,14 @@ impl EventPattern {
         }
     }
 
+    /// The text before `*` (ending with `:` or `.`), if this is a `resource:*` wildcard.
+    pub(crate) fn as_prefix(&self) -> Option<&str> {
+        match &self.0 {
+            Kind::Prefix(prefix) => Some(prefix),
+            _ => None,
+        }
+    }
+
     /// The exact name this pattern matches, if it is not a wildcard.
     pub fn as_exact(&self) -> Option<&str> {
         match &self.0 {

@@ -1,6 +1,5 @@
 //! [`Webhooks`]: the handle applications keep, and its [`Builder`].
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{AutoDisable, Config};
 use crate::rate_limit::RateLimiter;
+use crate::routing::Routes;
 use crate::sender::{Sender, SenderConfig};
 use crate::ssrf::NetworkPolicy;
 use crate::store::{Attempt, Delivery, DeliveryQuery, DynStore, NewDelivery, Page, Store};
@@ -66,10 +66,16 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn DynStore>,
     pub(crate) config: Config,
     pub(crate) sender: Sender,
-    pub(crate) subscriptions: RwLock<HashMap<SubscriptionId, Arc<SubscriptionState>>>,
+    pub(crate) subscriptions: RwLock<Routes>,
     pub(crate) notifications: broadcast::Sender<Notification>,
     /// New work, or room for more.
     pub(crate) wake: Notify,
+    /// Slots for deliveries held (claimed and not finished), across subscriptions: twice
+    /// `max_in_flight`, so that the next batch is claimed while the current one is sent and a
+    /// store round trip never leaves the connections idle.
+    pub(crate) global: Arc<tokio::sync::Semaphore>,
+    /// Slots for requests in flight: `max_in_flight`.
+    pub(crate) sending: tokio::sync::Semaphore,
     pub(crate) stop: watch::Sender<bool>,
 }
 
@@ -77,16 +83,41 @@ pub(crate) struct Shared {
 pub(crate) struct SubscriptionState {
     pub(crate) subscription: Subscription,
     pub(crate) patterns: Vec<EventPattern>,
-    /// At most this many held (claimed and not finished).
-    pub(crate) limit: usize,
+    /// At most this many held (claimed and not finished): twice the requests it may have in
+    /// flight, as for the runtime,
+    /// except where holding ahead could outlast a lease (ordered, rate-limited).
+    pub(crate) hold: usize,
     pub(crate) held: std::sync::atomic::AtomicUsize,
-    /// Enforces `limit` on requests actually in flight.
+    /// Its limit on requests in flight.
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
     pub(crate) limiter: Option<Mutex<RateLimiter>>,
 }
 
+/// How many deliveries are held for `in_flight` requests: twice as many, so that claiming the
+/// next batch overlaps sending the current one.
+pub(crate) fn hold_capacity(in_flight: usize) -> usize {
+    in_flight.saturating_mul(2)
+}
+
+impl Shared {
+    /// Whether enough global slots are free for the dispatcher to claim: all of them, or a
+    /// quarter, so that claims come in batches rather than one per completion.
+    pub(crate) fn can_claim(&self) -> bool {
+        let max = hold_capacity(self.config.max_in_flight);
+        let available = self.global.available_permits();
+        available == max || available >= (max / 4).max(1)
+    }
+}
+
 impl SubscriptionState {
-    fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
+    /// Whether this subscription has room enough to be claimed for: idle, or a quarter of its
+    /// slots free (the same hysteresis as [`Shared::can_claim`]).
+    pub(crate) fn can_claim(&self) -> bool {
+        let held = self.held.load(std::sync::atomic::Ordering::Acquire);
+        held == 0 || self.hold.saturating_sub(held) >= (self.hold / 4).max(1)
+    }
+
+    pub(crate) fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
         let patterns = subscription.validate()?;
         let mut limit = subscription
             .max_in_flight
@@ -100,24 +131,21 @@ impl SubscriptionState {
             limit = limit.min(usize::try_from(sendable).unwrap_or(usize::MAX));
         }
         let limit = limit.max(1);
+        let hold = if subscription.ordered || subscription.rate_limit.is_some() {
+            limit
+        } else {
+            hold_capacity(limit)
+        };
         Ok(SubscriptionState {
             limiter: subscription
                 .rate_limit
                 .map(|r| Mutex::new(RateLimiter::new(r, Instant::now()))),
             subscription,
             patterns,
-            limit,
+            hold,
             held: Default::default(),
             permits: Arc::new(tokio::sync::Semaphore::new(limit)),
         })
-    }
-
-    /// Whether an event with this name and these labels goes to this subscription.
-    pub(crate) fn matches(&self, message: &Message) -> bool {
-        self.patterns
-            .iter()
-            .any(|p| p.matches(message.event_type()))
-            && message.labels().contains_all(&self.subscription.labels)
     }
 
     /// When the rate limiter lets the next request go, if it is later than `now`.
@@ -197,6 +225,9 @@ impl Builder {
     }
 
     /// Requests in flight at once, over every subscription (default 512).
+    ///
+    /// The runtime claims up to twice as many deliveries from the store, so that the next
+    /// batch is ready when a request ends; the requests themselves never exceed this.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.config.max_in_flight = max;
         self
@@ -297,20 +328,9 @@ impl Builder {
             body_limit: config.response_body_limit,
             user_agent: concat!("webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
         })?;
-        let mut subscriptions = HashMap::new();
-        for subscription in store.subscriptions().await? {
-            let id = subscription.id;
-            match SubscriptionState::new(subscription, &config) {
-                Ok(state) => {
-                    subscriptions.insert(id, Arc::new(state));
-                }
-                // Stored by an older version with looser rules: keep serving the others.
-                Err(error) => {
-                    tracing::error!(subscription = %id, %error, "invalid stored subscription ignored")
-                }
-            }
-        }
+        let subscriptions = load_subscriptions(store.subscriptions().await?, &config);
         let (notifications, _) = broadcast::channel(config.notification_capacity);
+        let config_max_in_flight = config.max_in_flight;
         let (stop, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             store,
@@ -319,6 +339,10 @@ impl Builder {
             subscriptions: RwLock::new(subscriptions),
             notifications,
             wake: Notify::new(),
+            global: Arc::new(tokio::sync::Semaphore::new(hold_capacity(
+                config_max_in_flight,
+            ))),
+            sending: tokio::sync::Semaphore::new(config_max_in_flight),
             stop,
         });
         // A send-only process starts no dispatcher: other processes deliver.
@@ -430,7 +454,7 @@ impl Webhooks {
             .subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+            .remove(id);
         Ok(())
     }
 
@@ -483,7 +507,9 @@ impl Webhooks {
             }
             Err(error) => return Err(error.into()),
         }
-        if !deliveries.is_empty() {
+        // With too few free slots the dispatcher would not claim anyway; a completion wakes
+        // it once there is room (waking it on every send costs a loop each).
+        if !deliveries.is_empty() && shared.can_claim() {
             shared.wake.notify_one();
         }
         Ok(message.id())
@@ -617,16 +643,13 @@ fn not_found(id: SubscriptionId) -> impl FnOnce(crate::store::StoreError) -> Err
 }
 
 /// The runtime's view of stored subscriptions.
-fn load_subscriptions(
-    stored: Vec<Subscription>,
-    config: &Config,
-) -> HashMap<SubscriptionId, Arc<SubscriptionState>> {
-    let mut subscriptions = HashMap::with_capacity(stored.len());
+fn load_subscriptions(stored: Vec<Subscription>, config: &Config) -> Routes {
+    let mut subscriptions = Routes::default();
     for subscription in stored {
         let id = subscription.id;
         match SubscriptionState::new(subscription, config) {
             Ok(state) => {
-                subscriptions.insert(id, Arc::new(state));
+                subscriptions.insert(Arc::new(state));
             }
             // Stored by an older version with looser rules: keep serving the others.
             Err(error) => {
@@ -654,12 +677,15 @@ impl Shared {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         let old = std::mem::take(&mut *cache);
-        for (id, state) in fresh {
-            let keep = old
-                .get(&id)
-                .filter(|o| same_settings(&o.subscription, &state.subscription));
-            cache.insert(id, keep.cloned().unwrap_or(state));
-        }
+        *cache = fresh
+            .iter()
+            .map(|state| {
+                old.get(state.subscription.id)
+                    .filter(|o| same_settings(&o.subscription, &state.subscription))
+                    .unwrap_or(state)
+                    .clone()
+            })
+            .collect();
     }
 
     /// The deliveries of a message: one per matching subscription, skipped if it is disabled.
@@ -667,25 +693,24 @@ impl Shared {
     pub(crate) fn deliveries_for(&self, message: &Message) -> Vec<NewDelivery> {
         let subscriptions = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
         subscriptions
-            .values()
-            .filter(|state| state.matches(message))
+            .matching(message)
+            .into_iter()
             .map(|state| NewDelivery::new(state.subscription.id, !state.subscription.is_enabled()))
             .collect()
     }
 
     fn cache(&self, state: SubscriptionState) {
-        let id = state.subscription.id;
         self.subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Arc::new(state));
+            .insert(Arc::new(state));
     }
 
     pub(crate) fn subscription_state(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
         self.subscriptions
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
+            .get(id)
             .cloned()
     }
 
