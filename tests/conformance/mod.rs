@@ -45,7 +45,9 @@ macro_rules! conformance_suite {
             ordered_head_only,
             ordered_follows_send_order,
             ordered_head_lease_lapses,
+            ordered_added_later,
             exhaustion_and_health,
+            concurrent_records_count_in_order,
             disable_skips_waiting,
             delete_subscription,
             next_due,
@@ -585,6 +587,57 @@ pub async fn ordered_head_lease_lapses(store: impl Store) {
         first,
         "the head again, alone"
     );
+}
+
+/// An ordered subscription added after claims that saw none is still served head first, alone
+/// (a store may take a shorter path while no ordered subscription exists).
+pub async fn ordered_added_later(store: impl Store) {
+    let a = add_plain(&store).await;
+    send(&store, 0, &[a]).await;
+    assert_eq!(claim(&store, 0).await.len(), 1);
+
+    let o = add(&store, subscription().ordered(true)).await;
+    let (_, first) = send(&store, 10, &[o, a]).await;
+    send(&store, 11, &[o, a]).await;
+    let claims = claim(&store, 20).await;
+    let of_o: Vec<DeliveryId> = claims
+        .iter()
+        .filter(|c| c.delivery.subscription_id == o)
+        .map(|c| c.delivery.id)
+        .collect();
+    assert_eq!(of_o, first[..1], "the ordered head only");
+    assert_eq!(count_for(&claims, a), 2, "the unordered ones all");
+    assert!(
+        claim(&store, 30).await.is_empty(),
+        "nothing more while the head is in flight"
+    );
+}
+
+/// Attempts recorded at the same time on one subscription each see the health that follows
+/// their own: as if recorded one after another.
+pub async fn concurrent_records_count_in_order(store: impl Store) {
+    let a = add_plain(&store).await;
+    for ms in 0..4 {
+        send(&store, ms, &[a]).await;
+    }
+    let claims = claim(&store, 10).await;
+    assert_eq!(claims.len(), 4);
+    let (r0, r1, r2, r3) = tokio::join!(
+        record(&store, &claims[0], 20, Next::Exhausted),
+        record(&store, &claims[1], 20, Next::Exhausted),
+        record(&store, &claims[2], 20, Next::Exhausted),
+        record(&store, &claims[3], 20, Next::Exhausted),
+    );
+    let mut counts: Vec<u32> = [r0, r1, r2, r3]
+        .into_iter()
+        .map(|r| {
+            assert!(r.applied);
+            assert_eq!(r.health.failing_since, Some(at(20)));
+            r.health.consecutive_exhausted
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2, 3, 4]);
 }
 
 /// Exhausted deliveries are final and counted, in a row, by the subscription's health.
