@@ -12,11 +12,78 @@ use crate::{EventPattern, Message, SubscriptionId};
 pub(crate) struct Routes {
     states: HashMap<SubscriptionId, Arc<SubscriptionState>>,
     /// `resource:action` → the subscriptions with that exact pattern.
-    exact: HashMap<String, Vec<SubscriptionId>>,
+    exact: HashMap<String, Bucket>,
     /// `resource:` (the text before `*`) → the subscriptions with that wildcard pattern.
-    prefix: HashMap<String, Vec<SubscriptionId>>,
+    prefix: HashMap<String, Bucket>,
     /// The subscriptions to every event (`*`).
-    all: Vec<SubscriptionId>,
+    all: Bucket,
+}
+
+/// The subscriptions filed under one pattern, split by label: with many tenants, most
+/// subscriptions to a name are scoped to one tenant's label, and an event carries only a few.
+#[derive(Default)]
+struct Bucket {
+    /// Not scoped by any label.
+    unscoped: Vec<Arc<SubscriptionState>>,
+    /// Scoped: filed under one of their labels (name → value), since an event must carry all.
+    scoped: HashMap<String, HashMap<String, Vec<Arc<SubscriptionState>>>>,
+}
+
+impl Bucket {
+    fn list(&mut self, state: &SubscriptionState) -> &mut Vec<Arc<SubscriptionState>> {
+        match state.subscription.labels.iter().next() {
+            None => &mut self.unscoped,
+            Some((name, value)) => self
+                .scoped
+                .entry(name.to_owned())
+                .or_default()
+                .entry(value.to_owned())
+                .or_default(),
+        }
+    }
+
+    fn insert(&mut self, state: &Arc<SubscriptionState>) {
+        let list = self.list(state);
+        // A subscription that repeats a pattern is filed once.
+        if !list
+            .iter()
+            .any(|s| s.subscription.id == state.subscription.id)
+        {
+            list.push(state.clone());
+        }
+    }
+
+    fn remove(&mut self, state: &SubscriptionState) {
+        let id = state.subscription.id;
+        self.list(state).retain(|s| s.subscription.id != id);
+        if let Some((name, value)) = state.subscription.labels.iter().next()
+            && let Some(values) = self.scoped.get_mut(name)
+        {
+            if values.get(value).is_some_and(Vec::is_empty) {
+                values.remove(value);
+            }
+            if values.is_empty() {
+                self.scoped.remove(name);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.unscoped.is_empty() && self.scoped.is_empty()
+    }
+
+    /// The subscriptions here that an event with these labels may go to.
+    fn candidates<'a>(&'a self, message: &Message, out: &mut Vec<&'a Arc<SubscriptionState>>) {
+        out.extend(self.unscoped.iter());
+        if self.scoped.is_empty() {
+            return;
+        }
+        for (name, value) in message.labels().iter() {
+            if let Some(list) = self.scoped.get(name).and_then(|values| values.get(value)) {
+                out.extend(list.iter());
+            }
+        }
+    }
 }
 
 /// Where a pattern is filed.
@@ -39,20 +106,16 @@ fn key(pattern: &EventPattern) -> Key<'_> {
 impl Routes {
     /// Adds a subscription, replacing the one with the same id.
     pub(crate) fn insert(&mut self, state: Arc<SubscriptionState>) {
-        let id = state.subscription.id;
-        self.remove(id);
+        self.remove(state.subscription.id);
         for pattern in &state.patterns {
-            let list = match key(pattern) {
+            let bucket = match key(pattern) {
                 Key::Exact(name) => self.exact.entry(name.to_owned()).or_default(),
                 Key::Prefix(prefix) => self.prefix.entry(prefix.to_owned()).or_default(),
                 Key::All => &mut self.all,
             };
-            // A subscription that repeats a pattern is filed once.
-            if !list.contains(&id) {
-                list.push(id);
-            }
+            bucket.insert(&state);
         }
-        self.states.insert(id, state);
+        self.states.insert(state.subscription.id, state);
     }
 
     /// Removes a subscription; returns it if it was there.
@@ -60,9 +123,9 @@ impl Routes {
         let state = self.states.remove(&id)?;
         for pattern in &state.patterns {
             match key(pattern) {
-                Key::Exact(name) => unfile(&mut self.exact, name, id),
-                Key::Prefix(prefix) => unfile(&mut self.prefix, prefix, id),
-                Key::All => self.all.retain(|s| *s != id),
+                Key::Exact(name) => unfile(&mut self.exact, name, &state),
+                Key::Prefix(prefix) => unfile(&mut self.prefix, prefix, &state),
+                Key::All => self.all.remove(&state),
             }
         }
         Some(state)
@@ -82,26 +145,25 @@ impl Routes {
     /// label the subscription names), oldest first.
     pub(crate) fn matching(&self, message: &Message) -> Vec<&Arc<SubscriptionState>> {
         let name = message.event_type();
-        let mut ids: Vec<SubscriptionId> = self.all.clone();
-        if let Some(list) = self.exact.get(name) {
-            ids.extend_from_slice(list);
+        let mut found = Vec::new();
+        self.all.candidates(message, &mut found);
+        if let Some(bucket) = self.exact.get(name) {
+            bucket.candidates(message, &mut found);
         }
         // A wildcard's text ends with a separator, so only the prefixes of the name that end
         // with one can be filed.
         for (end, byte) in name.bytes().enumerate() {
             if matches!(byte, b':' | b'.')
-                && let Some(list) = self.prefix.get(&name[..=end])
+                && let Some(bucket) = self.prefix.get(&name[..=end])
             {
-                ids.extend_from_slice(list);
+                bucket.candidates(message, &mut found);
             }
         }
+        found.retain(|state| message.labels().contains_all(&state.subscription.labels));
         // A subscription with several patterns can be found through more than one.
-        ids.sort_unstable();
-        ids.dedup();
-        ids.iter()
-            .filter_map(|id| self.states.get(id))
-            .filter(|state| message.labels().contains_all(&state.subscription.labels))
-            .collect()
+        found.sort_unstable_by_key(|state| state.subscription.id);
+        found.dedup_by_key(|state| state.subscription.id);
+        found
     }
 }
 
@@ -115,10 +177,10 @@ impl FromIterator<Arc<SubscriptionState>> for Routes {
     }
 }
 
-fn unfile(map: &mut HashMap<String, Vec<SubscriptionId>>, key: &str, id: SubscriptionId) {
-    if let Some(list) = map.get_mut(key) {
-        list.retain(|s| *s != id);
-        if list.is_empty() {
+fn unfile(map: &mut HashMap<String, Bucket>, key: &str, state: &SubscriptionState) {
+    if let Some(bucket) = map.get_mut(key) {
+        bucket.remove(state);
+        if bucket.is_empty() {
             map.remove(key);
         }
     }
@@ -143,6 +205,9 @@ mod tests {
     fn message(name: &'static str, account: &str) -> Message {
         let mut labels = Labels::new();
         labels.insert("account", account);
+        if account == "a" {
+            labels.insert("region", "eu");
+        }
         Message::from_parts(
             crate::MessageId::new(),
             std::time::SystemTime::now(),
@@ -174,6 +239,19 @@ mod tests {
                 all.push((i, s.clone()));
                 routes.insert(s);
             }
+        }
+        // Scoped by two labels: filed under one, matched on both.
+        for region in ["eu", "us"] {
+            let s = state(&["invoice:*"], Some("a"));
+            let s = Arc::new(
+                SubscriptionState::new(
+                    s.subscription.clone().label("region", region),
+                    &Config::default(),
+                )
+                .unwrap(),
+            );
+            all.push((99, s.clone()));
+            routes.insert(s);
         }
         // One removed, one replaced: the index follows.
         let gone = all.remove(4).1.subscription.id;
