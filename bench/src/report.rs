@@ -258,10 +258,16 @@ fn describe(figure: &Figure) -> String {
     }
 }
 
-/// `; 41 µs CPU each`: the sending process's CPU time per request.
+/// `; 41 µs CPU each`: the sending process's CPU time per request (and the PostgreSQL
+/// server's, when measured).
 fn cpu_each(rate: &Rate) -> String {
-    rate.cpu_us_each()
-        .map_or(String::new(), |us| format!("; {us:.0} µs CPU each"))
+    let own = rate
+        .cpu_us_each()
+        .map_or(String::new(), |us| format!("; {us:.0} µs CPU each"));
+    let server = rate
+        .server_cpu_us_each()
+        .map_or(String::new(), |us| format!(" + {us:.0} µs in PostgreSQL"));
+    format!("{own}{server}")
 }
 
 fn percentiles(p: &Percentiles) -> String {

@@ -34,6 +34,8 @@ pub(crate) struct Rate {
     pub(crate) count: u64,
     pub(crate) secs: f64,
     pub(crate) cpu_secs: Option<f64>,
+    /// The CPU time the PostgreSQL server used meanwhile, when it runs on this machine.
+    pub(crate) server_cpu_secs: Option<f64>,
 }
 
 /// CPU time (user + system) this process has used, from /proc/self/stat (clock ticks of 10 ms,
@@ -48,10 +50,58 @@ pub(crate) fn process_cpu_secs() -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
+/// The CPU time (user + system, in seconds) a PostgreSQL server on this machine has used: its
+/// postmaster with the children it reaped, and its live children (backends, WAL writer,
+/// checkpointer, autovacuum). `postmaster` is its pid; see [`postmaster_of`].
+pub(crate) fn server_cpu_secs(postmaster: u32) -> Option<f64> {
+    let (_, own) = proc_stat(postmaster, true)?;
+    let mut ticks = own;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process may exit between listing and reading: skip it (its time moves to the
+        // postmaster's reaped children).
+        if let Some((parent, child)) = proc_stat(pid, false)
+            && parent == postmaster
+        {
+            ticks += child;
+        }
+    }
+    Some(ticks as f64 / 100.0)
+}
+
+/// The parent of a backend (the postmaster), if that backend runs on this machine.
+pub(crate) fn postmaster_of(backend: u32) -> Option<u32> {
+    Some(proc_stat(backend, false)?.0)
+}
+
+/// `(ppid, utime + stime [+ cutime + cstime])` of a process, in clock ticks.
+fn proc_stat(pid: u32, with_children: bool) -> Option<(u32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let mut ticks = field(11)? + field(12)?;
+    if with_children {
+        ticks += field(13)? + field(14)?;
+    }
+    Some((fields.get(1)?.parse().ok()?, ticks))
+}
+
 impl Rate {
     /// CPU time of the sending process per request, in microseconds.
     pub(crate) fn cpu_us_each(&self) -> Option<f64> {
         Some(self.cpu_secs? * 1e6 / self.count.max(1) as f64)
+    }
+
+    /// CPU time of the PostgreSQL server per request, in microseconds.
+    pub(crate) fn server_cpu_us_each(&self) -> Option<f64> {
+        Some(self.server_cpu_secs? * 1e6 / self.count.max(1) as f64)
     }
 
     pub(crate) fn per_sec(&self) -> f64 {
@@ -65,6 +115,10 @@ impl Rate {
 
 fn cpu_since(start: Option<f64>) -> Option<f64> {
     Some(process_cpu_secs()? - start?)
+}
+
+fn server_since(postmaster: Option<u32>, start: Option<f64>) -> Option<f64> {
+    Some(server_cpu_secs(postmaster?)? - start?)
 }
 
 /// A latency distribution.
@@ -135,6 +189,7 @@ pub(crate) async fn baseline(ctx: &Ctx, receiver: &Receiver, count: u64) -> Resu
         count,
         secs: secs_between(start, last),
         cpu_secs: cpu_since(cpu),
+        server_cpu_secs: None,
     })
 }
 
@@ -181,6 +236,7 @@ pub(crate) async fn throughput(
                 .await?;
         }
         let deliveries = events * subscriptions;
+        let server = fresh.postmaster.and_then(server_cpu_secs);
         let cpu = process_cpu_secs();
         let start = now_ns();
         send_all(&hooks, ctx.concurrency, events).await?;
@@ -189,6 +245,7 @@ pub(crate) async fn throughput(
             count: deliveries,
             secs: secs_between(start, last),
             cpu_secs: cpu_since(cpu),
+            server_cpu_secs: server_since(fresh.postmaster, server),
         })
     }
     .await;
@@ -294,6 +351,7 @@ pub(crate) async fn send_cost(
             .subscribe(Subscription::new(dead)?.events(["invoice:*"]))
             .await?;
         let next = Arc::new(AtomicU64::new(0));
+        let server = fresh.postmaster.and_then(server_cpu_secs);
         let cpu = process_cpu_secs();
         let started = Instant::now();
         let mut tasks = JoinSet::new();
@@ -322,6 +380,7 @@ pub(crate) async fn send_cost(
                 count,
                 secs,
                 cpu_secs: cpu_since(cpu),
+                server_cpu_secs: server_since(fresh.postmaster, server),
             },
             send: Percentiles::of(took).ok_or("no send sample")?,
         })

@@ -57,6 +57,9 @@ impl Ctx {
 pub(crate) struct Fresh {
     pub(crate) builder: Builder,
     pub(crate) cleanup: Cleanup,
+    /// The pid of the PostgreSQL server's postmaster, when it runs on this machine: its CPU
+    /// time is measured too.
+    pub(crate) postmaster: Option<u32>,
 }
 
 /// What a scenario leaves behind.
@@ -81,6 +84,7 @@ pub(crate) async fn fresh(
         StoreKind::Memory => Ok(Fresh {
             builder: builder.store(MemoryStore::new()),
             cleanup: Cleanup::Nothing,
+            postmaster: None,
         }),
         StoreKind::Sqlite => {
             let path = ctx.dir.join(format!("{name}.db"));
@@ -91,6 +95,7 @@ pub(crate) async fn fresh(
             Ok(Fresh {
                 builder: builder.store(store),
                 cleanup: Cleanup::SqliteFile(path),
+                postmaster: None,
             })
         }
         StoreKind::Postgres => {
@@ -103,9 +108,17 @@ pub(crate) async fn fresh(
                 .await
                 .map_err(|e| format!("cannot connect the PostgreSQL store: {e}"))?;
             let pool = store.pool().clone();
+            let backend: Option<i32> = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&pool)
+                .await
+                .ok();
+            let postmaster = backend
+                .and_then(|pid| u32::try_from(pid).ok())
+                .and_then(crate::scenarios::postmaster_of);
             Ok(Fresh {
                 builder: builder.store(store),
                 cleanup: Cleanup::PostgresSchema { pool, schema },
+                postmaster,
             })
         }
     }
