@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -47,8 +46,7 @@ pub struct Message {
     id: MessageId,
     timestamp: SystemTime,
     event_type: Cow<'static, str>,
-    /// Shared: a message is cloned into the store and into every claim of it.
-    labels: Arc<Labels>,
+    labels: Labels,
     body: Bytes,
 }
 
@@ -99,7 +97,7 @@ impl Message {
             id,
             timestamp,
             event_type: Cow::Borrowed(event_type),
-            labels: Arc::new(event.labels()),
+            labels: event.labels(),
             body: Bytes::from(body),
         })
     }
@@ -116,7 +114,7 @@ impl Message {
             id,
             timestamp,
             event_type: event_type.into(),
-            labels: Arc::new(labels),
+            labels,
             body: body.into(),
         }
     }
