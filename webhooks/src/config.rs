@@ -60,7 +60,16 @@ pub(crate) struct Config {
     /// No dispatcher: this process only enqueues.
     pub(crate) send_only: bool,
     pub(crate) purge_interval: Duration,
+    /// The largest body `send` accepts.
+    pub(crate) max_message_size: usize,
+    /// How long an idempotency key is remembered.
+    pub(crate) idempotency_window: Duration,
 }
+
+/// The default [`Config::max_message_size`]: 1 MiB. Svix caps a payload at about 350 KB and
+/// Hook0 at 512 KiB; 1 MiB leaves room for larger documents while still refusing what no
+/// receiver should be sent (many receivers reject bodies over 1 MiB themselves).
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 
 impl Default for Config {
     fn default() -> Self {
@@ -85,6 +94,56 @@ impl Default for Config {
             retention: Some(Duration::from_secs(30 * 24 * 3600)),
             send_only: false,
             purge_interval: Duration::from_secs(3600),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            idempotency_window: Duration::from_secs(24 * 3600),
         }
+    }
+}
+
+impl Config {
+    /// Checks the settings that depend on each other; names the one to change.
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        use crate::Error;
+        if self.max_in_flight == 0 {
+            return Err(Error::config("max_in_flight", "must be at least 1"));
+        }
+        if self.max_in_flight_per_subscription == 0 {
+            return Err(Error::config(
+                "max_in_flight_per_subscription",
+                "must be at least 1",
+            ));
+        }
+        // A day at most: a longer lease only delays recovery from a dead worker, and stores add
+        // it to the current time.
+        if self.lease < Duration::from_secs(1) || self.lease > Duration::from_secs(24 * 3600) {
+            return Err(Error::config(
+                "lease",
+                "the lease must be between 1 second and 24 hours",
+            ));
+        }
+        // A request still running when its lease lapses can be claimed and sent again by
+        // another worker; twice the timeout leaves room for the wait for a request slot.
+        if self.lease < self.timeout.saturating_mul(2) {
+            return Err(Error::config(
+                "lease",
+                format!(
+                    "the lease ({:?}) must be at least twice the request timeout ({:?}), so \
+                     that a request ends before another worker may claim its delivery",
+                    self.lease, self.timeout
+                ),
+            ));
+        }
+        if self.max_message_size == 0 {
+            return Err(Error::config("max_message_size", "must be at least 1 byte"));
+        }
+        if let Some(retention) = self.retention
+            && self.idempotency_window > retention
+        {
+            return Err(Error::config(
+                "idempotency_window",
+                "must not be longer than the retention, which purges older keys",
+            ));
+        }
+        Ok(())
     }
 }

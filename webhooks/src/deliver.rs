@@ -49,6 +49,14 @@ pub(crate) async fn deliver(
     let Ok(_permit) = state.permits.clone().acquire_owned().await else {
         return;
     };
+    // The send slot the store's claim gave it under the subscription's rate limit, shared by
+    // every worker.
+    if let Some(not_before) = claim.not_before
+        && let Ok(wait) = not_before.duration_since(SystemTime::now())
+    {
+        tokio::time::sleep(wait).await;
+    }
+    // The in-process limiter stays as a second guard.
     if let Some(limiter) = &state.limiter {
         let start = limiter
             .lock()

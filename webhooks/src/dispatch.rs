@@ -49,21 +49,25 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             let mut request = ClaimRequest::new(
                 SystemTime::now(),
                 free,
-                // Not doubled: a subscription with a lower limit of its own (or a rate limit)
-                // may be handed this many, and all of them must be sent within the lease.
+                // The store leases at most this many of a subscription's deliveries (or its own
+                // limit), counting every worker's leases.
                 shared.config.max_in_flight_per_subscription,
                 shared.config.lease,
             );
             request.exclude = exclude;
             match shared.store.claim(&request).await {
-                Ok(claims) => {
+                Ok(claimed) => {
                     store_backoff = Duration::from_millis(100);
+                    // Subscriptions changed since our copy (here or in another process): send
+                    // with the settings and secrets the store has now.
+                    shared.refresh(claimed.subscriptions_version).await;
+                    let claims = claimed.claims;
                     let full = claims.len() == request.limit;
                     let claimed = !claims.is_empty();
                     for claim in claims {
                         let Some(state) = shared.subscription_state(claim.delivery.subscription_id)
                         else {
-                            // Deleted meanwhile; its lease lapses and the store has dropped it.
+                            // Deleted meanwhile: the store dropped it with the subscription.
                             continue;
                         };
                         let Ok(permit) = global.clone().try_acquire_owned() else {
@@ -122,8 +126,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = shared.wake.notified() => {}
             change = &mut changed => {
                 changed = shared.store.changed();
-                if change == Change::Subscriptions {
-                    shared.reload_subscriptions().await;
+                if change == Change::Subscriptions
+                    && let Err(error) = shared.reload_subscriptions().await
+                {
+                    tracing::warn!(%error, "could not reload webhook subscriptions");
                 }
             }
             _ = &mut timer => {}

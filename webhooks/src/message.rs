@@ -47,8 +47,13 @@ pub struct Message {
     timestamp: SystemTime,
     event_type: Cow<'static, str>,
     labels: Labels,
+    /// Messages with the same key reach an ordered subscription first in, first out.
+    ordering_key: Option<Box<str>>,
     body: Bytes,
 }
+
+/// The longest ordering key allowed, in bytes: keys are indexed by the stores.
+pub const MAX_ORDERING_KEY_LEN: usize = 256;
 
 impl Message {
     /// Serializes `event` in the default [`Envelope::Compact`].
@@ -100,6 +105,7 @@ impl Message {
             timestamp,
             event_type: Cow::Borrowed(event_type),
             labels: event.labels(),
+            ordering_key: None,
             body: Bytes::from(body),
         })
     }
@@ -117,8 +123,38 @@ impl Message {
             timestamp,
             event_type: event_type.into(),
             labels,
+            ordering_key: None,
             body: body.into(),
         }
+    }
+
+    /// The same message with an ordering key: an `ordered` subscription delivers the messages
+    /// that share a key first in, first out, and those with different keys in parallel
+    /// (messages without a key share one queue). Replaces the key the event gave, if any.
+    ///
+    /// Fails with [`Error::InvalidKey`] if the key is empty or longer than
+    /// [`MAX_ORDERING_KEY_LEN`] bytes.
+    ///
+    /// ```
+    /// # use serde::Serialize;
+    /// # use webhooks::{Message, WebhookEvent};
+    /// # #[derive(Serialize, WebhookEvent)]
+    /// # #[webhook(resource = "order", action = "paid")]
+    /// # struct OrderPaid { order: u64 }
+    /// let message = Message::new(&OrderPaid { order: 42 })?.with_ordering_key("order-42")?;
+    /// assert_eq!(message.ordering_key(), Some("order-42"));
+    /// # Ok::<(), webhooks::Error>(())
+    /// ```
+    pub fn with_ordering_key(mut self, key: impl Into<String>) -> Result<Self, Error> {
+        let key = key.into();
+        check_key("ordering key", &key, MAX_ORDERING_KEY_LEN)?;
+        self.ordering_key = Some(key.into_boxed_str());
+        Ok(self)
+    }
+
+    /// The ordering key, if the message has one.
+    pub fn ordering_key(&self) -> Option<&str> {
+        self.ordering_key.as_deref()
     }
 
     /// The unique id, sent as `webhook-id`.
@@ -154,6 +190,7 @@ impl fmt::Debug for Message {
             .field("timestamp", &time::rfc3339(self.timestamp))
             .field("event_type", &self.event_type)
             .field("labels", &self.labels)
+            .field("ordering_key", &self.ordering_key)
             .field("body", &String::from_utf8_lossy(&self.body))
             .finish()
     }
@@ -161,6 +198,22 @@ impl fmt::Debug for Message {
 
 /// The longest event name allowed, in bytes (the derive enforces the same limit).
 pub const MAX_EVENT_TYPE_LEN: usize = 128;
+
+/// Checks an ordering or idempotency key: not empty, at most `max` bytes.
+pub(crate) fn check_key(kind: &'static str, key: &str, max: usize) -> Result<(), Error> {
+    let reason = if key.is_empty() {
+        "it is empty".to_owned()
+    } else if key.len() > max {
+        format!("it is longer than {max} bytes")
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidKey {
+        kind,
+        key: key.chars().take(64).collect(),
+        reason,
+    })
+}
 
 /// Checks a name from a hand-written [`WebhookEvent`] impl; derived ones are checked at compile
 /// time with the same rules.

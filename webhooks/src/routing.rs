@@ -17,6 +17,9 @@ pub(crate) struct Routes {
     prefix: HashMap<String, Bucket>,
     /// The subscriptions to every event (`*`).
     all: Bucket,
+    /// The store's version of the subscriptions this copy holds: `send` hands it to the store,
+    /// which refuses the deliveries if the subscriptions have moved since.
+    pub(crate) version: u64,
 }
 
 /// The subscriptions filed under one pattern, split by label: with many tenants, most

@@ -63,7 +63,12 @@ impl Sender {
             .tcp_nodelay(true)
             .pool_max_idle_per_host(1024)
             .build()
-            .map_err(|e| Error::InvalidConfig(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                Error::config(
+                    "network_policy",
+                    format!("cannot build the HTTP client: {e}"),
+                )
+            })?;
         Ok(Sender {
             client,
             policy: config.policy,

@@ -290,6 +290,20 @@ impl Subscription {
         self.secrets.insert(0, (secret, None));
     }
 
+    /// Takes `other`'s settings (what `Webhooks::update` changes), keeping this one's id,
+    /// creation time, secrets and enabled state.
+    pub(crate) fn set_settings(&mut self, other: &Subscription) {
+        self.url = other.url.clone();
+        self.events = other.events.clone();
+        self.labels = other.labels.clone();
+        self.headers = other.headers.clone();
+        self.ordered = other.ordered;
+        self.rate_limit = other.rate_limit;
+        self.max_in_flight = other.max_in_flight;
+        self.retry = other.retry.clone();
+        self.description = other.description.clone();
+    }
+
     /// Checks everything the builder could not, and compiles the event patterns.
     pub(crate) fn validate(&self) -> Result<Vec<EventPattern>, Error> {
         for (name, value) in &self.headers {
@@ -310,14 +324,13 @@ impl Subscription {
             });
         }
         if self.rate_limit == Some(0) {
-            return Err(Error::InvalidConfig(
-                "a rate limit must be at least 1 request per second".into(),
+            return Err(Error::config(
+                "rate_limit",
+                "a rate limit must be at least 1 request per second",
             ));
         }
         if self.max_in_flight == Some(0) {
-            return Err(Error::InvalidConfig(
-                "max_in_flight must be at least 1".into(),
-            ));
+            return Err(Error::config("max_in_flight", "must be at least 1"));
         }
         if self.events.is_empty() {
             return Ok(vec![EventPattern::parse("*")?]);

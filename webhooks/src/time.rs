@@ -16,6 +16,17 @@ pub(crate) fn unix_millis(time: SystemTime) -> i64 {
     }
 }
 
+/// Microseconds since the Unix epoch (0 before it): the rate limit's slots.
+pub(crate) fn unix_micros(time: SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The time `micros` microseconds after the Unix epoch.
+pub(crate) fn from_unix_micros(micros: u64) -> SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros)
+}
+
 /// The inverse of [`unix_millis`].
 pub(crate) fn from_unix_millis(millis: i64) -> SystemTime {
     if millis >= 0 {

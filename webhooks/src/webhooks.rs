@@ -11,11 +11,14 @@ use crate::rate_limit::RateLimiter;
 use crate::routing::Routes;
 use crate::sender::{Sender, SenderConfig};
 use crate::ssrf::NetworkPolicy;
-use crate::store::{Attempt, Delivery, DeliveryQuery, DynStore, NewDelivery, Page, Store};
+use crate::store::{
+    Attempt, Delivery, DeliveryQuery, DynStore, Enqueue, Enqueued, Idempotency, NewDelivery, Page,
+    Store, StoreError, Versioned,
+};
 use crate::subscription::{DisableReason, Disabled};
 use crate::{
     DeliveryId, Envelope, Error, EventPattern, Message, MessageId, Notification, RetryPolicy,
-    Secret, Subscription, SubscriptionId, WebhookEvent,
+    Secret, SendOptions, Subscription, SubscriptionId, WebhookEvent,
 };
 
 /// Sends webhook events to the subscriptions that match them, in the background.
@@ -83,9 +86,8 @@ pub(crate) struct Shared {
 pub(crate) struct SubscriptionState {
     pub(crate) subscription: Subscription,
     pub(crate) patterns: Vec<EventPattern>,
-    /// At most this many held (claimed and not finished): twice the requests it may have in
-    /// flight, as for the runtime,
-    /// except where holding ahead could outlast a lease (ordered, rate-limited).
+    /// At most this many held (claimed and not finished): its limit on requests in flight,
+    /// which the store's claim also enforces over every worker.
     pub(crate) hold: usize,
     pub(crate) held: std::sync::atomic::AtomicUsize,
     /// Its limit on requests in flight.
@@ -119,23 +121,13 @@ impl SubscriptionState {
 
     pub(crate) fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
         let patterns = subscription.validate()?;
-        let mut limit = subscription
+        // The store leases at most this many of its deliveries over all workers (and, when it
+        // is ordered, one per ordering key); in this process it is also the request limit.
+        let limit = subscription
             .max_in_flight
-            .unwrap_or(config.max_in_flight_per_subscription);
-        if subscription.ordered {
-            limit = 1;
-        }
-        if let Some(rate) = subscription.rate_limit {
-            // Never hold more than can be sent within half a lease, so held work does not lapse.
-            let sendable = (u64::from(rate) * config.lease.as_secs() / 2).max(1);
-            limit = limit.min(usize::try_from(sendable).unwrap_or(usize::MAX));
-        }
-        let limit = limit.max(1);
-        let hold = if subscription.ordered || subscription.rate_limit.is_some() {
-            limit
-        } else {
-            hold_capacity(limit)
-        };
+            .unwrap_or(config.max_in_flight_per_subscription)
+            .max(1);
+        let hold = limit;
         Ok(SubscriptionState {
             limiter: subscription
                 .rate_limit
@@ -295,6 +287,22 @@ impl Builder {
         self
     }
 
+    /// The largest message body `send` accepts, in bytes (default 1 MiB). A larger one is
+    /// refused with [`Error::MessageTooLarge`] before anything is stored. For scale: Svix caps
+    /// a payload at about 350 KB, Hook0 at 512 KiB, and many receivers refuse bodies over
+    /// 1 MiB; a large document is better sent as a link the receiver fetches.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.max_message_size = bytes;
+        self
+    }
+
+    /// How long an idempotency key is remembered (default 24 h; see
+    /// [`SendOptions::idempotency_key`]). At most the retention, which purges older keys.
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.config.idempotency_window = window;
+        self
+    }
+
     /// Only enqueue: start no delivery workers in this process. With a store shared by several
     /// processes (PostgreSQL), web servers can send while dedicated worker processes deliver.
     pub fn send_only(mut self) -> Self {
@@ -305,22 +313,11 @@ impl Builder {
     /// Starts the runtime: loads the subscriptions and spawns the workers on the current tokio
     /// runtime.
     pub async fn build(self) -> Result<Webhooks, Error> {
-        let store = self.store.ok_or_else(|| {
-            Error::InvalidConfig("no store: call `.store(...)` on the builder".into())
-        })?;
+        let store = self
+            .store
+            .ok_or_else(|| Error::config("store", "no store: call `.store(...)` on the builder"))?;
         let config = self.config;
-        if config.max_in_flight == 0 || config.max_in_flight_per_subscription == 0 {
-            return Err(Error::InvalidConfig(
-                "in-flight limits must be at least 1".into(),
-            ));
-        }
-        // A day at most: a longer lease only delays recovery from a dead worker, and stores add
-        // it to the current time.
-        if config.lease < Duration::from_secs(1) || config.lease > Duration::from_secs(24 * 3600) {
-            return Err(Error::InvalidConfig(
-                "the lease must be between 1 second and 24 hours".into(),
-            ));
-        }
+        config.validate()?;
         let sender = Sender::new(SenderConfig {
             policy: config.network.clone(),
             connect_timeout: config.connect_timeout,
@@ -391,28 +388,34 @@ impl Webhooks {
         let shared = self.shared();
         shared.config.network.check_url(&subscription.url)?;
         let state = SubscriptionState::new(subscription, &shared.config)?;
-        shared
+        let version = shared
             .store
             .insert_subscription(&state.subscription)
             .await?;
         let subscription = state.subscription.clone();
-        shared.cache(state);
+        shared.apply(Some(state), subscription.id, version).await;
         Ok(subscription)
     }
 
-    /// Replaces a subscription's settings (same id). Its state (enabled or disabled) and
-    /// secrets are kept as stored unless the new value changes them.
+    /// Replaces a subscription's settings: URL, event patterns, labels, headers, ordering,
+    /// limits, retry policy and description. Returns it as stored.
+    ///
+    /// Whether it is enabled, its secrets and its health are *not* taken from `subscription`:
+    /// they change only through [`enable`](Self::enable), [`disable`](Self::disable),
+    /// [`rotate_secret`](Self::rotate_secret) and delivery outcomes. So a copy read before
+    /// one of those (here or in another process) can be changed and passed back without
+    /// undoing it.
     pub async fn update(&self, subscription: Subscription) -> Result<Subscription, Error> {
         let shared = self.shared();
         shared.config.network.check_url(&subscription.url)?;
-        let state = SubscriptionState::new(subscription, &shared.config)?;
-        shared
+        SubscriptionState::new(subscription.clone(), &shared.config)?;
+        let id = subscription.id;
+        let stored = shared
             .store
-            .update_subscription(&state.subscription)
+            .update_subscription(&subscription)
             .await
-            .map_err(not_found(state.subscription.id))?;
-        let subscription = state.subscription.clone();
-        shared.cache(state);
+            .map_err(not_found(id))?;
+        let subscription = shared.applied(stored).await;
         shared.wake.notify_one();
         Ok(subscription)
     }
@@ -428,7 +431,7 @@ impl Webhooks {
 
     /// Every subscription, oldest first.
     pub async fn subscriptions(&self) -> Result<Vec<Subscription>, Error> {
-        Ok(self.shared().store.subscriptions().await?)
+        Ok(self.shared().store.subscriptions().await?.value)
     }
 
     /// Stops deliveries to a subscription; what is pending is kept as skipped.
@@ -437,24 +440,26 @@ impl Webhooks {
     }
 
     /// Resumes deliveries to a disabled subscription (new messages; use `recover` for the
-    /// skipped ones).
+    /// skipped ones). Its health starts afresh.
     pub async fn enable(&self, id: SubscriptionId) -> Result<Subscription, Error> {
-        let mut subscription = self.subscription(id).await?;
-        subscription.disabled = None;
-        self.update(subscription).await
+        let shared = self.shared();
+        let stored = shared
+            .store
+            .enable_subscription(id)
+            .await
+            .map_err(not_found(id))?;
+        let subscription = shared.applied(stored).await;
+        shared.wake.notify_one();
+        Ok(subscription)
     }
 
     /// Deletes a subscription, with its deliveries.
     pub async fn delete(&self, id: SubscriptionId) -> Result<(), Error> {
         let shared = self.shared();
-        if !shared.store.delete_subscription(id).await? {
+        let Some(version) = shared.store.delete_subscription(id).await? else {
             return Err(Error::SubscriptionNotFound(id));
-        }
-        shared
-            .subscriptions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        };
+        shared.apply(None, id, version).await;
         Ok(())
     }
 
@@ -466,14 +471,19 @@ impl Webhooks {
         id: SubscriptionId,
         secret: Option<Secret>,
     ) -> Result<Subscription, Error> {
-        let mut subscription = self.subscription(id).await?;
-        let now = crate::time::now_millis();
-        subscription.rotate(
-            secret.unwrap_or_else(Secret::generate),
-            now,
-            self.shared().config.rotation_overlap,
-        );
-        self.update(subscription).await
+        let shared = self.shared();
+        let secret = secret.unwrap_or_else(Secret::generate);
+        let stored = shared
+            .store
+            .rotate_secret(
+                id,
+                &secret,
+                crate::time::now_millis(),
+                shared.config.rotation_overlap,
+            )
+            .await
+            .map_err(not_found(id))?;
+        Ok(shared.applied(stored).await)
     }
 
     /// Sends an event to every subscription that matches it. Returns once the store has
@@ -481,38 +491,100 @@ impl Webhooks {
     ///
     /// An event that no subscription matches is not an error: the message is recorded with no
     /// deliveries.
+    ///
+    /// Every subscription change that returned before this call, in any process sharing the
+    /// store, is taken into account: the store refuses deliveries matched against an older
+    /// set of subscriptions, and the runtime then matches again.
+    ///
+    /// Fails with [`Error::MessageTooLarge`] if the body exceeds
+    /// [`Builder::max_message_size`], storing nothing.
     pub async fn send<E: WebhookEvent + ?Sized>(&self, event: &E) -> Result<MessageId, Error> {
         let message = Message::with_envelope(event, self.shared().config.envelope)?;
-        self.send_message(&message).await
+        self.send_message_with(&message, &SendOptions::new()).await
+    }
+
+    /// [`send`](Self::send) with options: an idempotency key, an ordering key.
+    ///
+    /// ```no_run
+    /// # use serde::Serialize;
+    /// # use webhooks::{SendOptions, WebhookEvent, Webhooks};
+    /// # #[derive(Serialize, WebhookEvent)]
+    /// # #[webhook(resource = "order", action = "paid")]
+    /// # struct OrderPaid { order: u64 }
+    /// # async fn run(hooks: Webhooks) -> Result<(), webhooks::Error> {
+    /// let options = SendOptions::new().idempotency_key("order-42:paid");
+    /// let first = hooks.send_with(&OrderPaid { order: 42 }, &options).await?;
+    /// let again = hooks.send_with(&OrderPaid { order: 42 }, &options).await?; // stores nothing
+    /// assert_eq!(first, again);
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_with<E: WebhookEvent + ?Sized>(
+        &self,
+        event: &E,
+        options: &SendOptions,
+    ) -> Result<MessageId, Error> {
+        let message = Message::with_envelope(event, self.shared().config.envelope)?;
+        self.send_message_with(&message, options).await
     }
 
     /// Sends a message built beforehand with [`Message::new`].
     pub async fn send_message(&self, message: &Message) -> Result<MessageId, Error> {
+        self.send_message_with(message, &SendOptions::new()).await
+    }
+
+    /// Sends a message built beforehand, with options. Returns the id of the message stored:
+    /// with an idempotency key already used within the window, the first message's.
+    pub async fn send_message_with(
+        &self,
+        message: &Message,
+        options: &SendOptions,
+    ) -> Result<MessageId, Error> {
         let shared = self.shared();
         if *shared.stop.borrow() {
             return Err(Error::ShutDown);
         }
-        let mut deliveries = shared.deliveries_for(message);
-        match shared.store.enqueue(message, &deliveries).await {
-            Ok(()) => {}
-            // Another process deleted a subscription our cache still had: nothing was
-            // stored, so refresh the cache and match again rather than fail the send.
-            Err(crate::store::StoreError::NotFound {
-                what: "subscription",
-                ..
-            }) => {
-                shared.reload_subscriptions().await;
-                deliveries = shared.deliveries_for(message);
-                shared.store.enqueue(message, &deliveries).await?;
+        options.validate()?;
+        shared.check_size(message)?;
+        let keyed;
+        let message = match &options.ordering_key {
+            Some(key) => {
+                keyed = message.clone().with_ordering_key(key.clone())?;
+                &keyed
             }
-            Err(error) => return Err(error.into()),
+            None => message,
+        };
+        let idempotency = options.idempotency_key.as_ref().map(|key| {
+            let since = std::time::SystemTime::now()
+                .checked_sub(shared.config.idempotency_window)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            Idempotency::new(key.clone(), since)
+        });
+        let mut stale = 0;
+        loop {
+            let (deliveries, version) = shared.deliveries_for(message);
+            let mut enqueue = Enqueue::new(message, &deliveries, version);
+            if let Some(idempotency) = &idempotency {
+                enqueue = enqueue.idempotency(idempotency.clone());
+            }
+            match shared.store.enqueue(&enqueue).await {
+                Ok(Enqueued::Stored) => {
+                    // With too few free slots the dispatcher would not claim anyway; a
+                    // completion wakes it once there is room.
+                    if !deliveries.is_empty() && shared.can_claim() {
+                        shared.wake.notify_one();
+                    }
+                    return Ok(message.id());
+                }
+                Ok(Enqueued::Duplicate(first)) => return Ok(first),
+                // The subscriptions moved since our copy was loaded (another process changed
+                // them): nothing was stored; load them and match again.
+                Err(StoreError::Stale { .. }) if stale < MAX_STALE_RETRIES => {
+                    stale += 1;
+                    shared.reload_subscriptions().await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
-        // With too few free slots the dispatcher would not claim anyway; a completion wakes
-        // it once there is room (waking it on every send costs a loop each).
-        if !deliveries.is_empty() && shared.can_claim() {
-            shared.wake.notify_one();
-        }
-        Ok(message.id())
     }
 
     /// The deliveries of a message, one per matching subscription.
@@ -536,10 +608,35 @@ impl Webhooks {
         Ok(self.shared().store.query_deliveries(query).await?)
     }
 
-    /// The first page of everything exhausted or skipped, newest first: nothing vanishes
-    /// silently. Page further with [`DeliveryQuery::undelivered`] and [`delivery_log`](Self::delivery_log).
+    /// The first page (100, newest first) of everything exhausted or skipped: nothing vanishes
+    /// silently. For the next page, pass the page's `next` cursor to
+    /// [`undelivered_after`](Self::undelivered_after) until it is `None`:
+    ///
+    /// ```no_run
+    /// # async fn run(hooks: webhooks::Webhooks) -> Result<(), webhooks::Error> {
+    /// let mut page = hooks.undelivered().await?;
+    /// loop {
+    ///     for delivery in &page.items {
+    ///         println!("{} {} {}", delivery.id, delivery.status, delivery.event_type);
+    ///     }
+    ///     let Some(next) = page.next else { break };
+    ///     page = hooks.undelivered_after(next).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`DeliveryQuery::undelivered`] with [`delivery_log`](Self::delivery_log) filters further.
     pub async fn undelivered(&self) -> Result<Page<Delivery>, Error> {
         self.delivery_log(&DeliveryQuery::undelivered()).await
+    }
+
+    /// The page of undelivered deliveries after `cursor` (see [`undelivered`](Self::undelivered)).
+    pub async fn undelivered_after(
+        &self,
+        cursor: crate::store::Cursor,
+    ) -> Result<Page<Delivery>, Error> {
+        self.delivery_log(&DeliveryQuery::undelivered().after(cursor))
+            .await
     }
 
     /// One more attempt of a delivery, now, outside its retry schedule (whatever its status).
@@ -621,6 +718,10 @@ impl Webhooks {
     }
 }
 
+/// How often `send` matches again after the store said the subscriptions moved, before it
+/// gives up with [`StoreError::Stale`] (only under a storm of subscription changes).
+const MAX_STALE_RETRIES: u32 = 8;
+
 /// Whether two versions of a subscription behave the same (so its runtime state can be kept).
 fn same_settings(a: &Subscription, b: &Subscription) -> bool {
     a.url == b.url
@@ -635,17 +736,21 @@ fn same_settings(a: &Subscription, b: &Subscription) -> bool {
         && a.secrets == b.secrets
 }
 
-fn not_found(id: SubscriptionId) -> impl FnOnce(crate::store::StoreError) -> Error {
+fn not_found(id: SubscriptionId) -> impl FnOnce(StoreError) -> Error {
     move |e| match e {
-        crate::store::StoreError::NotFound { .. } => Error::SubscriptionNotFound(id),
+        StoreError::NotFound {
+            entity: crate::store::Entity::Subscription,
+            ..
+        } => Error::SubscriptionNotFound(id),
         other => Error::Store(other),
     }
 }
 
 /// The runtime's view of stored subscriptions.
-fn load_subscriptions(stored: Vec<Subscription>, config: &Config) -> Routes {
+fn load_subscriptions(stored: Versioned<Vec<Subscription>>, config: &Config) -> Routes {
     let mut subscriptions = Routes::default();
-    for subscription in stored {
+    subscriptions.version = stored.version;
+    for subscription in stored.value {
         let id = subscription.id;
         match SubscriptionState::new(subscription, config) {
             Ok(state) => {
@@ -661,22 +766,21 @@ fn load_subscriptions(stored: Vec<Subscription>, config: &Config) -> Routes {
 }
 
 impl Shared {
-    /// Reloads subscriptions changed by another process. States of unchanged subscriptions are
-    /// kept, so their in-flight counts stay right.
-    pub(crate) async fn reload_subscriptions(&self) {
-        let stored = match self.store.subscriptions().await {
-            Ok(stored) => stored,
-            Err(error) => {
-                tracing::warn!(%error, "could not reload webhook subscriptions");
-                return;
-            }
-        };
+    /// Reloads the subscriptions from the store (another process changed them). States of
+    /// unchanged subscriptions are kept, so their in-flight counts stay right.
+    pub(crate) async fn reload_subscriptions(&self) -> Result<(), Error> {
+        let stored = self.store.subscriptions().await?;
         let fresh = load_subscriptions(stored, &self.config);
         let mut cache = self
             .subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner());
+        // A concurrent reload may have brought a newer set already.
+        if fresh.version < cache.version {
+            return Ok(());
+        }
         let old = std::mem::take(&mut *cache);
+        let version = fresh.version;
         *cache = fresh
             .iter()
             .map(|state| {
@@ -686,24 +790,86 @@ impl Shared {
                     .clone()
             })
             .collect();
+        cache.version = version;
+        Ok(())
     }
 
-    /// The deliveries of a message: one per matching subscription, skipped if it is disabled.
-    /// (Shared by `send_message` and `send_in_tx`.)
-    pub(crate) fn deliveries_for(&self, message: &Message) -> Vec<NewDelivery> {
+    /// Reloads the subscriptions if the store's `version` is newer than the copy's.
+    pub(crate) async fn refresh(&self, version: u64) {
+        let current = self
+            .subscriptions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .version;
+        if version > current
+            && let Err(error) = self.reload_subscriptions().await
+        {
+            tracing::warn!(%error, "could not reload webhook subscriptions");
+        }
+    }
+
+    /// Applies a change this process made (`state` of subscription `id`, or its deletion) that
+    /// took the store to `version`: in place when it is the next version, by a reload when
+    /// another change came between.
+    async fn apply(&self, state: Option<SubscriptionState>, id: SubscriptionId, version: u64) {
+        {
+            let mut cache = self
+                .subscriptions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            if version <= cache.version {
+                return; // a reload brought it already
+            }
+            if version == cache.version + 1 {
+                match state {
+                    Some(state) => cache.insert(Arc::new(state)),
+                    None => {
+                        cache.remove(id);
+                    }
+                }
+                cache.version = version;
+                return;
+            }
+        }
+        self.refresh(version).await;
+    }
+
+    /// [`apply`](Self::apply) for a subscription as the store returned it; returns it.
+    async fn applied(&self, stored: Versioned<Subscription>) -> Subscription {
+        let subscription = stored.value;
+        let id = subscription.id;
+        match SubscriptionState::new(subscription.clone(), &self.config) {
+            Ok(state) => self.apply(Some(state), id, stored.version).await,
+            Err(_) => self.refresh(stored.version).await,
+        }
+        subscription
+    }
+
+    /// Refuses a message larger than the configured limit.
+    pub(crate) fn check_size(&self, message: &Message) -> Result<(), Error> {
+        let size = message.body().len();
+        let limit = self.config.max_message_size;
+        if size > limit {
+            return Err(Error::MessageTooLarge {
+                event_type: message.event_type().to_owned(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The deliveries of a message: one per matching subscription, skipped if it is disabled,
+    /// and the version of the subscriptions they were matched against. (Shared by
+    /// `send_message` and `send_in_tx`.)
+    pub(crate) fn deliveries_for(&self, message: &Message) -> (Vec<NewDelivery>, u64) {
         let subscriptions = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
-        subscriptions
+        let deliveries = subscriptions
             .matching(message)
             .into_iter()
             .map(|state| NewDelivery::new(state.subscription.id, !state.subscription.is_enabled()))
-            .collect()
-    }
-
-    fn cache(&self, state: SubscriptionState) {
-        self.subscriptions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(Arc::new(state));
+            .collect();
+        (deliveries, subscriptions.version)
     }
 
     pub(crate) fn subscription_state(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
@@ -724,14 +890,12 @@ impl Shared {
             at: crate::time::now_millis(),
             reason: reason.clone(),
         };
-        let subscription = self
+        let stored = self
             .store
             .disable_subscription(id, disabled)
             .await
             .map_err(not_found(id))?;
-        if let Ok(state) = SubscriptionState::new(subscription.clone(), &self.config) {
-            self.cache(state);
-        }
+        let subscription = self.applied(stored).await;
         if reason != DisableReason::Manual {
             tracing::warn!(subscription = %id, %reason, "subscription disabled");
         }
@@ -804,13 +968,29 @@ impl Webhooks {
             .as_any()
             .downcast_ref::<crate::store::PostgresStore>()
             .ok_or_else(|| {
-                Error::InvalidConfig(
-                    "send_in_tx needs the runtime's store to be a PostgresStore".into(),
+                Error::config(
+                    "store",
+                    "send_in_tx needs the runtime's store to be a PostgresStore",
                 )
             })?;
         let message = Message::with_envelope(event, shared.config.envelope)?;
-        let deliveries = shared.deliveries_for(&message);
-        store.enqueue_in(tx, &message, &deliveries).await?;
-        Ok(message.id())
+        shared.check_size(&message)?;
+        let mut stale = 0;
+        loop {
+            let (deliveries, version) = shared.deliveries_for(&message);
+            // A stale set is reported without failing the statement, so the application's
+            // transaction stays usable for the next try.
+            match store
+                .enqueue_in(tx, &Enqueue::new(&message, &deliveries, version))
+                .await
+            {
+                Ok(_) => return Ok(message.id()),
+                Err(StoreError::Stale { .. }) if stale < MAX_STALE_RETRIES => {
+                    stale += 1;
+                    shared.reload_subscriptions().await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 }

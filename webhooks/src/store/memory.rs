@@ -1,16 +1,18 @@
 //! [`MemoryStore`]: everything in RAM. For tests, demos and applications that can afford to lose
 //! undelivered webhooks on restart; the durable stores implement the same contract.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::{
-    Attempt, Claim, ClaimRequest, Cursor, Delivery, DeliveryQuery, DeliveryStatus, Health, LeaseId,
-    NewDelivery, Next, Page, Recorded, Store, StoreError,
+    Attempt, Claim, ClaimRequest, Claimed, Cursor, Delivery, DeliveryQuery, DeliveryStatus,
+    Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, Recorded, Store,
+    StoreError, Versioned,
 };
+use crate::rate_limit::Slots;
 use crate::subscription::Disabled;
-use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
 /// A [`Store`] in memory. Nothing survives the process.
 ///
@@ -31,6 +33,14 @@ pub struct MemoryStore {
 struct Inner {
     /// Subscriptions by id; UUID v7 ids sort oldest first.
     subscriptions: BTreeMap<SubscriptionId, (Subscription, Health)>,
+    /// The version of the subscriptions: one more with every change.
+    version: u64,
+    /// Leased deliveries per subscription (every claim's), for its `max_in_flight`.
+    leases_by_subscription: HashMap<SubscriptionId, usize>,
+    /// A rate-limited subscription's next free send slot, in unix microseconds.
+    next_slot: HashMap<SubscriptionId, u64>,
+    /// Idempotency keys: the message stored with each, and when.
+    keys: HashMap<String, (MessageId, SystemTime)>,
     messages: HashMap<MessageId, Message>,
     deliveries: HashMap<DeliveryId, Record>,
     by_message: HashMap<MessageId, Vec<DeliveryId>>,
@@ -48,6 +58,8 @@ struct Record {
     /// Send order of the message: what ordered subscriptions follow.
     seq: u64,
     lease: Option<(LeaseId, SystemTime)>,
+    /// Requeued by hand (redeliver, recover) and not attempted since: shown as pending.
+    requeued: bool,
     attempts: Vec<Attempt>,
 }
 
@@ -81,23 +93,50 @@ fn view(record: &Record) -> Delivery {
     if delivery.status == DeliveryStatus::Pending {
         if record.lease.is_some() {
             delivery.status = DeliveryStatus::InFlight;
-        } else if delivery.attempts > 0 {
+        } else if delivery.attempts > 0 && !record.requeued {
             delivery.status = DeliveryStatus::Failed;
         }
     }
     delivery
 }
 
-fn not_found(what: &'static str, id: impl ToString) -> StoreError {
-    StoreError::NotFound {
-        what,
-        id: id.to_string(),
-    }
+fn not_found(entity: Entity, id: impl ToString) -> StoreError {
+    StoreError::not_found(entity, id)
 }
 
 impl Inner {
-    /// Ends a delivery's life in the queue (delivered, exhausted, skipped).
-    fn finish(&mut self, id: DeliveryId, status: DeliveryStatus) {
+    /// A subscription changed: the next version.
+    fn bump(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// Forgets a delivery's lease.
+    fn unlease(&mut self, id: DeliveryId) {
+        if self.leased.remove(&id).is_some()
+            && let Some(record) = self.deliveries.get(&id)
+            && let Some(count) = self
+                .leases_by_subscription
+                .get_mut(&record.delivery.subscription_id)
+        {
+            *count = count.saturating_sub(1);
+        }
+        if let Some(record) = self.deliveries.get_mut(&id) {
+            record.lease = None;
+        }
+    }
+
+    /// Leased deliveries of a subscription.
+    fn leases_of(&self, subscription: SubscriptionId) -> usize {
+        self.leases_by_subscription
+            .get(&subscription)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Takes a delivery out of its subscription's queue, keeping any lease (a disabled
+    /// subscription's delivery in flight stays leased until its attempt is recorded).
+    fn dequeue(&mut self, id: DeliveryId, status: DeliveryStatus) {
         let Some(record) = self.deliveries.get_mut(&id) else {
             return;
         };
@@ -113,8 +152,12 @@ impl Inner {
         }
         record.delivery.status = status;
         record.delivery.next_attempt_at = None;
-        record.lease = None;
-        self.leased.remove(&id);
+    }
+
+    /// Ends a delivery's life in the queue (delivered, exhausted, skipped).
+    fn finish(&mut self, id: DeliveryId, status: DeliveryStatus) {
+        self.dequeue(id, status);
+        self.unlease(id);
     }
 
     /// Makes a delivery due at `now` again, whatever its state (not in flight).
@@ -122,12 +165,9 @@ impl Inner {
         let record = self
             .deliveries
             .get_mut(&id)
-            .ok_or_else(|| not_found("delivery", id))?;
+            .ok_or_else(|| not_found(Entity::Delivery, id))?;
         if record.lease.is_some() {
-            return Err(StoreError::Conflict {
-                what: "in-flight delivery",
-                id: id.to_string(),
-            });
+            return Err(StoreError::conflict(Entity::Delivery, id, "is in flight"));
         }
         let queue = self
             .queues
@@ -140,6 +180,7 @@ impl Inner {
         queue.unfinished.insert((record.seq, id));
         record.delivery.status = DeliveryStatus::Pending;
         record.delivery.next_attempt_at = Some(now);
+        record.requeued = true;
         Ok(view(record))
     }
 
@@ -152,9 +193,10 @@ impl Inner {
             .map(|(id, _)| *id)
             .collect();
         for id in lapsed {
-            self.leased.remove(&id);
-            if let Some(record) = self.deliveries.get_mut(&id) {
-                record.lease = None;
+            self.unlease(id);
+            if let Some(record) = self.deliveries.get_mut(&id)
+                && record.delivery.status == DeliveryStatus::Pending
+            {
                 if let (Some(due), Some(queue)) = (
                     record.delivery.next_attempt_at,
                     self.queues.get_mut(&record.delivery.subscription_id),
@@ -165,7 +207,13 @@ impl Inner {
         }
     }
 
-    fn lease(&mut self, id: DeliveryId, request: &ClaimRequest, out: &mut Vec<Claim>) {
+    fn lease(
+        &mut self,
+        id: DeliveryId,
+        request: &ClaimRequest,
+        not_before: Option<SystemTime>,
+        out: &mut Vec<Claim>,
+    ) {
         let Some(record) = self.deliveries.get_mut(&id) else {
             return;
         };
@@ -185,54 +233,75 @@ impl Inner {
             .checked_add(request.lease)
             .unwrap_or(request.now);
         record.lease = Some((lease, until));
-        self.leased.insert(id, until);
+        let sub = record.delivery.subscription_id;
         out.push(Claim {
             delivery: view(record),
             message: message.clone(),
             lease,
             lease_until: until,
+            not_before,
         });
+        self.leased.insert(id, until);
+        *self.leases_by_subscription.entry(sub).or_default() += 1;
     }
 }
 
 impl Store for MemoryStore {
-    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         if inner.subscriptions.contains_key(&subscription.id) {
-            return Err(StoreError::Conflict {
-                what: "subscription",
-                id: subscription.id.to_string(),
-            });
+            return Err(StoreError::conflict(
+                Entity::Subscription,
+                subscription.id,
+                "already exists",
+            ));
         }
         inner
             .subscriptions
             .insert(subscription.id, (subscription.clone(), Health::default()));
-        Ok(())
+        Ok(inner.bump())
     }
 
-    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+    async fn update_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Versioned<Subscription>, StoreError> {
         let mut inner = self.lock();
         let entry = inner
             .subscriptions
             .get_mut(&subscription.id)
-            .ok_or_else(|| not_found("subscription", subscription.id))?;
-        if entry.0.disabled.is_some() && subscription.disabled.is_none() {
+            .ok_or_else(|| not_found(Entity::Subscription, subscription.id))?;
+        entry.0.set_settings(subscription);
+        let stored = entry.0.clone();
+        Ok(Versioned::new(stored, inner.bump()))
+    }
+
+    async fn enable_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        let mut inner = self.lock();
+        let entry = inner
+            .subscriptions
+            .get_mut(&id)
+            .ok_or_else(|| not_found(Entity::Subscription, id))?;
+        if entry.0.disabled.take().is_some() {
             entry.1 = Health::default();
         }
-        entry.0 = subscription.clone();
-        Ok(())
+        let stored = entry.0.clone();
+        Ok(Versioned::new(stored, inner.bump()))
     }
 
     async fn disable_subscription(
         &self,
         id: SubscriptionId,
         disabled: Disabled,
-    ) -> Result<Subscription, StoreError> {
+    ) -> Result<Versioned<Subscription>, StoreError> {
         let mut inner = self.lock();
         let entry = inner
             .subscriptions
             .get_mut(&id)
-            .ok_or_else(|| not_found("subscription", id))?;
+            .ok_or_else(|| not_found(Entity::Subscription, id))?;
         entry.0.disabled = Some(disabled);
         let subscription = entry.0.clone();
         let waiting: Vec<DeliveryId> = inner
@@ -240,24 +309,39 @@ impl Store for MemoryStore {
             .get(&id)
             .map(|q| q.unfinished.iter().map(|(_, d)| *d).collect())
             .unwrap_or_default();
+        // In flight ones too: their attempt is still recorded, and only a success changes
+        // them from skipped (see the module docs of `store`).
         for delivery in waiting {
-            if inner
-                .deliveries
-                .get(&delivery)
-                .is_some_and(|r| r.lease.is_none())
-            {
-                inner.finish(delivery, DeliveryStatus::Skipped);
-            }
+            inner.dequeue(delivery, DeliveryStatus::Skipped);
         }
-        Ok(subscription)
+        Ok(Versioned::new(subscription, inner.bump()))
     }
 
-    async fn delete_subscription(&self, id: SubscriptionId) -> Result<bool, StoreError> {
+    async fn rotate_secret(
+        &self,
+        id: SubscriptionId,
+        secret: &Secret,
+        now: SystemTime,
+        overlap: Duration,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        let mut inner = self.lock();
+        let entry = inner
+            .subscriptions
+            .get_mut(&id)
+            .ok_or_else(|| not_found(Entity::Subscription, id))?;
+        entry.0.rotate(secret.clone(), now, overlap);
+        let stored = entry.0.clone();
+        Ok(Versioned::new(stored, inner.bump()))
+    }
+
+    async fn delete_subscription(&self, id: SubscriptionId) -> Result<Option<u64>, StoreError> {
         let mut inner = self.lock();
         if inner.subscriptions.remove(&id).is_none() {
-            return Ok(false);
+            return Ok(None);
         }
         inner.queues.remove(&id);
+        inner.leases_by_subscription.remove(&id);
+        inner.next_slot.remove(&id);
         let gone: Vec<DeliveryId> = inner
             .deliveries
             .iter()
@@ -272,47 +356,59 @@ impl Store for MemoryStore {
                 list.retain(|d| *d != delivery);
             }
         }
-        Ok(true)
+        Ok(Some(inner.bump()))
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
         Ok(self.lock().subscriptions.get(&id).map(|(s, _)| s.clone()))
     }
 
-    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        Ok(self
-            .lock()
+    async fn subscriptions(&self) -> Result<Versioned<Vec<Subscription>>, StoreError> {
+        let inner = self.lock();
+        let subscriptions = inner
             .subscriptions
             .values()
             .map(|(s, _)| s.clone())
-            .collect())
+            .collect();
+        Ok(Versioned::new(subscriptions, inner.version))
     }
 
-    async fn enqueue(
-        &self,
-        message: &Message,
-        deliveries: &[NewDelivery],
-    ) -> Result<(), StoreError> {
+    async fn enqueue(&self, enqueue: &Enqueue<'_>) -> Result<Enqueued, StoreError> {
+        let (message, deliveries) = (enqueue.message, enqueue.deliveries);
         let mut inner = self.lock();
-        let id = message.id();
-        if inner.messages.contains_key(&id) {
-            return Err(StoreError::Conflict {
-                what: "message",
-                id: id.to_string(),
+        if enqueue.subscriptions_version != inner.version {
+            return Err(StoreError::Stale {
+                version: inner.version,
             });
         }
-        let mut fresh = std::collections::HashSet::with_capacity(deliveries.len());
+        if let Some(idempotency) = &enqueue.idempotency
+            && let Some((first, at)) = inner.keys.get(&idempotency.key)
+            && *at >= idempotency.since
+        {
+            return Ok(Enqueued::Duplicate(*first));
+        }
+        let id = message.id();
+        if inner.messages.contains_key(&id) {
+            return Err(StoreError::conflict(Entity::Message, id, "already exists"));
+        }
+        let mut fresh = HashSet::with_capacity(deliveries.len());
         for new in deliveries {
             if !inner.subscriptions.contains_key(&new.subscription_id) {
-                return Err(not_found("subscription", new.subscription_id));
+                return Err(not_found(Entity::Subscription, new.subscription_id));
             }
             // A reused id would leave two queue entries for one record.
             if inner.deliveries.contains_key(&new.id) || !fresh.insert(new.id) {
-                return Err(StoreError::Conflict {
-                    what: "delivery",
-                    id: new.id.to_string(),
-                });
+                return Err(StoreError::conflict(
+                    Entity::Delivery,
+                    new.id,
+                    "already exists",
+                ));
             }
+        }
+        if let Some(idempotency) = &enqueue.idempotency {
+            inner
+                .keys
+                .insert(idempotency.key.clone(), (id, message.timestamp()));
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
@@ -320,12 +416,19 @@ impl Store for MemoryStore {
         inner.messages.insert(id, message.clone());
         let mut ids = Vec::with_capacity(deliveries.len());
         for new in deliveries {
-            let status = if new.skipped {
+            // The version matched, so the caller saw the subscription's state; checked again
+            // all the same, as the SQL stores do in their statement.
+            let skipped = new.skipped
+                || inner
+                    .subscriptions
+                    .get(&new.subscription_id)
+                    .is_some_and(|(s, _)| s.disabled.is_some());
+            let status = if skipped {
                 DeliveryStatus::Skipped
             } else {
                 DeliveryStatus::Pending
             };
-            let due = (!new.skipped).then_some(now);
+            let due = (!skipped).then_some(now);
             let delivery = Delivery {
                 id: new.id,
                 message_id: id,
@@ -348,16 +451,17 @@ impl Store for MemoryStore {
                     delivery,
                     seq,
                     lease: None,
+                    requeued: false,
                     attempts: Vec::new(),
                 },
             );
             ids.push(new.id);
         }
         inner.by_message.insert(id, ids);
-        Ok(())
+        Ok(Enqueued::Stored)
     }
 
-    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>, StoreError> {
+    async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, StoreError> {
         let mut inner = self.lock();
         let now = request.now;
         inner.reclaim_lapsed(now);
@@ -382,23 +486,54 @@ impl Store for MemoryStore {
             if subscription.disabled.is_some() {
                 continue;
             }
+            let limit = subscription
+                .max_in_flight
+                .unwrap_or(request.per_subscription)
+                .max(1);
+            let mut room = limit
+                .saturating_sub(inner.leases_of(sub))
+                .min(request.limit - out.len());
+            let slots = subscription.rate_limit.map(|rate| {
+                let next = inner.next_slot.get(&sub).copied().unwrap_or(0);
+                Slots::new(rate, next, crate::time::unix_micros(now), request.lease)
+            });
+            if let Some(slots) = &slots {
+                room = room.min(slots.available);
+            }
+            if room == 0 {
+                continue;
+            }
             let ordered = subscription.ordered;
             let Some(queue) = inner.queues.get(&sub) else {
                 continue;
             };
             let picks: Vec<DeliveryId> = if ordered {
-                // Only the oldest unfinished delivery, and only when it is not in flight.
-                queue
-                    .unfinished
-                    .first()
-                    .and_then(|(_, head)| inner.deliveries.get(head))
-                    .filter(|r| {
-                        r.lease.is_none() && r.delivery.next_attempt_at.is_some_and(|d| d <= now)
-                    })
-                    .map(|r| vec![r.delivery.id])
-                    .unwrap_or_default()
+                // Per ordering key, only its oldest unfinished delivery, and only when no
+                // delivery of that key is in flight.
+                let mut seen: HashSet<Option<&str>> = HashSet::new();
+                let mut picks = Vec::new();
+                for (_, id) in queue.unfinished.iter().take(ORDERED_WINDOW) {
+                    let Some(record) = inner.deliveries.get(id) else {
+                        continue;
+                    };
+                    let key = inner
+                        .messages
+                        .get(&record.delivery.message_id)
+                        .and_then(Message::ordering_key);
+                    if !seen.insert(key) {
+                        continue;
+                    }
+                    if record.lease.is_none()
+                        && record.delivery.next_attempt_at.is_some_and(|d| d <= now)
+                    {
+                        picks.push(*id);
+                        if picks.len() == room {
+                            break;
+                        }
+                    }
+                }
+                picks
             } else {
-                let room = request.per_subscription.min(request.limit - out.len());
                 queue
                     .ready
                     .iter()
@@ -407,11 +542,18 @@ impl Store for MemoryStore {
                     .map(|e| e.2)
                     .collect()
             };
-            for id in picks {
-                inner.lease(id, request, &mut out);
+            let given = picks.len();
+            for (i, id) in picks.into_iter().enumerate() {
+                let not_before = slots.map(|s| crate::time::from_unix_micros(s.slot(i)));
+                inner.lease(id, request, not_before, &mut out);
+            }
+            if let Some(slots) = slots
+                && given > 0
+            {
+                inner.next_slot.insert(sub, slots.next_after(given));
             }
         }
-        Ok(out)
+        Ok(Claimed::new(out, inner.version))
     }
 
     async fn record_attempt(
@@ -425,24 +567,36 @@ impl Store for MemoryStore {
         let record = inner
             .deliveries
             .get_mut(&id)
-            .ok_or_else(|| not_found("delivery", id))?;
+            .ok_or_else(|| not_found(Entity::Delivery, id))?;
         record.attempts.push(attempt.clone());
         let sub = record.delivery.subscription_id;
         let applied = record.lease.is_some_and(|(held, _)| held == lease);
         if applied {
             record.delivery.attempts = record.delivery.attempts.max(attempt.number);
             record.delivery.last_attempt_at = Some(attempt.at);
+            record.requeued = false;
+            // Disabled while in flight (skipped already), or since the worker decided: only a
+            // success changes that.
+            let skipped = record.delivery.status == DeliveryStatus::Skipped;
+            let disabled = inner
+                .subscriptions
+                .get(&sub)
+                .is_some_and(|(s, _)| s.disabled.is_some());
             match next {
                 Next::Delivered => inner.finish(id, DeliveryStatus::Delivered),
+                _ if skipped || (disabled && matches!(next, Next::RetryAt(_))) => {
+                    inner.finish(id, DeliveryStatus::Skipped)
+                }
                 Next::Exhausted => inner.finish(id, DeliveryStatus::Exhausted),
                 Next::Skipped => inner.finish(id, DeliveryStatus::Skipped),
                 Next::RetryAt(at) => {
-                    record.lease = None;
-                    record.delivery.next_attempt_at = Some(at);
-                    let seq = record.seq;
-                    inner.leased.remove(&id);
-                    if let Some(queue) = inner.queues.get_mut(&sub) {
-                        queue.ready.insert((at, seq, id));
+                    inner.unlease(id);
+                    if let Some(record) = inner.deliveries.get_mut(&id) {
+                        record.delivery.next_attempt_at = Some(at);
+                        let seq = record.seq;
+                        if let Some(queue) = inner.queues.get_mut(&sub) {
+                            queue.ready.insert((at, seq, id));
+                        }
                     }
                 }
             }
@@ -475,12 +629,24 @@ impl Store for MemoryStore {
         for (sub, queue) in &inner.queues {
             let ordered = inner.subscriptions.get(sub).is_some_and(|(s, _)| s.ordered);
             let due = if ordered {
+                // The earliest head of a key with nothing in flight.
+                let mut seen: HashSet<Option<&str>> = HashSet::new();
                 queue
                     .unfinished
-                    .first()
-                    .and_then(|(_, head)| inner.deliveries.get(head))
+                    .iter()
+                    .take(ORDERED_WINDOW)
+                    .filter_map(|(_, id)| inner.deliveries.get(id))
+                    .filter(|r| {
+                        seen.insert(
+                            inner
+                                .messages
+                                .get(&r.delivery.message_id)
+                                .and_then(Message::ordering_key),
+                        )
+                    })
                     .filter(|r| r.lease.is_none())
-                    .and_then(|r| r.delivery.next_attempt_at)
+                    .filter_map(|r| r.delivery.next_attempt_at)
+                    .min()
             } else {
                 queue.ready.first().map(|e| e.0)
             };
@@ -520,6 +686,7 @@ impl Store for MemoryStore {
 
     async fn purge(&self, before: SystemTime) -> Result<u64, StoreError> {
         let mut inner = self.lock();
+        inner.keys.retain(|_, (_, at)| *at >= before);
         let Inner {
             messages,
             deliveries,
@@ -586,7 +753,7 @@ impl Store for MemoryStore {
     ) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         if !inner.subscriptions.contains_key(&subscription) {
-            return Err(not_found("subscription", subscription));
+            return Err(not_found(Entity::Subscription, subscription));
         }
         let ids: Vec<DeliveryId> = inner
             .deliveries
