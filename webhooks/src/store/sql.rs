@@ -12,7 +12,8 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::{
-    Attempt, AttemptErrorKind, Claim, Cursor, Delivery, DeliveryStatus, LeaseId, Page, StoreError,
+    Attempt, AttemptErrorKind, Claim, Cursor, Delivery, DeliveryStatus, Entity, LeaseId, Page,
+    StoreError,
 };
 use crate::subscription::{DisableReason, Disabled};
 use crate::time::{from_unix_millis, unix_millis};
@@ -45,20 +46,14 @@ pub(super) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Sto
     }))
 }
 
-/// No `what` with this id.
-pub(super) fn not_found(what: &'static str, id: impl ToString) -> StoreError {
-    StoreError::NotFound {
-        what,
-        id: id.to_string(),
-    }
+/// No `entity` with this id.
+pub(super) fn not_found(entity: Entity, id: impl ToString) -> StoreError {
+    StoreError::not_found(entity, id)
 }
 
-/// A `what` with this id exists already (or, for a delivery, is in flight).
-pub(super) fn conflict(what: &'static str, id: impl ToString) -> StoreError {
-    StoreError::Conflict {
-        what,
-        id: id.to_string(),
-    }
+/// An `entity` with this id exists already, or (a delivery) is in flight: `reason` says which.
+pub(super) fn conflict(entity: Entity, id: impl ToString, reason: &'static str) -> StoreError {
+    StoreError::conflict(entity, id, reason)
 }
 
 /// A time as stored: whole unix milliseconds.
@@ -335,15 +330,17 @@ pub(super) fn decode_subscription(row: &impl Columns) -> Result<Subscription, St
 // ---------------------------------------------------------------------------------------------
 
 /// A delivery's status as shown, from the stored one: the stored state, plus in flight (leased)
-/// and failed (retrying), as [`MemoryStore`](super::MemoryStore) shows it.
+/// and failed (retrying; not when requeued by hand), as [`MemoryStore`](super::MemoryStore)
+/// shows it.
 fn delivery_status(
     stored: &str,
     leased: bool,
     attempts: u32,
+    requeued: bool,
 ) -> Result<DeliveryStatus, StoreError> {
     Ok(match stored {
         "pending" if leased => DeliveryStatus::InFlight,
-        "pending" if attempts > 0 => DeliveryStatus::Failed,
+        "pending" if attempts > 0 && !requeued => DeliveryStatus::Failed,
         "pending" => DeliveryStatus::Pending,
         "delivered" => DeliveryStatus::Delivered,
         "exhausted" => DeliveryStatus::Exhausted,
@@ -358,11 +355,11 @@ fn delivery_status(
 pub(super) fn or_status(status: DeliveryStatus) -> &'static str {
     match status {
         DeliveryStatus::Pending => {
-            " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts = 0)"
+            " OR (d.status = 'pending' AND d.lease IS NULL AND (d.attempts = 0 OR d.requeued))"
         }
         DeliveryStatus::InFlight => " OR (d.status = 'pending' AND d.lease IS NOT NULL)",
         DeliveryStatus::Failed => {
-            " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts > 0)"
+            " OR (d.status = 'pending' AND d.lease IS NULL AND d.attempts > 0 AND NOT d.requeued)"
         }
         DeliveryStatus::Delivered => " OR d.status = 'delivered'",
         DeliveryStatus::Exhausted => " OR d.status = 'exhausted'",
@@ -370,14 +367,15 @@ pub(super) fn or_status(status: DeliveryStatus) -> &'static str {
     }
 }
 
-/// A delivery view from its 10 columns starting at column 0: `d.id, m.id, d.subscription_id,
+/// A delivery view from its 11 columns starting at column 0: `d.id, m.id, d.subscription_id,
 /// m.event_type, d.status, d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at,
-/// d.lease IS NOT NULL` (`d`: the delivery, `m`: its message).
+/// d.lease IS NOT NULL, d.requeued` (`d`: the delivery, `m`: its message).
 pub(super) fn decode_delivery(row: &impl Columns) -> Result<Delivery, StoreError> {
     let stored = row.text(4)?;
     let attempts = row.u32(5)?;
     let leased = row.flag(9)?;
-    let status = delivery_status(&stored, leased, attempts)?;
+    let requeued = row.flag(10)?;
+    let status = delivery_status(&stored, leased, attempts, requeued)?;
     Ok(Delivery {
         id: DeliveryId::from_uuid(row.id(0)?),
         message_id: MessageId::from_uuid(row.id(1)?),
@@ -410,28 +408,36 @@ pub(super) fn delivery_page<R: Columns>(
 }
 
 /// A claim from a claimed delivery's row: the delivery view, then its message's labels (JSON
-/// text) at column `labels_at` and its body right after.
+/// text) at column `labels_at`, its body right after, and its ordering key (text or NULL) after
+/// that. `not_before`: the send slot the claim gave it (rate-limited subscriptions).
 pub(super) fn decode_claim(
     row: &impl Columns,
     labels_at: usize,
     lease: LeaseId,
     lease_until: SystemTime,
+    not_before: Option<SystemTime>,
 ) -> Result<Claim, StoreError> {
     let delivery = decode_delivery(row)?;
     let labels: Labels = from_json(&row.text(labels_at)?, "message labels")?;
     let body = row.bytes(labels_at + 1)?;
-    let message = Message::from_parts(
+    let mut message = Message::from_parts(
         delivery.message_id,
         delivery.created_at,
         delivery.event_type.clone(),
         labels,
         body,
     );
+    if let Some(key) = row.opt_text(labels_at + 2)? {
+        message = message
+            .with_ordering_key(key)
+            .map_err(|e| corrupt("message ordering key", e))?;
+    }
     Ok(Claim {
         delivery,
         message,
         lease,
         lease_until,
+        not_before,
     })
 }
 
