@@ -13,11 +13,15 @@
 //!   unknown subscriptions, leases, health), one writes the whole batch — a statement per table
 //!   over rows passed as JSON, whatever their number — and commits. A job that cannot be
 //!   applied (a duplicate id, an unknown subscription or delivery) is found by the read and
-//!   fails alone; the others commit;
-//! - a claim is one `UPDATE … RETURNING` over every subscription, in one call (the round's
+//!   fails alone, and one that is stale (matched against an older version of the
+//!   subscriptions) or a duplicate (its idempotency key was seen) answers alone; the others
+//!   commit;
+//! - a claim is one `UPDATE … RETURNING` over every subscription, within each one's limits
+//!   (`max_in_flight`, ordering keys, rate limit; see [`claim_sql`]), in one call (the round's
 //!   first one when a round is waiting too). Leases do not survive a restart (`open` clears
 //!   them), so a claim commits without `fsync`;
-//! - every other write is its own transaction on the same connection.
+//! - every other write is its own transaction on the same connection; a change to a
+//!   subscription moves the version of the subscriptions (`subscriptions_version`) on in it.
 //!
 //! The schema lives in `migrations/sqlite/`, applied in order on open and tracked in
 //! `PRAGMA user_version`.
@@ -44,16 +48,21 @@ use super::sql::{
     not_found, or_status,
 };
 use super::{
-    Attempt, AttemptErrorKind, Claim, ClaimRequest, Delivery, DeliveryQuery, DeliveryStatus,
-    Health, LeaseId, NewDelivery, Next, Page, Recorded, Store, StoreError,
+    Attempt, AttemptErrorKind, ClaimRequest, Claimed, Delivery, DeliveryQuery, DeliveryStatus,
+    Enqueue, Enqueued, Entity, Health, Idempotency, LeaseId, NewDelivery, Next, ORDERED_WINDOW,
+    Page, Recorded, Store, StoreError, Versioned,
 };
+use crate::rate_limit::Slots;
 use crate::subscription::Disabled;
-use crate::time::from_unix_millis;
-use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
+use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
+use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes `user_version` from `n` to
 /// `n + 1`. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_many_workers.sql"),
+];
 
 /// How long a statement waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,7 +127,10 @@ struct Queue {
 struct EnqueueJob {
     message: Message,
     deliveries: Vec<NewDelivery>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    /// The subscriptions' version the deliveries were matched against.
+    version: u64,
+    idempotency: Option<Idempotency>,
+    done: oneshot::Sender<Result<Enqueued, StoreError>>,
 }
 
 /// One `record_attempt` waiting for its commit.
@@ -132,7 +144,7 @@ struct RecordJob {
 /// One `claim` waiting for its turn.
 struct ClaimJob {
     request: ClaimRequest,
-    done: oneshot::Sender<Result<Vec<Claim>, StoreError>>,
+    done: oneshot::Sender<Result<Claimed, StoreError>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -374,7 +386,7 @@ macro_rules! subscription_columns {
 macro_rules! delivery_columns {
     () => {
         "d.id, m.id, d.subscription_id, m.event_type, d.status, d.attempts, d.next_attempt_at, \
-         d.created_at, d.last_attempt_at, d.lease IS NOT NULL"
+         d.created_at, d.last_attempt_at, d.lease IS NOT NULL, d.requeued"
     };
 }
 
@@ -406,11 +418,18 @@ fn bind_subscription(
 // ---------------------------------------------------------------------------------------------
 
 /// A claim, in one call: releases the leases that lapsed, then leases up to `limit` due
-/// deliveries and returns them with their messages. Subscriptions are taken in turn, starting
-/// after the one the previous claim ended with (two range scans of their ids, so that a claim
-/// stops as soon as it has enough); each gives its oldest due unleased deliveries (at most
-/// `per`), or, if it is ordered, its head when that is neither leased nor early. Disabled and
-/// excluded subscriptions give nothing.
+/// deliveries within each subscription's limits and returns them with their messages, then
+/// moves the rate-limited subscriptions' next send slot on and reads the subscriptions' version.
+///
+/// Each subscription that is neither disabled nor excluded gets a *room* (`r`): its
+/// `max_in_flight` (or `per`) less its leases, and for a rate-limited one at most the send slots
+/// left before half a lease from now ([`Slots`], computed the same way). Subscriptions are then
+/// taken in turn, starting after the one the previous claim ended with (two range scans of their
+/// ids, so that a claim stops as soon as it has enough); each gives at most its room of:
+///
+/// - unordered: its oldest due unleased deliveries ([`unordered_candidates`]);
+/// - ordered: the heads of its ordering keys that are due and whose key has nothing leased,
+///   among its [`ORDERED_WINDOW`] oldest unfinished deliveries ([`ordered_heads`]).
 ///
 /// Every delivery of the claim gets the same lease in the table; each [`LeaseId`] handed out
 /// is that lease mixed with the delivery's `pk` (see [`delivery_lease`]), so they differ.
@@ -419,82 +438,160 @@ fn bind_subscription(
 /// `synchronous = NORMAL` for this transaction only. In WAL mode NORMAL still syncs around
 /// checkpoints, so what the durable commits before it wrote stays durable.
 ///
-/// Parameters, in order: now (for the lapsed leases); now, per, after, lease, until, limit, and
-/// the excluded subscriptions (a [`Rows`] of ids).
+/// Parameters, in order: now (for the lapsed leases); now, per, after, lease, until, limit,
+/// now (µs), half a lease (µs), [`ORDERED_WINDOW`], and the excluded subscriptions (a [`Rows`] of
+/// ids); lease, now (µs) (for the send slots).
 ///
 /// Parameters are only ever read through a `MATERIALIZED` CTE (`p`), here and in the rounds:
 /// a bound parameter in a `WHERE` term of a statement on `deliveries` makes SQLite re-prepare
 /// the statement whenever its value changes (to check it against the partial indexes'
 /// conditions), which would mean every time.
 ///
-/// Its rows have [`CLAIM_COLUMNS`] columns: what [`decode_claim`] reads, then `pk`, `message`.
+/// Its rows have [`CLAIM_COLUMNS`] columns: what [`decode_claim`] reads, then `pk`, `message`,
+/// and the subscription's `rate_limit` and `next_slot_us` before the claim; then one row of one
+/// column, the subscriptions' version.
 macro_rules! claim_sql {
     () => {
-        "\
+        concat!(
+            "\
 PRAGMA synchronous = NORMAL;
 BEGIN IMMEDIATE;
 WITH p AS MATERIALIZED (SELECT ? AS now)
 UPDATE OR ROLLBACK deliveries SET lease = NULL, lease_until = NULL FROM p
 WHERE lease IS NOT NULL AND lease_until <= p.now;
-WITH p AS MATERIALIZED
-  (SELECT ? AS now, ? AS per, ? AS after, ? AS lease, ? AS until, ? AS lim, ? AS b, jsonb(?) AS j),
-ex(id) AS MATERIALIZED (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r)
+WITH p AS MATERIALIZED (SELECT ? AS now, ? AS per, ? AS after, ? AS lease, ? AS until, ? AS lim,
+  ? AS now_us, ? AS half_us, ? AS win, ? AS b, jsonb(?) AS j),
+ex(id) AS MATERIALIZED (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r),
+r AS MATERIALIZED (
+  SELECT s.id, s.ordered, MIN(
+    MAX(COALESCE(s.max_in_flight, p.per), 1)
+      - (SELECT COUNT(*) FROM deliveries l WHERE l.subscription_id = s.id AND l.lease IS NOT NULL),
+    CASE
+      WHEN s.rate_limit IS NULL THEN p.lim
+      WHEN MAX(s.next_slot_us, p.now_us) > p.now_us + p.half_us THEN 0
+      ELSE (p.now_us + p.half_us - MAX(s.next_slot_us, p.now_us))
+        / ((999999 + MAX(s.rate_limit, 1)) / MAX(s.rate_limit, 1)) + 1
+    END) AS room
+  FROM p, subscriptions s WHERE s.disabled_at IS NULL AND s.id NOT IN ex),
+cap(n) AS MATERIALIZED (SELECT MIN(p.lim, COALESCE((SELECT MAX(room) FROM r), 0)) FROM p)
 UPDATE OR ROLLBACK deliveries SET lease = p.lease, lease_until = p.until FROM p
 WHERE deliveries.pk IN (
-  SELECT d.pk FROM p JOIN subscriptions s ON s.id > p.after JOIN deliveries d ON d.pk IN (
-      SELECT x.pk FROM deliveries x
-      WHERE x.subscription_id = s.id AND x.status = 'pending' AND x.lease IS NULL
-        AND x.next_attempt_at <= p.now
-      ORDER BY x.next_attempt_at, x.message, x.pk LIMIT (SELECT per FROM p))
-  WHERE NOT s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
+  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
+  WHERE s.id > p.after AND r.id = s.id AND r.room > 0 AND NOT r.ordered AND d.pk IN (",
+            unordered_candidates!(),
+            ")
   UNION ALL
-  SELECT d.pk FROM p JOIN subscriptions s ON s.id > p.after JOIN deliveries d ON d.pk = (
-      SELECT y.pk FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending'
-      ORDER BY y.message, y.pk LIMIT 1)
-  WHERE s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
-    AND d.lease IS NULL AND d.next_attempt_at <= p.now
+  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
+  WHERE s.id > p.after AND r.id = s.id AND r.room > 0 AND r.ordered AND d.pk IN (",
+            ordered_candidates!(),
+            ")
   UNION ALL
-  SELECT d.pk FROM p JOIN subscriptions s ON s.id <= p.after JOIN deliveries d ON d.pk IN (
-      SELECT x.pk FROM deliveries x
-      WHERE x.subscription_id = s.id AND x.status = 'pending' AND x.lease IS NULL
-        AND x.next_attempt_at <= p.now
-      ORDER BY x.next_attempt_at, x.message, x.pk LIMIT (SELECT per FROM p))
-  WHERE NOT s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
+  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
+  WHERE s.id <= p.after AND r.id = s.id AND r.room > 0 AND NOT r.ordered AND d.pk IN (",
+            unordered_candidates!(),
+            ")
   UNION ALL
-  SELECT d.pk FROM p JOIN subscriptions s ON s.id <= p.after JOIN deliveries d ON d.pk = (
-      SELECT y.pk FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending'
-      ORDER BY y.message, y.pk LIMIT 1)
-  WHERE s.ordered AND s.disabled_at IS NULL AND s.id NOT IN ex
-    AND d.lease IS NULL AND d.next_attempt_at <= p.now
+  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
+  WHERE s.id <= p.after AND r.id = s.id AND r.room > 0 AND r.ordered AND d.pk IN (",
+            ordered_candidates!(),
+            ")
   LIMIT (SELECT lim FROM p))
 RETURNING id, (SELECT m.id FROM messages m WHERE m.seq = deliveries.message), subscription_id,
   (SELECT m.event_type FROM messages m WHERE m.seq = deliveries.message), status, attempts,
-  next_attempt_at, created_at, last_attempt_at, lease IS NOT NULL,
+  next_attempt_at, created_at, last_attempt_at, lease IS NOT NULL, requeued,
   (SELECT m.labels FROM messages m WHERE m.seq = deliveries.message),
-  (SELECT m.body FROM messages m WHERE m.seq = deliveries.message), pk, message;
+  (SELECT m.body FROM messages m WHERE m.seq = deliveries.message),
+  (SELECT m.ordering_key FROM messages m WHERE m.seq = deliveries.message), pk, message,
+  (SELECT s.rate_limit FROM subscriptions s
+   WHERE s.id = CAST(deliveries.subscription_id AS BLOB)),
+  (SELECT s.next_slot_us FROM subscriptions s
+   WHERE s.id = CAST(deliveries.subscription_id AS BLOB));
+WITH p AS MATERIALIZED (SELECT ? AS lease, ? AS now_us)
+UPDATE OR ROLLBACK subscriptions SET next_slot_us = MAX(next_slot_us, p.now_us)
+  + (999999 + MAX(rate_limit, 1)) / MAX(rate_limit, 1) * (SELECT COUNT(*) FROM deliveries l
+    WHERE l.subscription_id = subscriptions.id AND l.lease IS NOT NULL AND l.lease = p.lease)
+FROM p WHERE rate_limit IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries l
+  WHERE l.subscription_id = subscriptions.id AND l.lease IS NOT NULL AND l.lease = p.lease);
+SELECT version FROM subscriptions_version;
 COMMIT;
 PRAGMA synchronous = FULL"
+        )
+    };
+}
+
+/// The deliveries an unordered subscription (`s`, its room in `r`) gives a claim: its oldest
+/// due unleased ones, at most its room. (`LIMIT` cannot depend on the subscription, so they
+/// are read up to the largest room, `cap`, and numbered.)
+macro_rules! unordered_candidates {
+    () => {
+        "
+    SELECT c.pk FROM (
+      SELECT x.pk, row_number() OVER (ORDER BY x.due, x.message, x.pk) AS n FROM (
+        SELECT y.pk, y.next_attempt_at AS due, y.message FROM deliveries y
+        WHERE y.subscription_id = s.id AND y.status = 'pending' AND y.lease IS NULL
+          AND y.next_attempt_at <= p.now
+        ORDER BY y.next_attempt_at, y.message, y.pk LIMIT (SELECT n FROM cap)) AS x) AS c
+    WHERE c.n <= r.room"
+    };
+}
+
+/// The deliveries an ordered subscription (`s`, its room in `r`) gives a claim: the heads of
+/// [`ordered_heads`] that are due and whose key has nothing leased, oldest first, at most its
+/// room.
+macro_rules! ordered_candidates {
+    () => {
+        concat!(
+            "
+    SELECT h.pk FROM (
+      SELECT w.pk, row_number() OVER (ORDER BY w.message, w.pk) AS n FROM (",
+            ordered_heads!(),
+            ") AS w
+      WHERE w.nth = 1 AND NOT w.busy AND w.due <= p.now) AS h
+    WHERE h.n <= r.room"
+        )
+    };
+}
+
+/// An ordered subscription `s`'s [`ORDERED_WINDOW`] (`p.win`) oldest unfinished deliveries,
+/// each with `nth`, its rank within its ordering key (1: the key's head; messages without a
+/// key share one queue), and `busy`, whether a delivery of its key is leased. Columns: `pk`,
+/// `message`, `due`, `nth`, `busy`.
+macro_rules! ordered_heads {
+    () => {
+        "
+        SELECT v.pk, v.message, v.due,
+          row_number() OVER (PARTITION BY v.k ORDER BY v.message, v.pk) AS nth,
+          MAX(v.leased) OVER (PARTITION BY v.k) AS busy
+        FROM (
+          SELECT y.pk, y.message, y.next_attempt_at AS due, y.lease IS NOT NULL AS leased,
+            (SELECT m.ordering_key FROM messages m WHERE m.seq = y.message) AS k
+          FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending'
+          ORDER BY y.message, y.pk LIMIT (SELECT win FROM p)) AS v"
     };
 }
 
 /// See [`claim_sql`].
 const CLAIM: &str = claim_sql!();
 
-/// How many columns a row of [`claim_sql`] has: more than any row of [`round_read_sql`], which
-/// tells them apart when the two run as one call ([`CLAIM_AND_READ`]).
-const CLAIM_COLUMNS: usize = 14;
+/// How many columns a claimed delivery's row of [`claim_sql`] has: more than any row of
+/// [`round_read_sql`], which tells them apart when the two run as one call ([`CLAIM_AND_READ`]).
+/// (The claim's version row has one column, fewer than any.)
+const CLAIM_COLUMNS: usize = 18;
 
 /// The first call of a round: opens its transaction and reads what deciding its jobs needs,
 /// each row tagged (column 0) with what it is:
 ///
 /// - 0: the last message `seq` (the round's messages take the next ones);
 /// - 1: the round's message ids that exist already;
-/// - 2: the round's subscriptions that exist;
+/// - 2: the round's subscriptions that exist, and whether each is disabled;
 /// - 3: the round's new delivery ids that exist already;
 /// - 4: each delivery an attempt is recorded for: id, pk, subscription, lease, and that
-///   subscription's `failing_since`, `consecutive_exhausted` and whether it exists.
+///   subscription's `failing_since`, `consecutive_exhausted` and whether it exists; whether the
+///   delivery is skipped, and whether the subscription is disabled;
+/// - 5: the subscriptions' version;
+/// - 6: the round's idempotency keys that are stored: key, message id, when.
 ///
-/// Parameters: the four lists of ids, in that order, each a [`Rows`].
+/// Parameters: the four lists of ids, then the keys, in that order, each a [`Rows`].
 macro_rules! round_read_sql {
     () => {
         "\
@@ -504,16 +601,21 @@ WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 SELECT 1, id FROM messages WHERE id IN
   (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-SELECT 2, id FROM subscriptions WHERE id IN
+SELECT 2, id, disabled_at IS NOT NULL FROM subscriptions WHERE id IN
   (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 SELECT 3, id FROM deliveries WHERE id IN
   (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 SELECT 4, d.id, d.pk, d.subscription_id, d.lease, s.failing_since, s.consecutive_exhausted,
-  s.id IS NOT NULL
+  s.id IS NOT NULL, d.status = 'skipped', s.disabled_at IS NOT NULL
 FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id IN
-  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r)"
+  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
+SELECT 5, version FROM subscriptions_version;
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+SELECT 6, key, message_id, created_at FROM idempotency_keys WHERE key IN
+  (SELECT CAST(substr(p.b, r.value ->> 0, r.value ->> 1) AS TEXT)
+   FROM p, jsonb_each(p.j) AS r)"
     };
 }
 
@@ -526,15 +628,16 @@ const CLAIM_AND_READ: &str = concat!(claim_sql!(), ";\n", round_read_sql!());
 
 /// The second call of a round: writes every row the round decided, one statement per table,
 /// and commits (synced: `synchronous = FULL`). Parameters: one [`Rows`] per statement, in
-/// order — messages, deliveries, attempts, delivery updates, health — whose rows are laid out
-/// as [`Round`] pushes them.
+/// order — messages, deliveries, attempts, delivery updates, health, idempotency keys — whose
+/// rows are laid out as [`Round`] pushes them.
 const ROUND_WRITE: &str = "\
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-INSERT OR ROLLBACK INTO messages (seq, id, created_at, event_type, labels, body)
+INSERT OR ROLLBACK INTO messages (seq, id, created_at, event_type, labels, body, ordering_key)
   SELECT r.value ->> 0, substr(p.b, r.value ->> 1, 16), r.value ->> 2,
     CAST(substr(p.b, r.value ->> 3, r.value ->> 4) AS TEXT),
     CAST(substr(p.b, r.value ->> 5, r.value ->> 6) AS TEXT),
-    substr(p.b, r.value ->> 7, r.value ->> 8)
+    substr(p.b, r.value ->> 7, r.value ->> 8),
+    CAST(substr(p.b, r.value ->> 9, r.value ->> 10) AS TEXT)
   FROM p, jsonb_each(p.j) AS r;
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 INSERT OR ROLLBACK INTO deliveries
@@ -552,12 +655,19 @@ INSERT OR ROLLBACK INTO attempts
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 UPDATE OR ROLLBACK deliveries SET attempts = MAX(deliveries.attempts, r.value ->> 1),
     last_attempt_at = r.value ->> 2, status = r.value ->> 3, next_attempt_at = r.value ->> 4,
-    lease = NULL, lease_until = NULL
+    lease = NULL, lease_until = NULL, requeued = 0
   FROM p, jsonb_each(p.j) AS r WHERE deliveries.pk = r.value ->> 0;
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 UPDATE OR ROLLBACK subscriptions
   SET failing_since = r.value ->> 1, consecutive_exhausted = r.value ->> 2
   FROM p, jsonb_each(p.j) AS r WHERE subscriptions.id = substr(p.b, r.value ->> 0, 16);
+WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
+INSERT OR ROLLBACK INTO idempotency_keys (key, message_id, created_at)
+  SELECT CAST(substr(p.b, r.value ->> 0, r.value ->> 1) AS TEXT),
+    substr(p.b, r.value ->> 2, 16), r.value ->> 3
+  FROM p, jsonb_each(p.j) AS r WHERE true
+  ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id,
+    created_at = excluded.created_at;
 COMMIT";
 
 /// A batch of rows for one statement, bound as two parameters whatever its size, so that the
@@ -704,6 +814,9 @@ struct Claiming {
     lease_until: SystemTime,
     /// Where it started among subscriptions (see `Inner::rotation`).
     after: Vec<u8>,
+    /// The claim's time, in unix microseconds, and its lease: the rate limits' [`Slots`].
+    now_us: u64,
+    lease_for: Duration,
 }
 
 /// The same failure for every caller of a batch (`StoreError` is not `Clone`).
@@ -718,14 +831,19 @@ struct Round {
     last_seq: i64,
     /// Message ids taken: stored already, or by an earlier job of the round.
     messages: HashSet<Uuid>,
-    /// The round's subscriptions that exist.
-    subscriptions: HashSet<Uuid>,
+    /// The subscriptions' version.
+    version: u64,
+    /// The round's subscriptions that exist, and whether each is disabled.
+    subscriptions: HashMap<Uuid, bool>,
     /// Delivery ids taken, as `messages`.
     deliveries: HashSet<Uuid>,
     /// The deliveries attempts are recorded for, by id.
     targets: HashMap<Uuid, Target>,
     /// The health of their subscriptions (those that exist), by id.
     health: HashMap<Uuid, SubscriptionHealth>,
+    /// The round's idempotency keys: the message stored with each, and when (ms); stored
+    /// already, or by an earlier job of the round.
+    keys: HashMap<String, (Uuid, i64)>,
 }
 
 /// A delivery an attempt is recorded for.
@@ -733,6 +851,10 @@ struct Target {
     pk: i64,
     subscription: Uuid,
     lease: Option<Vec<u8>>,
+    /// Skipped already: its subscription was disabled while it was in flight.
+    skipped: bool,
+    /// Its subscription is disabled.
+    disabled: bool,
 }
 
 /// A subscription's health as stored.
@@ -782,6 +904,7 @@ struct Writes {
     attempts: Rows,
     updates: Rows,
     health: Rows,
+    keys: Rows,
 }
 
 impl Round {
@@ -795,7 +918,7 @@ impl Round {
                     round.messages.insert(row.id(1)?);
                 }
                 2 => {
-                    round.subscriptions.insert(row.id(1)?);
+                    round.subscriptions.insert(row.id(1)?, row.flag(2)?);
                 }
                 3 => {
                     round.deliveries.insert(row.id(1)?);
@@ -808,6 +931,8 @@ impl Round {
                             pk: row.int(2)?,
                             subscription,
                             lease: row.col(4)?,
+                            skipped: row.flag(8)?,
+                            disabled: row.flag(9)?,
                         },
                     );
                     if row.flag(7)? {
@@ -821,32 +946,49 @@ impl Round {
                         );
                     }
                 }
+                5 => {
+                    round.version =
+                        u64::try_from(row.int(1)?).map_err(|e| corrupt("version", e))?;
+                }
+                6 => {
+                    round.keys.insert(row.text(1)?, (row.id(2)?, row.int(3)?));
+                }
                 other => return Err(corrupt("round row", other)),
             }
         }
         Ok(round)
     }
 
-    /// Decides an enqueue as committing it alone after the previous ones would: `Ok` if it is
-    /// written (its rows pushed to `writes`).
-    fn enqueue(&mut self, job: &EnqueueJob, writes: &mut Writes) -> Result<(), StoreError> {
+    /// Decides an enqueue as committing it alone after the previous ones would, as
+    /// [`MemoryStore`](super::MemoryStore) does: its rows are pushed to `writes` if it is stored.
+    fn enqueue(&mut self, job: &EnqueueJob, writes: &mut Writes) -> Result<Enqueued, StoreError> {
+        if job.version != self.version {
+            return Err(StoreError::Stale {
+                version: self.version,
+            });
+        }
+        if let Some(idempotency) = &job.idempotency
+            && let Some((first, at)) = self.keys.get(&idempotency.key)
+            && *at >= millis_ceil(idempotency.since)
+        {
+            return Ok(Enqueued::Duplicate(MessageId::from_uuid(*first)));
+        }
         let message = &job.message;
         let id = message.id().as_uuid();
         if self.messages.contains(&id) {
-            return Err(conflict("message", message.id()));
-        }
-        if let Some(unknown) = job
-            .deliveries
-            .iter()
-            .find(|d| !self.subscriptions.contains(&d.subscription_id.as_uuid()))
-        {
-            return Err(not_found("subscription", unknown.subscription_id));
+            return Err(conflict(Entity::Message, message.id(), "already exists"));
         }
         for (n, new) in job.deliveries.iter().enumerate() {
-            let key = new.id.as_uuid();
-            if self.deliveries.contains(&key) || job.deliveries[..n].iter().any(|d| d.id == new.id)
+            if !self
+                .subscriptions
+                .contains_key(&new.subscription_id.as_uuid())
             {
-                return Err(conflict("delivery", new.id));
+                return Err(not_found(Entity::Subscription, new.subscription_id));
+            }
+            if self.deliveries.contains(&new.id.as_uuid())
+                || job.deliveries[..n].iter().any(|d| d.id == new.id)
+            {
+                return Err(conflict(Entity::Delivery, new.id, "already exists"));
             }
         }
         let labels = json(message.labels())?;
@@ -861,10 +1003,18 @@ impl Round {
             Cell::Bytes(message.event_type().as_bytes()),
             Cell::Bytes(labels.as_bytes()),
             Cell::Bytes(&message.body()[..]),
+            Cell::OptText(message.ordering_key()),
         ]);
         for new in &job.deliveries {
             self.deliveries.insert(new.id.as_uuid());
-            let (status, due) = if new.skipped {
+            // The version matched, so the caller saw the subscription's state; checked again
+            // all the same, as the other stores do.
+            let disabled = self
+                .subscriptions
+                .get(&new.subscription_id.as_uuid())
+                .copied()
+                .unwrap_or(false);
+            let (status, due) = if new.skipped || disabled {
                 (DeliveryStatus::Skipped, None)
             } else {
                 (DeliveryStatus::Pending, Some(created))
@@ -878,7 +1028,15 @@ impl Round {
                 Cell::OptInt(due),
             ]);
         }
-        Ok(())
+        if let Some(idempotency) = &job.idempotency {
+            self.keys.insert(idempotency.key.clone(), (id, created));
+            writes.keys.push(&[
+                Cell::Bytes(idempotency.key.as_bytes()),
+                Cell::Id(id),
+                Cell::Int(created),
+            ]);
+        }
+        Ok(Enqueued::Stored)
     }
 
     /// Decides an attempt record as recording it alone after the previous ones would: the
@@ -890,7 +1048,7 @@ impl Round {
         let target = self
             .targets
             .get_mut(&id.as_uuid())
-            .ok_or_else(|| not_found("delivery", id))?;
+            .ok_or_else(|| not_found(Entity::Delivery, id))?;
         let claimed = delivery_lease(job.lease.0, target.pk);
         let applied = target.lease.as_deref() == Some(claimed.as_bytes().as_slice());
         let at = millis(attempt.at);
@@ -909,8 +1067,14 @@ impl Round {
         ]);
         if applied {
             target.lease = None;
+            // Disabled while in flight (skipped already), or since the worker decided: only a
+            // success changes that.
+            let retry = matches!(job.next, Next::RetryAt(_));
             let (status, due) = match job.next {
                 Next::Delivered => (DeliveryStatus::Delivered, None),
+                _ if target.skipped || (target.disabled && retry) => {
+                    (DeliveryStatus::Skipped, None)
+                }
                 Next::Exhausted => (DeliveryStatus::Exhausted, None),
                 Next::Skipped => (DeliveryStatus::Skipped, None),
                 Next::RetryAt(at) => (DeliveryStatus::Pending, Some(millis(at))),
@@ -1019,7 +1183,7 @@ impl Inner {
         &self,
         slot: &mut Option<Writer>,
         request: &ClaimRequest,
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         let writer = self.connection(slot).await?;
         let (query, claiming) = self.claim_query(CLAIM, request);
         writer.dirty = true;
@@ -1055,31 +1219,55 @@ impl Inner {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            now_us: unix_micros(request.now),
+            lease_for: request.lease,
         };
+        // As `Slots` computes them; far from overflowing SQLite's integers.
+        let micros = |us: u64| i64::try_from(us).unwrap_or(i64::MAX).min(i64::MAX / 4);
+        let now_us = micros(claiming.now_us);
+        let half_us = micros(u64::try_from(request.lease.as_micros() / 2).unwrap_or(u64::MAX));
         let excluded = Rows::ids(request.exclude.iter().map(|s| s.as_uuid()));
-        let per = request.per_subscription.min(request.limit);
         let query = sqlx::query(sql)
             .bind(now)
             .bind(now)
-            .bind(count(per))
+            .bind(count(request.per_subscription))
             .bind(claiming.after.clone())
             .bind(blob(claiming.lease))
             .bind(until_ms)
-            .bind(count(request.limit));
-        (excluded.bind(query), claiming)
+            .bind(count(request.limit))
+            .bind(now_us)
+            .bind(half_us)
+            .bind(count(ORDERED_WINDOW));
+        let query = excluded.bind(query).bind(blob(claiming.lease)).bind(now_us);
+        (query, claiming)
     }
 
-    /// The claims from a claim's rows, oldest due first; moves the rotation on.
-    fn claimed(&self, rows: &[SqliteRow], claiming: &Claiming) -> Result<Vec<Claim>, StoreError> {
+    /// The claims from a claim's rows (see [`claim_sql`]), oldest due first, each rate-limited
+    /// subscription's with their send slots in that order; moves the rotation on.
+    fn claimed(&self, rows: &[SqliteRow], claiming: &Claiming) -> Result<Claimed, StoreError> {
         let after = &claiming.after;
         let mut claimed = Vec::with_capacity(rows.len());
+        let mut version = None;
         let mut last: Option<Vec<u8>> = None;
         let mut last_wrapped: Option<Vec<u8>> = None;
         for row in rows {
-            let pk: i64 = row.int(12)?;
-            let seq: i64 = row.int(13)?;
+            if row.len() != CLAIM_COLUMNS {
+                version = Some(u64::try_from(row.int(0)?).map_err(|e| corrupt("version", e))?);
+                continue;
+            }
+            let pk: i64 = row.int(14)?;
+            let seq: i64 = row.int(15)?;
             let lease = LeaseId(delivery_lease(claiming.lease, pk));
-            let claim = decode_claim(row, 10, lease, claiming.lease_until)?;
+            let claim = decode_claim(row, 11, lease, claiming.lease_until, None)?;
+            let slots = match row.opt_int(16)? {
+                Some(rate) => Some(Slots::new(
+                    u32::try_from(rate).map_err(|e| corrupt("subscription rate limit", e))?,
+                    u64::try_from(row.int(17)?).unwrap_or(0),
+                    claiming.now_us,
+                    claiming.lease_for,
+                )),
+                None => None,
+            };
             let sub = blob(claim.delivery.subscription_id.as_uuid());
             // Subscriptions were taken after `after` first, then from the first up to it: the
             // claim ended with the greatest of the second part if any, else of the first.
@@ -1091,14 +1279,29 @@ impl Inner {
             if part.as_ref().is_none_or(|l| *l < sub) {
                 *part = Some(sub);
             }
-            claimed.push((claim.delivery.next_attempt_at, seq, pk, claim));
+            claimed.push((claim.delivery.next_attempt_at, seq, pk, slots, claim));
         }
         if let Some(end) = last_wrapped.or(last) {
             *self.rotation.lock().unwrap_or_else(|p| p.into_inner()) = end;
         }
         // Oldest due first, as each subscription's deliveries were picked.
-        claimed.sort_by_key(|(due, seq, pk, _)| (*due, *seq, *pk));
-        Ok(claimed.into_iter().map(|(.., claim)| claim).collect())
+        claimed.sort_by_key(|(due, seq, pk, ..)| (*due, *seq, *pk));
+        // The i-th claim of a rate-limited subscription gets its i-th slot, as the statement
+        // that moved its next slot on counted them.
+        let mut given: HashMap<SubscriptionId, usize> = HashMap::new();
+        let claims = claimed
+            .into_iter()
+            .map(|(.., slots, mut claim)| {
+                if let Some(slots) = slots {
+                    let i = given.entry(claim.delivery.subscription_id).or_default();
+                    claim.not_before = Some(from_unix_micros(slots.slot(*i)));
+                    *i += 1;
+                }
+                claim
+            })
+            .collect();
+        let version = version.ok_or_else(|| corrupt("claim", "no subscriptions version"))?;
+        Ok(Claimed::new(claims, version))
     }
 
     /// Releases the leases of a claim whose call failed, in case it failed after the claim
@@ -1139,7 +1342,7 @@ impl Inner {
         records: Vec<RecordJob>,
     ) {
         let mut claiming = None;
-        let mut enqueued: Vec<Result<(), StoreError>> = Vec::with_capacity(enqueues.len());
+        let mut enqueued: Vec<Result<Enqueued, StoreError>> = Vec::with_capacity(enqueues.len());
         let mut recorded: Vec<Result<Recorded, StoreError>> = Vec::with_capacity(records.len());
         let outcome: Result<(), StoreError> = async {
             let writer = self.connection(slot).await?;
@@ -1155,6 +1358,13 @@ impl Inner {
                     .flat_map(|j| j.deliveries.iter().map(|d| d.id.as_uuid())),
             );
             let targets = Rows::ids(records.iter().map(|j| j.attempt.delivery_id.as_uuid()));
+            let mut keys = Rows::new();
+            let mut seen = HashSet::new();
+            for idempotency in enqueues.iter().filter_map(|j| j.idempotency.as_ref()) {
+                if seen.insert(idempotency.key.as_str()) {
+                    keys.push(&[Cell::Bytes(idempotency.key.as_bytes())]);
+                }
+            }
             let query = match &claim {
                 Some(job) => {
                     let (query, started) = self.claim_query(CLAIM_AND_READ, &job.request);
@@ -1167,10 +1377,13 @@ impl Inner {
             let query = subscriptions.bind(query);
             let query = deliveries.bind(query);
             let query = targets.bind(query);
+            let query = keys.bind(query);
             writer.dirty = true;
             let rows = query.fetch_all(&mut *writer.conn).await.map_err(db)?;
-            let (claimed, rows): (Vec<SqliteRow>, Vec<SqliteRow>) =
-                rows.into_iter().partition(|row| row.len() == CLAIM_COLUMNS);
+            // The claim's rows are the longest, and its version row the shortest.
+            let (claimed, rows): (Vec<SqliteRow>, Vec<SqliteRow>) = rows
+                .into_iter()
+                .partition(|row| row.len() == CLAIM_COLUMNS || row.len() == 1);
             if let (Some(job), Some(started)) = (claim.take(), claiming.take()) {
                 let _ = job.done.send(self.claimed(&claimed, &started));
             }
@@ -1182,6 +1395,7 @@ impl Inner {
                 attempts: Rows::new(),
                 updates: Rows::new(),
                 health: Rows::new(),
+                keys: Rows::new(),
             };
             for job in &enqueues {
                 enqueued.push(round.enqueue(job, &mut writes));
@@ -1196,6 +1410,7 @@ impl Inner {
             let query = writes.attempts.bind(query);
             let query = writes.updates.bind(query);
             let query = writes.health.bind(query);
+            let query = writes.keys.bind(query);
             query.execute(&mut *writer.conn).await.map_err(db)?;
             writer.dirty = false;
             Ok(())
@@ -1241,95 +1456,193 @@ impl Inner {
     }
 }
 
+/// The next version of the subscriptions, in the transaction of the change.
+async fn bump(tx: &mut Transaction<'static, Sqlite>) -> Result<u64, StoreError> {
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE subscriptions_version SET version = version + 1 RETURNING version",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?;
+    u64::try_from(version).map_err(|e| corrupt("version", e))
+}
+
+impl SqliteStore {
+    /// Runs `sql`, an `UPDATE subscriptions … WHERE id = ? RETURNING` its columns, with `bind`'s
+    /// parameters and then the id, in a transaction that `then` continues; commits with the next
+    /// version and returns the subscription as stored.
+    async fn change(
+        &self,
+        id: SubscriptionId,
+        sql: &'static str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
+        ) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
+        then: Option<&'static str>,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        let key = blob(id.as_uuid());
+        let mut tx = self.write().await?;
+        let row = bind(sqlx::query(sql))
+            .bind(key.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| not_found(Entity::Subscription, id))?;
+        let subscription = decode_subscription(&row)?;
+        if let Some(then) = then {
+            sqlx::query(then)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        let version = bump(&mut tx).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Versioned::new(subscription, version))
+    }
+}
+
 impl Store for SqliteStore {
-    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<u64, StoreError> {
         let row = SubscriptionRow::new(subscription)?;
         let sql = concat!(
             "INSERT INTO subscriptions (",
             subscription_columns!(),
             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
+        let mut tx = self.write().await?;
         match bind_subscription(sqlx::query(sql), row)
-            .execute(&self.inner.writer)
+            .execute(&mut *tx)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(conflict("subscription", subscription.id))
+                return Err(conflict(
+                    Entity::Subscription,
+                    subscription.id,
+                    "already exists",
+                ));
             }
-            Err(e) => Err(db(e)),
+            Err(e) => return Err(db(e)),
         }
+        let version = bump(&mut tx).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(version)
     }
 
-    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+    async fn update_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Versioned<Subscription>, StoreError> {
         let row = SubscriptionRow::new(subscription)?;
-        let enabled = subscription.disabled.is_none();
-        // The id is bound first (as `?1`) by `bind_subscription`; SET expressions see the row
-        // before the update, so health is reset exactly when a disabled subscription is enabled.
-        let sql = "UPDATE subscriptions SET url = ?2, events = ?3, labels = ?4, secrets = ?5, \
-                   headers = ?6, ordered = ?7, rate_limit = ?8, max_in_flight = ?9, retry = ?10, \
-                   description = ?11, created_at = ?12, disabled_at = ?13, disabled_reason = ?14, \
-                   disabled_detail = ?15, \
-                   failing_since = CASE WHEN disabled_at IS NOT NULL AND ?16 THEN NULL ELSE failing_since END, \
-                   consecutive_exhausted = CASE WHEN disabled_at IS NOT NULL AND ?16 THEN 0 ELSE consecutive_exhausted END \
-                   WHERE id = ?1";
-        let done = bind_subscription(sqlx::query(sql), row)
-            .bind(enabled)
-            .execute(&self.inner.writer)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Err(not_found("subscription", subscription.id));
-        }
-        Ok(())
+        // Settings only: not the secrets, the disable, the health nor the creation time.
+        let sql = concat!(
+            "UPDATE subscriptions SET url = ?, events = ?, labels = ?, headers = ?, ordered = ?, \
+             rate_limit = ?, max_in_flight = ?, retry = ?, description = ? WHERE id = ? \
+             RETURNING ",
+            subscription_columns!()
+        );
+        self.change(
+            subscription.id,
+            sql,
+            |query| {
+                query
+                    .bind(row.url)
+                    .bind(row.events)
+                    .bind(row.labels)
+                    .bind(row.headers)
+                    .bind(row.ordered)
+                    .bind(row.rate_limit)
+                    .bind(row.max_in_flight)
+                    .bind(row.retry)
+                    .bind(row.description)
+            },
+            None,
+        )
+        .await
+    }
+
+    async fn enable_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        // SET expressions see the row before the update: health is reset only if it was
+        // disabled.
+        let sql = concat!(
+            "UPDATE subscriptions SET disabled_at = NULL, disabled_reason = NULL, \
+             disabled_detail = NULL, \
+             failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END, \
+             consecutive_exhausted = \
+               CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
+             WHERE id = ? RETURNING ",
+            subscription_columns!()
+        );
+        self.change(id, sql, |query| query, None).await
     }
 
     async fn disable_subscription(
         &self,
         id: SubscriptionId,
         disabled: Disabled,
-    ) -> Result<Subscription, StoreError> {
-        let key = blob(id.as_uuid());
+    ) -> Result<Versioned<Subscription>, StoreError> {
         let (at, reason, detail) = disabled_parts(Some(&disabled));
-        let mut tx = self.write().await?;
-        let done = sqlx::query(
+        let sql = concat!(
             "UPDATE subscriptions SET disabled_at = ?, disabled_reason = ?, disabled_detail = ? \
-             WHERE id = ?",
+             WHERE id = ? RETURNING ",
+            subscription_columns!()
+        );
+        // Those in flight too, keeping their lease: their attempt is still recorded, and only a
+        // success changes them from skipped (see the module docs of `store`).
+        let skip = "UPDATE deliveries SET status = 'skipped', next_attempt_at = NULL \
+                    WHERE subscription_id = ? AND status = 'pending'";
+        self.change(
+            id,
+            sql,
+            |query| query.bind(at).bind(reason).bind(detail),
+            Some(skip),
         )
-        .bind(at)
-        .bind(reason)
-        .bind(detail)
-        .bind(&key)
-        .execute(&mut *tx)
         .await
-        .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Err(not_found("subscription", id));
-        }
-        // Deliveries in flight are left to their attempt, which records them skipped.
-        sqlx::query(
-            "UPDATE deliveries SET status = 'skipped', next_attempt_at = NULL \
-             WHERE subscription_id = ? AND status = 'pending' AND lease IS NULL",
-        )
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: SubscriptionId,
+        secret: &Secret,
+        now: SystemTime,
+        overlap: Duration,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        let key = blob(id.as_uuid());
+        let mut tx = self.write().await?;
         let row = sqlx::query(concat!(
             "SELECT ",
             subscription_columns!(),
             " FROM subscriptions WHERE id = ?"
         ))
         .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?
+        .ok_or_else(|| not_found(Entity::Subscription, id))?;
+        let mut subscription = decode_subscription(&row)?;
+        subscription.rotate(secret.clone(), now, overlap);
+        let secrets = SubscriptionRow::new(&subscription)?.secrets;
+        let row = sqlx::query(concat!(
+            "UPDATE subscriptions SET secrets = ? WHERE id = ? RETURNING ",
+            subscription_columns!()
+        ))
+        .bind(secrets)
+        .bind(&key)
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
+        // As stored: times in whole milliseconds.
         let subscription = decode_subscription(&row)?;
+        let version = bump(&mut tx).await?;
         tx.commit().await.map_err(db)?;
-        Ok(subscription)
+        Ok(Versioned::new(subscription, version))
     }
 
-    async fn delete_subscription(&self, id: SubscriptionId) -> Result<bool, StoreError> {
+    async fn delete_subscription(&self, id: SubscriptionId) -> Result<Option<u64>, StoreError> {
         let key = blob(id.as_uuid());
         let mut tx = self.write().await?;
         let done = sqlx::query("DELETE FROM subscriptions WHERE id = ?")
@@ -1338,7 +1651,7 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         sqlx::query(
             "DELETE FROM attempts WHERE delivery IN \
@@ -1353,8 +1666,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        let version = bump(&mut tx).await?;
         tx.commit().await.map_err(db)?;
-        Ok(true)
+        Ok(Some(version))
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
@@ -1370,28 +1684,38 @@ impl Store for SqliteStore {
         row.as_ref().map(decode_subscription).transpose()
     }
 
-    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+    async fn subscriptions(&self) -> Result<Versioned<Vec<Subscription>>, StoreError> {
+        // One read transaction: the list and the version of one moment.
+        let mut tx = self.inner.readers.begin().await.map_err(db)?;
         // UUID v7 ids sort by creation time: oldest first.
         let rows = sqlx::query(concat!(
             "SELECT ",
             subscription_columns!(),
             " FROM subscriptions ORDER BY id"
         ))
-        .fetch_all(&self.inner.readers)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        rows.iter().map(decode_subscription).collect()
+        let version: i64 = sqlx::query_scalar("SELECT version FROM subscriptions_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let subscriptions = rows
+            .iter()
+            .map(decode_subscription)
+            .collect::<Result<_, _>>()?;
+        let version = u64::try_from(version).map_err(|e| corrupt("version", e))?;
+        Ok(Versioned::new(subscriptions, version))
     }
 
-    async fn enqueue(
-        &self,
-        message: &Message,
-        deliveries: &[NewDelivery],
-    ) -> Result<(), StoreError> {
+    async fn enqueue(&self, enqueue: &Enqueue<'_>) -> Result<Enqueued, StoreError> {
         let (done, result) = oneshot::channel();
         let job = EnqueueJob {
-            message: message.clone(),
-            deliveries: deliveries.to_vec(),
+            message: enqueue.message.clone(),
+            deliveries: enqueue.deliveries.to_vec(),
+            version: enqueue.subscriptions_version,
+            idempotency: enqueue.idempotency.clone(),
             done,
         };
         self.inner.submit(|queue| queue.enqueues.push(job));
@@ -1400,7 +1724,7 @@ impl Store for SqliteStore {
             .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
     }
 
-    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>, StoreError> {
+    async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, StoreError> {
         let (done, result) = oneshot::channel();
         let job = ClaimJob {
             request: request.clone(),
@@ -1432,21 +1756,23 @@ impl Store for SqliteStore {
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
-        // The earliest of: a lease that lapses; an ordered subscription's head when it is not in
-        // flight; an unordered subscription's earliest unleased delivery. Index lookups only.
-        let earliest: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(due) FROM ( \
+        // The earliest of: a lease that lapses; an ordered subscription's earliest head of a key
+        // with nothing leased; an unordered subscription's earliest unleased delivery.
+        let earliest: Option<i64> = sqlx::query_scalar(concat!(
+            "WITH p AS MATERIALIZED (SELECT ? AS win) \
+             SELECT MIN(due) FROM ( \
                SELECT MIN(lease_until) AS due FROM deliveries WHERE lease IS NOT NULL \
                UNION ALL \
                SELECT CASE WHEN s.ordered THEN \
-                 (SELECT CASE WHEN d.lease IS NULL THEN d.next_attempt_at END FROM deliveries d \
-                  WHERE d.subscription_id = s.id AND d.status = 'pending' \
-                  ORDER BY d.message, d.pk LIMIT 1) \
+                 (SELECT MIN(w.due) FROM (",
+            ordered_heads!(),
+            ") AS w WHERE w.nth = 1 AND NOT w.busy) \
                ELSE \
                  (SELECT MIN(d.next_attempt_at) FROM deliveries d \
                   WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL) \
-               END FROM subscriptions s)",
-        )
+               END FROM p, subscriptions s)"
+        ))
+        .bind(count(ORDERED_WINDOW))
         .fetch_one(&self.inner.readers)
         .await
         .map_err(db)?;
@@ -1493,7 +1819,15 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, before: SystemTime) -> Result<u64, StoreError> {
-        let before = millis(before);
+        // Creation times are whole milliseconds: `< before` holds exactly against it rounded up.
+        let before = millis_ceil(before);
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         let mut purged = 0;
         // Where the previous chunk ended, so that old messages kept (undelivered) are examined
         // once per purge, not once per chunk.
@@ -1613,16 +1947,19 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?
-                .ok_or_else(|| not_found("delivery", id))?;
+                .ok_or_else(|| not_found(Entity::Delivery, id))?;
         if leased {
-            return Err(conflict("in-flight delivery", id));
+            return Err(conflict(Entity::Delivery, id, "is in flight"));
         }
-        sqlx::query("UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ?")
-            .bind(millis(now))
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, requeued = 1 \
+             WHERE id = ?",
+        )
+        .bind(millis(now))
+        .bind(&key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         let row = sqlx::query(concat!(
             "SELECT ",
             delivery_columns!(),
@@ -1652,18 +1989,38 @@ impl Store for SqliteStore {
             .await
             .map_err(db)?;
         if known.is_none() {
-            return Err(not_found("subscription", subscription));
+            return Err(not_found(Entity::Subscription, subscription));
         }
-        // Finished deliveries hold no lease: all of them can be requeued.
+        let (since, until) = (millis_ceil(since), millis_ceil(until));
+        // A delivery skipped while in flight holds its lease until its attempt is recorded: it
+        // cannot be requeued, as `redeliver` refuses it; then nothing is.
+        let leased: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT id FROM deliveries WHERE subscription_id = ? AND status = 'skipped' \
+               AND lease IS NOT NULL AND created_at >= ? AND created_at < ? LIMIT 1",
+        )
+        .bind(&key)
+        .bind(since)
+        .bind(until)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(id) = leased {
+            let id = Uuid::from_slice(&id).map_err(|e| corrupt("id", e))?;
+            return Err(conflict(
+                Entity::Delivery,
+                DeliveryId::from_uuid(id),
+                "is in flight",
+            ));
+        }
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = ? \
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, requeued = 1 \
              WHERE subscription_id = ? AND status IN ('exhausted', 'skipped') \
                AND created_at >= ? AND created_at < ?",
         )
         .bind(millis(now))
         .bind(&key)
-        .bind(millis_ceil(since))
-        .bind(millis_ceil(until))
+        .bind(since)
+        .bind(until)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -1682,6 +2039,7 @@ mod tests {
 
     use super::*;
     use crate::Labels;
+    use crate::store::Claim;
 
     fn message() -> Message {
         let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -1694,75 +2052,114 @@ mod tests {
         )
     }
 
-    async fn store() -> (SqliteStore, tempfile::TempDir, SubscriptionId) {
+    async fn store() -> (SqliteStore, tempfile::TempDir, SubscriptionId, u64) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("webhooks.db"))
             .await
             .unwrap();
         let sub = Subscription::new("https://example.com/hooks").unwrap();
-        store.insert_subscription(&sub).await.unwrap();
-        (store, dir, sub.id())
+        let version = store.insert_subscription(&sub).await.unwrap();
+        (store, dir, sub.id(), version)
+    }
+
+    /// Enqueues the four jobs at once: they share a round.
+    async fn enqueue_together(
+        store: &SqliteStore,
+        jobs: &[Enqueue<'_>],
+    ) -> Vec<Result<Enqueued, StoreError>> {
+        let (a, b, c, d) = tokio::join!(
+            store.enqueue(&jobs[0]),
+            store.enqueue(&jobs[1]),
+            store.enqueue(&jobs[2]),
+            store.enqueue(&jobs[3]),
+        );
+        vec![a, b, c, d]
+    }
+
+    fn is_conflict(result: &Result<Enqueued, StoreError>, entity: Entity) -> bool {
+        matches!(result, Err(StoreError::Conflict { entity: e, .. }) if *e == entity)
     }
 
     /// A delivery id used twice fails the enqueue that comes second, alone; one used twice in
     /// one enqueue fails that enqueue.
     #[tokio::test]
     async fn duplicate_delivery_ids_in_a_round() {
-        let (store, _dir, sub) = store().await;
+        let (store, _dir, sub, version) = store().await;
         let shared = NewDelivery::new(sub, false);
         let twice = NewDelivery::new(sub, false);
-        let jobs = [
+        let deliveries = [
             vec![shared.clone()],
             vec![shared.clone(), NewDelivery::new(sub, false)],
             vec![twice.clone(), twice],
             vec![NewDelivery::new(sub, false)],
         ];
-        let messages: Vec<Message> = jobs.iter().map(|_| message()).collect();
-        // Joined at once: they share a round.
-        let results = enqueue_together(&store, &messages, &jobs).await;
+        let messages: Vec<Message> = deliveries.iter().map(|_| message()).collect();
+        let jobs: Vec<Enqueue<'_>> = messages
+            .iter()
+            .zip(&deliveries)
+            .map(|(m, d)| Enqueue::new(m, d, version))
+            .collect();
+        let results = enqueue_together(&store, &jobs).await;
         assert!(results[0].is_ok(), "{:?}", results[0]);
-        assert!(matches!(
-            results[1],
-            Err(StoreError::Conflict {
-                what: "delivery",
-                ..
-            })
-        ));
-        assert!(matches!(
-            results[2],
-            Err(StoreError::Conflict {
-                what: "delivery",
-                ..
-            })
-        ));
+        assert!(
+            is_conflict(&results[1], Entity::Delivery),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            is_conflict(&results[2], Entity::Delivery),
+            "{:?}",
+            results[2]
+        );
         assert!(results[3].is_ok(), "{:?}", results[3]);
         for (m, kept) in messages.iter().zip([1, 0, 0, 1]) {
             assert_eq!(store.message_deliveries(m.id()).await.unwrap().len(), kept);
         }
     }
 
-    async fn enqueue_together(
-        store: &SqliteStore,
-        messages: &[Message],
-        jobs: &[Vec<NewDelivery>],
-    ) -> Vec<Result<(), StoreError>> {
-        let (a, b, c, d) = tokio::join!(
-            store.enqueue(&messages[0], &jobs[0]),
-            store.enqueue(&messages[1], &jobs[1]),
-            store.enqueue(&messages[2], &jobs[2]),
-            store.enqueue(&messages[3], &jobs[3]),
-        );
-        vec![a, b, c, d]
+    /// In one round, a stale enqueue and a duplicate fail or answer alone; a key taken by an
+    /// earlier job of the round makes a later one a duplicate of it.
+    #[tokio::test]
+    async fn stale_and_duplicate_enqueues_in_a_round() {
+        let (store, _dir, sub, version) = store().await;
+        let since = UNIX_EPOCH;
+        let deliveries: Vec<Vec<NewDelivery>> =
+            (0..4).map(|_| vec![NewDelivery::new(sub, false)]).collect();
+        let messages: Vec<Message> = deliveries.iter().map(|_| message()).collect();
+        let jobs = [
+            Enqueue::new(&messages[0], &deliveries[0], version)
+                .idempotency(Idempotency::new("k", since)),
+            Enqueue::new(&messages[1], &deliveries[1], version - 1),
+            Enqueue::new(&messages[2], &deliveries[2], version)
+                .idempotency(Idempotency::new("k", since)),
+            Enqueue::new(&messages[3], &deliveries[3], version),
+        ];
+        let results = enqueue_together(&store, &jobs).await;
+        assert_eq!(results[0].as_ref().unwrap(), &Enqueued::Stored);
+        assert!(matches!(results[1], Err(StoreError::Stale { version: v }) if v == version));
+        let first = Enqueued::Duplicate(messages[0].id());
+        assert_eq!(results[2].as_ref().unwrap(), &first);
+        assert_eq!(results[3].as_ref().unwrap(), &Enqueued::Stored);
+        for (m, kept) in messages.iter().zip([1, 0, 0, 1]) {
+            assert_eq!(store.message_deliveries(m.id()).await.unwrap().len(), kept);
+        }
+        // Later, in a round of its own: still a duplicate of the first.
+        let again = message();
+        let job =
+            Enqueue::new(&again, &deliveries[0], version).idempotency(Idempotency::new("k", since));
+        assert_eq!(store.enqueue(&job).await.unwrap(), first);
     }
 
     /// Attempts recorded in one round see the health the ones before them left, and a lease
     /// recorded twice applies once.
     #[tokio::test]
     async fn records_in_a_round_apply_in_order() {
-        let (store, _dir, sub) = store().await;
+        let (store, _dir, sub, version) = store().await;
         for _ in 0..2 {
+            let m = message();
+            let deliveries = [NewDelivery::new(sub, false)];
             store
-                .enqueue(&message(), &[NewDelivery::new(sub, false)])
+                .enqueue(&Enqueue::new(&m, &deliveries, version))
                 .await
                 .unwrap();
         }
@@ -1770,7 +2167,8 @@ mod tests {
         let claims = store
             .claim(&ClaimRequest::new(now, 10, 10, Duration::from_secs(30)))
             .await
-            .unwrap();
+            .unwrap()
+            .claims;
         assert_eq!(claims.len(), 2);
         let attempt = |c: &Claim| {
             Attempt::new(
