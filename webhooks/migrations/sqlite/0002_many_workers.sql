@@ -15,6 +15,15 @@ ALTER TABLE subscriptions ADD COLUMN next_slot_us INTEGER NOT NULL DEFAULT 0;
 -- The message's ordering key; NULL: none (such messages share one queue).
 ALTER TABLE messages ADD COLUMN ordering_key TEXT;
 
+-- The same, kept with each of its deliveries, for the claim of an ordered subscription: which
+-- of its unfinished deliveries head their key is read from them alone.
+ALTER TABLE deliveries ADD COLUMN ordering_key TEXT;
+
+-- Whether an ordered subscription has unfinished deliveries with a key: without, its claim
+-- looks at its oldest one only.
+CREATE INDEX deliveries_keyed ON deliveries (subscription_id)
+    WHERE status = 'pending' AND ordering_key IS NOT NULL;
+
 -- Requeued by hand (redeliver, recover) and not attempted since: shown as pending.
 ALTER TABLE deliveries ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0;
 

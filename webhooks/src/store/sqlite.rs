@@ -425,11 +425,14 @@ fn bind_subscription(
 /// `max_in_flight` (or `per`) less its leases, and for a rate-limited one at most the send slots
 /// left before half a lease from now ([`Slots`], computed the same way). Subscriptions are then
 /// taken in turn, starting after the one the previous claim ended with (two range scans of their
-/// ids, so that a claim stops as soon as it has enough); each gives at most its room of:
+/// ids, so that a claim stops as soon as it has enough; see [`claim_arms`]); each gives at most
+/// its room of:
 ///
 /// - unordered: its oldest due unleased deliveries ([`unordered_candidates`]);
-/// - ordered: the heads of its ordering keys that are due and whose key has nothing leased,
-///   among its [`ORDERED_WINDOW`] oldest unfinished deliveries ([`ordered_heads`]).
+/// - ordered, with no ordering key among its unfinished deliveries (`r.keyed` false): its
+///   oldest unfinished delivery, if it is due and none is leased ([`head_candidate`]);
+/// - ordered, with keys: the heads of its ordering keys that are due and whose key has nothing
+///   leased, among its [`ORDERED_WINDOW`] oldest unfinished deliveries ([`keyed_candidates`]).
 ///
 /// Every delivery of the claim gets the same lease in the table; each [`LeaseId`] handed out
 /// is that lease mixed with the delivery's `pk` (see [`delivery_lease`]), so they differ.
@@ -447,9 +450,9 @@ fn bind_subscription(
 /// the statement whenever its value changes (to check it against the partial indexes'
 /// conditions), which would mean every time.
 ///
-/// Its rows have [`CLAIM_COLUMNS`] columns: what [`decode_claim`] reads, then `pk`, `message`,
-/// and the subscription's `rate_limit` and `next_slot_us` before the claim; then one row of one
-/// column, the subscriptions' version.
+/// Its rows: one per claimed delivery, of [`CLAIM_COLUMNS`] columns (what [`decode_claim`] reads,
+/// then `pk`, `message`); one per rate-limited subscription that got some, tagged -1: its id,
+/// `rate_limit` and next free slot after them; one tagged -2: the subscriptions' version.
 macro_rules! claim_sql {
     () => {
         concat!(
@@ -463,9 +466,12 @@ WITH p AS MATERIALIZED (SELECT ? AS now, ? AS per, ? AS after, ? AS lease, ? AS 
   ? AS now_us, ? AS half_us, ? AS win, ? AS b, jsonb(?) AS j),
 ex(id) AS MATERIALIZED (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r),
 r AS MATERIALIZED (
-  SELECT s.id, s.ordered, MIN(
-    MAX(COALESCE(s.max_in_flight, p.per), 1)
-      - (SELECT COUNT(*) FROM deliveries l WHERE l.subscription_id = s.id AND l.lease IS NOT NULL),
+  SELECT s.id, s.ordered, CASE WHEN s.ordered THEN EXISTS (",
+            keyed!(),
+            ") ELSE 0 END AS keyed,
+    MIN(MAX(COALESCE(s.max_in_flight, p.per), 1) - (SELECT COUNT(*)
+      FROM deliveries l INDEXED BY deliveries_leased_by_subscription
+      WHERE l.subscription_id = s.id AND l.lease IS NOT NULL),
     CASE
       WHEN s.rate_limit IS NULL THEN p.lim
       WHEN MAX(s.next_slot_us, p.now_us) > p.now_us + p.half_us THEN 0
@@ -475,53 +481,66 @@ r AS MATERIALIZED (
   FROM p, subscriptions s WHERE s.disabled_at IS NULL AND s.id NOT IN ex),
 cap(n) AS MATERIALIZED (SELECT MIN(p.lim, COALESCE((SELECT MAX(room) FROM r), 0)) FROM p)
 UPDATE OR ROLLBACK deliveries SET lease = p.lease, lease_until = p.until FROM p
-WHERE deliveries.pk IN (
-  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
-  WHERE s.id > p.after AND r.id = s.id AND r.room > 0 AND NOT r.ordered AND d.pk IN (",
-            unordered_candidates!(),
-            ")
-  UNION ALL
-  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
-  WHERE s.id > p.after AND r.id = s.id AND r.room > 0 AND r.ordered AND d.pk IN (",
-            ordered_candidates!(),
-            ")
-  UNION ALL
-  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
-  WHERE s.id <= p.after AND r.id = s.id AND r.room > 0 AND NOT r.ordered AND d.pk IN (",
-            unordered_candidates!(),
-            ")
-  UNION ALL
-  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
-  WHERE s.id <= p.after AND r.id = s.id AND r.room > 0 AND r.ordered AND d.pk IN (",
-            ordered_candidates!(),
-            ")
+WHERE deliveries.pk IN (",
+            claim_arms!(">"),
+            "
+  UNION ALL",
+            claim_arms!("<="),
+            "
   LIMIT (SELECT lim FROM p))
 RETURNING id, (SELECT m.id FROM messages m WHERE m.seq = deliveries.message), subscription_id,
   (SELECT m.event_type FROM messages m WHERE m.seq = deliveries.message), status, attempts,
   next_attempt_at, created_at, last_attempt_at, lease IS NOT NULL, requeued,
   (SELECT m.labels FROM messages m WHERE m.seq = deliveries.message),
-  (SELECT m.body FROM messages m WHERE m.seq = deliveries.message),
-  (SELECT m.ordering_key FROM messages m WHERE m.seq = deliveries.message), pk, message,
-  (SELECT s.rate_limit FROM subscriptions s
-   WHERE s.id = CAST(deliveries.subscription_id AS BLOB)),
-  (SELECT s.next_slot_us FROM subscriptions s
-   WHERE s.id = CAST(deliveries.subscription_id AS BLOB));
+  (SELECT m.body FROM messages m WHERE m.seq = deliveries.message), ordering_key, pk, message;
 WITH p AS MATERIALIZED (SELECT ? AS lease, ? AS now_us)
 UPDATE OR ROLLBACK subscriptions SET next_slot_us = MAX(next_slot_us, p.now_us)
   + (999999 + MAX(rate_limit, 1)) / MAX(rate_limit, 1) * (SELECT COUNT(*) FROM deliveries l
     WHERE l.subscription_id = subscriptions.id AND l.lease IS NOT NULL AND l.lease = p.lease)
 FROM p WHERE rate_limit IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries l
-  WHERE l.subscription_id = subscriptions.id AND l.lease IS NOT NULL AND l.lease = p.lease);
-SELECT version FROM subscriptions_version;
+  WHERE l.subscription_id = subscriptions.id AND l.lease IS NOT NULL AND l.lease = p.lease)
+RETURNING -1, id, rate_limit, next_slot_us;
+SELECT -2, version FROM subscriptions_version;
 COMMIT;
 PRAGMA synchronous = FULL"
         )
     };
 }
 
-/// The deliveries an unordered subscription (`s`, its room in `r`) gives a claim: its oldest
-/// due unleased ones, at most its room. (`LIMIT` cannot depend on the subscription, so they
-/// are read up to the largest room, `cap`, and numbered.)
+/// The deliveries the subscriptions `s` whose id compares with `cmp` to `p.after` give a claim,
+/// in the order of their ids (one range scan of the subscriptions' index; `CROSS JOIN` keeps
+/// that the outer loop), one arm per kind of subscription.
+macro_rules! claim_arms {
+    ($cmp:literal) => {
+        concat!(
+            "
+  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
+  WHERE s.id ",
+            $cmp,
+            " p.after AND r.id = s.id AND r.room > 0 AND NOT r.ordered AND d.pk IN (",
+            unordered_candidates!(),
+            ")
+  UNION ALL
+  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
+  WHERE s.id ",
+            $cmp,
+            " p.after AND r.id = s.id AND r.room > 0 AND r.ordered AND NOT r.keyed AND d.pk IN (",
+            head_candidate!(),
+            ")
+  UNION ALL
+  SELECT d.pk FROM p CROSS JOIN subscriptions s CROSS JOIN r CROSS JOIN deliveries d
+  WHERE s.id ",
+            $cmp,
+            " p.after AND r.id = s.id AND r.room > 0 AND r.keyed AND d.pk IN (",
+            keyed_candidates!(),
+            ")"
+        )
+    };
+}
+
+/// What an unordered subscription (`s`, its room in `r`) gives a claim: its oldest due unleased
+/// deliveries, at most its room. (`LIMIT` cannot depend on the subscription, so they are read
+/// up to the largest room, `cap`, and numbered.)
 macro_rules! unordered_candidates {
     () => {
         "
@@ -535,10 +554,43 @@ macro_rules! unordered_candidates {
     };
 }
 
-/// The deliveries an ordered subscription (`s`, its room in `r`) gives a claim: the heads of
-/// [`ordered_heads`] that are due and whose key has nothing leased, oldest first, at most its
-/// room.
-macro_rules! ordered_candidates {
+/// What an ordered subscription `s` whose unfinished deliveries have no ordering key (one
+/// queue) gives a claim: the oldest, when it is due and none is leased. Index lookups only.
+macro_rules! head_candidate {
+    () => {
+        concat!(
+            "
+    SELECT y.pk FROM deliveries y WHERE y.pk = (SELECT z.pk FROM deliveries z
+        WHERE z.subscription_id = s.id AND z.status = 'pending' ORDER BY z.message, z.pk LIMIT 1)
+      AND y.next_attempt_at <= p.now AND NOT EXISTS (",
+            leased_unfinished!(),
+            ")"
+        )
+    };
+}
+
+/// A query for the unfinished deliveries of subscription `s` that have an ordering key, through
+/// their index (the planner would otherwise walk every unfinished delivery).
+macro_rules! keyed {
+    () => {
+        "SELECT 1 FROM deliveries k INDEXED BY deliveries_keyed
+      WHERE k.subscription_id = s.id AND k.status = 'pending' AND k.ordering_key IS NOT NULL"
+    };
+}
+
+/// A query for the leased unfinished deliveries of subscription `s`, through the index of
+/// leases (as [`keyed`]).
+macro_rules! leased_unfinished {
+    () => {
+        "SELECT 1 FROM deliveries l INDEXED BY deliveries_leased_by_subscription
+        WHERE l.subscription_id = s.id AND l.lease IS NOT NULL AND l.status = 'pending'"
+    };
+}
+
+/// What an ordered subscription (`s`, its room in `r`) with ordering keys gives a claim: the
+/// heads of [`ordered_heads`] that are due and whose key has nothing leased, oldest first, at
+/// most its room.
+macro_rules! keyed_candidates {
     () => {
         concat!(
             "
@@ -553,7 +605,7 @@ macro_rules! ordered_candidates {
 }
 
 /// An ordered subscription `s`'s [`ORDERED_WINDOW`] (`p.win`) oldest unfinished deliveries,
-/// each with `nth`, its rank within its ordering key (1: the key's head; messages without a
+/// each with `nth`, its rank within its ordering key (1: the key's head; deliveries without a
 /// key share one queue), and `busy`, whether a delivery of its key is leased. Columns: `pk`,
 /// `message`, `due`, `nth`, `busy`.
 macro_rules! ordered_heads {
@@ -564,7 +616,7 @@ macro_rules! ordered_heads {
           MAX(v.leased) OVER (PARTITION BY v.k) AS busy
         FROM (
           SELECT y.pk, y.message, y.next_attempt_at AS due, y.lease IS NOT NULL AS leased,
-            (SELECT m.ordering_key FROM messages m WHERE m.seq = y.message) AS k
+            y.ordering_key AS k
           FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending'
           ORDER BY y.message, y.pk LIMIT (SELECT win FROM p)) AS v"
     };
@@ -574,9 +626,14 @@ macro_rules! ordered_heads {
 const CLAIM: &str = claim_sql!();
 
 /// How many columns a claimed delivery's row of [`claim_sql`] has: more than any row of
-/// [`round_read_sql`], which tells them apart when the two run as one call ([`CLAIM_AND_READ`]).
-/// (The claim's version row has one column, fewer than any.)
-const CLAIM_COLUMNS: usize = 18;
+/// [`round_read_sql`], which tells them apart when the two run as one call ([`CLAIM_AND_READ`]),
+/// with the claim's other rows' negative tags.
+const CLAIM_COLUMNS: usize = 16;
+
+/// Whether a row of [`CLAIM_AND_READ`] is the claim's.
+fn claim_row(row: &SqliteRow) -> bool {
+    row.len() == CLAIM_COLUMNS || row.try_get::<i64, _>(0).is_ok_and(|tag| tag < 0)
+}
 
 /// The first call of a round: opens its transaction and reads what deciding its jobs needs,
 /// each row tagged (column 0) with what it is:
@@ -641,9 +698,10 @@ INSERT OR ROLLBACK INTO messages (seq, id, created_at, event_type, labels, body,
   FROM p, jsonb_each(p.j) AS r;
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 INSERT OR ROLLBACK INTO deliveries
-    (id, message, subscription_id, created_at, status, next_attempt_at)
+    (id, message, subscription_id, created_at, status, next_attempt_at, ordering_key)
   SELECT substr(p.b, r.value ->> 0, 16), r.value ->> 1, substr(p.b, r.value ->> 2, 16),
-    r.value ->> 3, r.value ->> 4, r.value ->> 5
+    r.value ->> 3, r.value ->> 4, r.value ->> 5,
+    CAST(substr(p.b, r.value ->> 6, r.value ->> 7) AS TEXT)
   FROM p, jsonb_each(p.j) AS r;
 WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
 INSERT OR ROLLBACK INTO attempts
@@ -1026,6 +1084,7 @@ impl Round {
                 Cell::Int(created),
                 Cell::Name(status.as_str()),
                 Cell::OptInt(due),
+                Cell::OptText(message.ordering_key()),
             ]);
         }
         if let Some(idempotency) = &job.idempotency {
@@ -1248,26 +1307,25 @@ impl Inner {
         let after = &claiming.after;
         let mut claimed = Vec::with_capacity(rows.len());
         let mut version = None;
+        // Rate-limited subscriptions that got some: rate, next free slot after them.
+        let mut rated: HashMap<SubscriptionId, (u32, u64)> = HashMap::new();
         let mut last: Option<Vec<u8>> = None;
         let mut last_wrapped: Option<Vec<u8>> = None;
         for row in rows {
             if row.len() != CLAIM_COLUMNS {
-                version = Some(u64::try_from(row.int(0)?).map_err(|e| corrupt("version", e))?);
+                if row.int(0)? == -2 {
+                    version = Some(u64::try_from(row.int(1)?).map_err(|e| corrupt("version", e))?);
+                } else {
+                    let rate = u32::try_from(row.int(2)?).map_err(|e| corrupt("rate limit", e))?;
+                    let next = u64::try_from(row.int(3)?).map_err(|e| corrupt("send slot", e))?;
+                    rated.insert(SubscriptionId::from_uuid(row.id(1)?), (rate, next));
+                }
                 continue;
             }
             let pk: i64 = row.int(14)?;
             let seq: i64 = row.int(15)?;
             let lease = LeaseId(delivery_lease(claiming.lease, pk));
             let claim = decode_claim(row, 11, lease, claiming.lease_until, None)?;
-            let slots = match row.opt_int(16)? {
-                Some(rate) => Some(Slots::new(
-                    u32::try_from(rate).map_err(|e| corrupt("subscription rate limit", e))?,
-                    u64::try_from(row.int(17)?).unwrap_or(0),
-                    claiming.now_us,
-                    claiming.lease_for,
-                )),
-                None => None,
-            };
             let sub = blob(claim.delivery.subscription_id.as_uuid());
             // Subscriptions were taken after `after` first, then from the first up to it: the
             // claim ended with the greatest of the second part if any, else of the first.
@@ -1279,21 +1337,32 @@ impl Inner {
             if part.as_ref().is_none_or(|l| *l < sub) {
                 *part = Some(sub);
             }
-            claimed.push((claim.delivery.next_attempt_at, seq, pk, slots, claim));
+            claimed.push((claim.delivery.next_attempt_at, seq, pk, claim));
         }
         if let Some(end) = last_wrapped.or(last) {
             *self.rotation.lock().unwrap_or_else(|p| p.into_inner()) = end;
         }
         // Oldest due first, as each subscription's deliveries were picked.
-        claimed.sort_by_key(|(due, seq, pk, ..)| (*due, *seq, *pk));
-        // The i-th claim of a rate-limited subscription gets its i-th slot, as the statement
-        // that moved its next slot on counted them.
-        let mut given: HashMap<SubscriptionId, usize> = HashMap::new();
+        claimed.sort_by_key(|(due, seq, pk, _)| (*due, *seq, *pk));
+        // A rate-limited subscription's `n` claims took the `n` slots before its next free one,
+        // the i-th claim the i-th.
+        let mut counts: HashMap<SubscriptionId, u64> = HashMap::new();
+        for (.., claim) in &claimed {
+            *counts.entry(claim.delivery.subscription_id).or_default() += 1;
+        }
+        let mut given: HashMap<SubscriptionId, (Slots, usize)> = rated
+            .into_iter()
+            .filter_map(|(sub, (rate, next))| {
+                let interval = Slots::new(rate, 0, 0, claiming.lease_for).interval_us;
+                let first = next.saturating_sub(interval.saturating_mul(*counts.get(&sub)?));
+                let slots = Slots::new(rate, first, claiming.now_us, claiming.lease_for);
+                Some((sub, (slots, 0)))
+            })
+            .collect();
         let claims = claimed
             .into_iter()
-            .map(|(.., slots, mut claim)| {
-                if let Some(slots) = slots {
-                    let i = given.entry(claim.delivery.subscription_id).or_default();
+            .map(|(.., mut claim)| {
+                if let Some((slots, i)) = given.get_mut(&claim.delivery.subscription_id) {
                     claim.not_before = Some(from_unix_micros(slots.slot(*i)));
                     *i += 1;
                 }
@@ -1380,10 +1449,8 @@ impl Inner {
             let query = keys.bind(query);
             writer.dirty = true;
             let rows = query.fetch_all(&mut *writer.conn).await.map_err(db)?;
-            // The claim's rows are the longest, and its version row the shortest.
-            let (claimed, rows): (Vec<SqliteRow>, Vec<SqliteRow>) = rows
-                .into_iter()
-                .partition(|row| row.len() == CLAIM_COLUMNS || row.len() == 1);
+            let (claimed, rows): (Vec<SqliteRow>, Vec<SqliteRow>) =
+                rows.into_iter().partition(claim_row);
             if let (Some(job), Some(started)) = (claim.take(), claiming.take()) {
                 let _ = job.done.send(self.claimed(&claimed, &started));
             }
@@ -1763,10 +1830,18 @@ impl Store for SqliteStore {
              SELECT MIN(due) FROM ( \
                SELECT MIN(lease_until) AS due FROM deliveries WHERE lease IS NOT NULL \
                UNION ALL \
-               SELECT CASE WHEN s.ordered THEN \
-                 (SELECT MIN(w.due) FROM (",
+               SELECT CASE \
+               WHEN s.ordered AND EXISTS (",
+            keyed!(),
+            ") THEN (SELECT MIN(w.due) FROM (",
             ordered_heads!(),
             ") AS w WHERE w.nth = 1 AND NOT w.busy) \
+               WHEN s.ordered THEN \
+                 (SELECT CASE WHEN NOT EXISTS (",
+            leased_unfinished!(),
+            ") THEN y.next_attempt_at END \
+                  FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending' \
+                  ORDER BY y.message, y.pk LIMIT 1) \
                ELSE \
                  (SELECT MIN(d.next_attempt_at) FROM deliveries d \
                   WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL) \
