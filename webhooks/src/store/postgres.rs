@@ -14,7 +14,8 @@
 //!   deliveries were matched against, storing nothing if they differ. A change thus waits for
 //!   the enqueues under way and the other way round, so a delivery is never added to a
 //!   subscription as it is disabled, and a send that starts after a change returned is matched
-//!   against it.
+//!   against it. An advisory lock taken first (shared by enqueues, exclusive for changes) keeps
+//!   the order fair: enqueues that come after a waiting change wait behind it.
 //! - **Claims** lease due deliveries under a lease (`lease_until`) in two statements: the first
 //!   takes, without waiting, a transaction-scoped advisory lock on each subscription with work
 //!   (one another claim holds is skipped); the second, with a snapshot taken after the locks,
@@ -204,11 +205,20 @@ fn channel_name(schema: &str) -> String {
     if name.len() <= 63 {
         return name;
     }
-    // FNV-1a: stable across processes, platforms and versions (unlike std's hasher).
-    let hash = schema.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    format!("webhooks:{:016x}", stable_hash(schema))
+}
+
+/// FNV-1a: stable across processes, platforms and versions (unlike std's hasher).
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("webhooks:{hash:016x}")
+    })
+}
+
+/// The advisory lock that queues subscription changes and enqueues of a schema fairly (see
+/// [`BUMP_VERSION`]): the same number in every process.
+fn version_lock(schema: &str) -> i64 {
+    i64::from_ne_bytes(stable_hash(&format!("webhooks subscriptions {schema}")).to_ne_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,9 +276,11 @@ struct Sql {
 impl Sql {
     fn new(schema: &str) -> Self {
         let s = quote_ident(schema);
+        let lock = version_lock(schema).to_string();
         let sql = |template: &str| -> Arc<str> {
             template
                 .replace("{s}", &s)
+                .replace("{version_lock}", &lock)
                 .replace("{subscription}", SUBSCRIPTION_COLUMNS)
                 .replace("{delivery}", DELIVERY_COLUMNS)
                 .into()
@@ -373,9 +385,19 @@ fn query(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, PgArguments> {
 /// version row's lock until the change commits (so changes go one at a time, and wait for the
 /// enqueues that hold it `FOR SHARE`). Tells the other workers on commit. `$1`, `$2`: channel
 /// and payload.
+///
+/// First, the schema's version lock (an advisory lock, exclusive here, shared in enqueues).
+/// The row lock alone would let a change starve: a `FOR SHARE` is granted at once while only
+/// share locks are held, even if an UPDATE waits, so overlapping enqueues could hold the row
+/// for good. Advisory locks are granted in order: once a change waits for the version lock,
+/// later enqueues wait behind it.
 const BUMP_VERSION: &str = "\
-WITH v AS (
-    UPDATE {s}.subscriptions_version SET version = version + 1 RETURNING version
+WITH vlock AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock({version_lock})
+), v AS (
+    UPDATE {s}.subscriptions_version SET version = version + 1
+    WHERE EXISTS (SELECT 1 FROM vlock)
+    RETURNING version
 ), wake AS (
     SELECT pg_notify($1, $2) FROM v
 )
@@ -398,10 +420,12 @@ INSERT INTO {s}.subscription_flow (subscription_id) SELECT id FROM ins";
 /// `send_in_tx`.
 ///
 /// The version row is locked `FOR SHARE` before anything is written (every insert reads `go`,
-/// which reads it), and compared as locked: in READ COMMITTED a lock that waited for a change
-/// returns the changed row, newer than the statement's snapshot. A stale version, a duplicate
-/// key or a taken message id store nothing and raise no error, so that the application's
-/// transaction stays usable.
+/// which reads it), after the schema's version lock in shared mode (see [`BUMP_VERSION`]), and
+/// compared as locked: in READ COMMITTED a lock that waited for a change returns the changed
+/// row, newer than the statement's snapshot. A stale version, a duplicate key, an unknown
+/// subscription or a taken message id store no message and raise no error, so that the
+/// application's transaction stays usable. (A key taken for a message that then does not go
+/// in is given back by `enqueue`'s rollback; `send_in_tx` sets no key.)
 ///
 /// `$1`-`$6`: the message (id, time, event type, labels, body, ordering key); `$7`, `$8`, `$9`:
 /// the deliveries' subscriptions, ids and skipped flags, in order; `$10`: strict (an unknown
@@ -411,8 +435,10 @@ INSERT INTO {s}.subscription_flow (subscription_id) SELECT id FROM ins";
 /// due. Returns the version, whether it matched, the unknown subscription (strict), whether
 /// the key was taken, and the message's seq if it went in.
 const ENQUEUE: &str = "\
-WITH v AS MATERIALIZED (
-    SELECT version FROM {s}.subscriptions_version FOR SHARE
+WITH vlock AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock_shared({version_lock})
+), v AS MATERIALIZED (
+    SELECT sv.version FROM {s}.subscriptions_version sv, vlock FOR SHARE OF sv
 ), ok AS MATERIALIZED (
     SELECT 1 FROM v WHERE v.version = $11
 ), unknown AS MATERIALIZED (
@@ -424,7 +450,7 @@ WITH v AS MATERIALIZED (
     SELECT 1 FROM ok WHERE NOT EXISTS (SELECT 1 FROM unknown)
 ), k AS (
     INSERT INTO {s}.idempotency_keys AS k (key, message_id, created_at)
-    SELECT $12, $1, $2 FROM go WHERE $12::text IS NOT NULL
+    SELECT $12, $1, $2 FROM ok WHERE $12::text IS NOT NULL
     ON CONFLICT (key) DO UPDATE SET message_id = EXCLUDED.message_id,
         created_at = EXCLUDED.created_at
         WHERE k.created_at < $13
@@ -455,7 +481,7 @@ SELECT (SELECT version FROM v), EXISTS (SELECT 1 FROM ok), (SELECT sub FROM unkn
 /// The messages of a batch of `enqueue`s and their deliveries, in one statement (atomic, one
 /// round trip, one commit shared by every call of the batch).
 ///
-/// The version row is locked `FOR SHARE` before anything is written, as in [`ENQUEUE`]; a
+/// The version row is locked before anything is written, as in [`ENQUEUE`]; a
 /// message matched against another version is left out, as is one with a delivery to an
 /// unknown subscription, and one whose id is taken; no two messages of a batch share an id.
 /// A delivery to a subscription disabled in the store is stored skipped.
@@ -467,8 +493,10 @@ SELECT (SELECT version FROM v), EXISTS (SELECT 1 FROM ok), (SELECT sub FROM unkn
 /// subscription, the message's seq if it went in, and (on every row) how many pending
 /// deliveries went in.
 const ENQUEUE_BATCH: &str = "\
-WITH v AS MATERIALIZED (
-    SELECT version FROM {s}.subscriptions_version FOR SHARE
+WITH vlock AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock_shared({version_lock})
+), v AS MATERIALIZED (
+    SELECT sv.version FROM {s}.subscriptions_version sv, vlock FOR SHARE OF sv
 ), msg AS MATERIALIZED (
     SELECT u.*, u.version = (SELECT version FROM v) AS current
     FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::text[],
@@ -1579,12 +1607,6 @@ impl Core {
                 version: stored_version(row.col(0)?)?,
             });
         }
-        if let Some(sub) = row.col::<Option<Uuid>>(2)? {
-            return Err(not_found(
-                Entity::Subscription,
-                SubscriptionId::from_uuid(sub),
-            ));
-        }
         if key.is_some() && !row.col::<bool>(3)? {
             // Held within its window by another message, whose insert this one waited for if
             // it was under way: a new statement's snapshot sees it.
@@ -1599,6 +1621,13 @@ impl Core {
                 Some(first) => Ok(Enqueued::Duplicate(MessageId::from_uuid(first))),
                 None => Err(corrupt("idempotency key", "held, then gone")),
             };
+        }
+        // (With a key, it was taken: the caller's transaction gives it back.)
+        if let Some(sub) = row.col::<Option<Uuid>>(2)? {
+            return Err(not_found(
+                Entity::Subscription,
+                SubscriptionId::from_uuid(sub),
+            ));
         }
         if row.col::<Option<i64>>(4)?.is_none() {
             return Err(conflict(Entity::Message, id, "already exists"));
