@@ -544,6 +544,65 @@ async fn a_change_makes_the_other_workers_enqueue_stale() {
     );
 }
 
+/// A change waiting for an enqueue under way (here, `send_in_tx`'s open transaction) goes
+/// before the enqueues that come after it: those wait, then find the version moved. (Row share
+/// locks alone would let them through, and a change could wait for good under steady sends.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_change_goes_before_later_enqueues() {
+    let Some(schema) = Schema::new("a_waiting_change_goes_before_later_enqueues") else {
+        return;
+    };
+    let (a, b) = (
+        Arc::new(schema.store().await),
+        Arc::new(schema.store().await),
+    );
+    let hooks = Webhooks::builder()
+        .store(schema.store().await)
+        .poll_interval(Duration::from_secs(3_600))
+        .build()
+        .await
+        .unwrap();
+    let sub = hooks
+        .subscribe(webhooks::Subscription::new("https://example.com/hooks").unwrap())
+        .await
+        .unwrap();
+    let pool = a.pool().clone();
+    let mut tx = pool.begin().await.unwrap();
+    hooks.send_in_tx(&mut tx, &RandomNumber(1)).await.unwrap();
+
+    let id = sub.id();
+    let change = tokio::spawn({
+        let a = a.clone();
+        async move { a.update_subscription(&sub.description("changed")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let version = b.subscriptions().await.unwrap().version;
+    let later = tokio::spawn({
+        let b = b.clone();
+        async move {
+            enqueue_at(&b, &conformance::message(0), &[id], version, None)
+                .await
+                .0
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !change.is_finished(),
+        "the change waits for the transaction"
+    );
+    assert!(
+        !later.is_finished(),
+        "the later enqueue waits behind the change"
+    );
+    tx.commit().await.unwrap();
+    let changed = change.await.unwrap().unwrap();
+    match later.await.unwrap() {
+        Err(StoreError::Stale { version }) => assert_eq!(version, changed.version),
+        other => panic!("expected stale, got {other:?}"),
+    }
+    hooks.shutdown().await;
+}
+
 /// A disable through one worker while the other enqueues, from several tasks at once (so in
 /// group commits): no delivery of the subscription is left pending. Those committed before
 /// the disable are skipped by it; those matched before it and committed after are refused as
