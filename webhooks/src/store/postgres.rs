@@ -582,12 +582,13 @@ SELECT (SELECT version FROM {s}.subscriptions_version), ARRAY(
 /// rate-limited one's is also capped by its send slots, as `Slots` computes them: `1/rate`
 /// apart (µs, rounded up) from its next free slot or now, none past the horizon.
 /// Subscriptions take turns (`turn`: after the one served last). An unordered subscription
-/// gives its due, unleased (or lapsed) deliveries, oldest due first, skipping rows another
-/// transaction has locked. An ordered one gives the heads of its keys among its
-/// `$7` oldest pending deliveries (messages without a key: one key), oldest first, each if due
-/// and not leased and if no delivery of its key holds a lease. The UPDATE checks the state
-/// again: a row changed meanwhile (an attempt recorded late) is left out. The slots are given
-/// in order to what was leased, and the next free one written back.
+/// gives its due, unleased (or lapsed) deliveries, oldest due first. An ordered one gives the
+/// heads of its keys among its `$7` oldest pending deliveries (messages without a key: one
+/// key), oldest first, each if due and not leased and if no delivery of its key holds a lease.
+/// Either way the rows are locked skipping those another transaction holds (a disable, an
+/// attempt being recorded), so a claim never waits for a row lock, nor deadlocks; the UPDATE
+/// checks the state again: a row changed meanwhile (an attempt recorded late) is left out. The
+/// slots are given in order to what was leased, and the next free one written back.
 ///
 /// Each claimed row ends with its send slot and the version; when nothing is claimed a single
 /// row gives the version, its other columns NULL. The commit does not wait for the disk (see
@@ -649,8 +650,13 @@ WITH subs AS MATERIALIZED (
         LIMIT subs.room
         FOR UPDATE SKIP LOCKED
     ) r
+), head_rows AS (
+    SELECT heads.sub, heads.turn, heads.pk, heads.nth
+    FROM heads JOIN {s}.deliveries d ON d.pk = heads.pk
+    WHERE heads.nth <= heads.room
+    FOR UPDATE OF d SKIP LOCKED
 ), picked AS (
-    SELECT sub, turn, pk, nth FROM heads WHERE nth <= room
+    SELECT sub, turn, pk, nth FROM head_rows
     UNION ALL
     SELECT sub, turn, pk, nth FROM ready
     ORDER BY turn, nth
