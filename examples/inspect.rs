@@ -17,7 +17,6 @@
 
 #![allow(clippy::print_stdout)] // an inspection tool's output is its job
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -312,7 +311,7 @@ async fn run<S: Store>(store: S, cli: Cli) -> Result<(), Failure> {
             // deliveries again.
             let was_disabled = found.disabled().cloned();
             if was_disabled.is_some() {
-                enable(&store, subscription).await?;
+                store.enable_subscription(subscription).await?;
             }
             let count = store
                 .recover(subscription, since, until, SystemTime::now())
@@ -346,147 +345,6 @@ async fn run<S: Store>(store: S, cli: Cli) -> Result<(), Failure> {
 
 const SENT_BY_THE_APPLICATION: &str = "the application sends requeued deliveries: at once if it \
                                        is running (PostgreSQL), or when it next opens the store";
-
-/// Clears a subscription's disabled state. A `Subscription`'s disabled state has no public
-/// setter, so this goes through `Webhooks::enable` on a runtime whose store hands out no work:
-/// nothing can be sent from here.
-async fn enable<S: Store>(store: &Arc<S>, id: SubscriptionId) -> Result<(), Failure> {
-    let hooks = Webhooks::builder()
-        .store(NoWork(store.clone()))
-        // Only the stored URL is checked here; the application applies its own policy.
-        .allow_private_networks()
-        .retention(None)
-        .build()
-        .await?;
-    let result = hooks.enable(id).await;
-    hooks.shutdown().await;
-    result?;
-    Ok(())
-}
-
-/// A store that hands out no work, so that a runtime built on it never sends a request.
-struct NoWork<S>(Arc<S>);
-
-impl<S: Store> Store for NoWork<S> {
-    fn insert_subscription(
-        &self,
-        subscription: &Subscription,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.0.insert_subscription(subscription)
-    }
-
-    fn update_subscription(
-        &self,
-        subscription: &Subscription,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.0.update_subscription(subscription)
-    }
-
-    fn disable_subscription(
-        &self,
-        id: SubscriptionId,
-        disabled: Disabled,
-    ) -> impl Future<Output = Result<Subscription, StoreError>> + Send {
-        self.0.disable_subscription(id, disabled)
-    }
-
-    fn delete_subscription(
-        &self,
-        id: SubscriptionId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.0.delete_subscription(id)
-    }
-
-    fn subscription(
-        &self,
-        id: SubscriptionId,
-    ) -> impl Future<Output = Result<Option<Subscription>, StoreError>> + Send {
-        self.0.subscription(id)
-    }
-
-    fn subscriptions(&self) -> impl Future<Output = Result<Vec<Subscription>, StoreError>> + Send {
-        self.0.subscriptions()
-    }
-
-    fn enqueue(
-        &self,
-        message: &Message,
-        deliveries: &[NewDelivery],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.0.enqueue(message, deliveries)
-    }
-
-    async fn claim(&self, _request: &ClaimRequest) -> Result<Vec<Claim>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    fn record_attempt(
-        &self,
-        lease: LeaseId,
-        attempt: &Attempt,
-        next: Next,
-    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send {
-        self.0.record_attempt(lease, attempt, next)
-    }
-
-    async fn next_due(&self, _now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
-        Ok(None)
-    }
-
-    fn delivery(
-        &self,
-        id: DeliveryId,
-    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send {
-        self.0.delivery(id)
-    }
-
-    fn message_deliveries(
-        &self,
-        id: MessageId,
-    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send {
-        self.0.message_deliveries(id)
-    }
-
-    fn attempts(
-        &self,
-        id: DeliveryId,
-    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send {
-        self.0.attempts(id)
-    }
-
-    async fn purge(&self, _before: SystemTime) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-
-    fn query_deliveries(
-        &self,
-        query: &DeliveryQuery,
-    ) -> impl Future<Output = Result<Page<Delivery>, StoreError>> + Send {
-        self.0.query_deliveries(query)
-    }
-
-    fn redeliver(
-        &self,
-        id: DeliveryId,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<Delivery, StoreError>> + Send {
-        self.0.redeliver(id, now)
-    }
-
-    fn recover(
-        &self,
-        subscription: SubscriptionId,
-        since: SystemTime,
-        until: SystemTime,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        self.0.recover(subscription, since, until, now)
-    }
-
-    async fn changed(&self) -> Change {
-        std::future::pending().await
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Output

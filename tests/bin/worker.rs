@@ -62,6 +62,8 @@ async fn main() -> Result<()> {
                 .retry(RetryPolicy::schedule(vec![Duration::from_millis(50); 20]).jitter(0.0))
                 // A short lease, so that a killed worker's deliveries come back quickly.
                 .lease(Duration::from_secs(2))
+                // The lease must outlast a request (twice the timeout): loopback answers fast.
+                .timeout(Duration::from_secs(1))
                 .max_in_flight(16)
                 .build()
                 .await?;
