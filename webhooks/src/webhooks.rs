@@ -963,10 +963,13 @@ impl Webhooks {
         if *shared.stop.borrow() {
             return Err(Error::ShutDown);
         }
-        let store = shared
-            .store
-            .as_any()
+        let any = shared.store.as_any();
+        let store = any
             .downcast_ref::<crate::store::PostgresStore>()
+            .or_else(|| {
+                any.downcast_ref::<Arc<crate::store::PostgresStore>>()
+                    .map(|shared| &**shared)
+            })
             .ok_or_else(|| {
                 Error::config(
                     "store",
