@@ -90,6 +90,18 @@ pub trait WebhookEvent {
         Labels::new()
     }
 
+    /// The key that orders this event's deliveries. `None` by default.
+    ///
+    /// It matters only to subscriptions that are [`ordered(true)`](crate::Subscription::ordered):
+    /// there, messages with the same ordering key are delivered first in, first out, while
+    /// messages with different keys flow in parallel. Messages without a key share one queue.
+    /// Give events that must arrive in order (those of one customer, one invoice, …) the same
+    /// key and unrelated events different ones: a failing message then holds back only the
+    /// messages with its key.
+    fn ordering_key(&self) -> Option<String> {
+        None
+    }
+
     /// Serializes the event's data: the `data` member of the body receivers get.
     fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
     where
@@ -105,6 +117,10 @@ impl<E: WebhookEvent + ?Sized> WebhookEvent for &E {
 
     fn labels(&self) -> Labels {
         (**self).labels()
+    }
+
+    fn ordering_key(&self) -> Option<String> {
+        (**self).ordering_key()
     }
 
     fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
