@@ -28,6 +28,7 @@ use crate::Labels;
 /// enum BearAttack {
 ///     #[webhook(action = "reported")]
 ///     Reported {
+///         #[webhook(ordering_key)]
 ///         id: u64,
 ///         #[webhook(label)]
 ///         county: String,
@@ -45,6 +46,8 @@ use crate::Labels;
 /// );
 /// let attack = BearAttack::Reported { id: 7, county: "denver".into(), severity: 3 };
 /// assert_eq!(attack.labels().get("county"), Some("denver"));
+/// assert_eq!(attack.ordering_key().as_deref(), Some("7"));
+/// assert_eq!(BearAttack::Archived.ordering_key(), None);
 /// ```
 ///
 /// # Attributes
@@ -64,6 +67,12 @@ use crate::Labels;
 /// `label = "name"` names it (and is how a tuple field becomes a label). The value is the
 /// field's [`Display`](std::fmt::Display) text; an `Option<T>` field yields a label only when it
 /// is `Some`.
+///
+/// On a field, named or tuple: `ordering_key` makes the field's value the event's
+/// [ordering key](WebhookEvent::ordering_key), by the same rules (its `Display` text; an
+/// `Option<T>` field yields a key only when it is `Some`). At most one field of a struct, or of
+/// each variant, is the key; a variant without one has no key. A field may be both a label and
+/// the key: `#[webhook(label, ordering_key)]`.
 ///
 /// Names use lowercase ASCII letters, digits and `_`; a resource may also hold `.` between
 /// segments (`billing.invoice`) unless `.` is the separator. A name is at most 128 bytes. Every
