@@ -394,7 +394,13 @@ async fn out_of_range_settings_are_clear_errors() {
 async fn builder_without_a_store_is_a_clear_error() {
     let err = Webhooks::builder().build().await.err().unwrap();
     assert!(
-        matches!(err, Error::InvalidConfig { setting: "store", .. }),
+        matches!(
+            err,
+            Error::InvalidConfig {
+                setting: "store",
+                ..
+            }
+        ),
         "{err:?}"
     );
 }
