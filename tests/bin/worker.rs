@@ -62,8 +62,8 @@ async fn main() -> Result<()> {
             let hooks = Webhooks::builder()
                 .store(store)
                 .allow_private_networks()
+                // Retries for 20 s: a key a test keeps failing stays held that long.
                 .retry(RetryPolicy::schedule(vec![Duration::from_millis(50); 400]).jitter(0.0))
-                // Retries for 20 s: long enough that a test holding a key failing sees it stay held.
                 // A short lease, so that a killed worker's deliveries come back quickly.
                 .lease(Duration::from_secs(2))
                 // The lease must outlast a request (twice the timeout): loopback answers fast.
