@@ -147,3 +147,29 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults README's "What happens next, by default" states.
+    #[test]
+    fn defaults_are_what_the_readme_says() {
+        let config = Config::default();
+        assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        assert_eq!(config.timeout, Duration::from_secs(15));
+        assert_eq!(config.response_body_limit, 16 * 1024);
+        assert_eq!(config.max_message_size, 1024 * 1024);
+        assert_eq!(config.max_in_flight, 512);
+        assert_eq!(config.max_in_flight_per_subscription, 64);
+        assert_eq!(config.slow_down_floor, Duration::from_secs(60));
+        assert_eq!(config.max_retry_after, Duration::from_secs(24 * 3600));
+        assert_eq!(config.rotation_overlap, Duration::from_secs(24 * 3600));
+        assert_eq!(config.idempotency_window, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            config.auto_disable.after_failing_for,
+            Some(Duration::from_secs(5 * 24 * 3600))
+        );
+        config.validate().unwrap();
+    }
+}
