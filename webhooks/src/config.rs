@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::ssrf::NetworkPolicy;
+use crate::subscription::DisableReason;
 use crate::{Envelope, RetryPolicy};
 
 /// When a subscription that keeps failing is disabled.
@@ -145,6 +146,27 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl AutoDisable {
+    /// Whether a subscription with this health must be disabled now, and why.
+    pub(crate) fn verdict(
+        &self,
+        health: &crate::store::Health,
+        now: std::time::SystemTime,
+    ) -> Option<DisableReason> {
+        if let (Some(limit), Some(since)) = (self.after_failing_for, health.failing_since)
+            && now.duration_since(since).is_ok_and(|d| d >= limit)
+        {
+            return Some(DisableReason::FailingSince(since));
+        }
+        match self.after_exhausted {
+            Some(n) if health.consecutive_exhausted >= n => Some(
+                DisableReason::ConsecutiveExhausted(health.consecutive_exhausted),
+            ),
+            _ => None,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use super::{
     Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, Recorded, Store,
     StoreError, Versioned,
 };
-use crate::rate_limit::Slots;
+use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 

@@ -10,10 +10,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::Notification;
-use crate::sender::Outcome;
+use crate::runtime::sender::Outcome;
+use crate::runtime::{routing::SubscriptionState, shared::Shared};
 use crate::store::{Attempt, AttemptErrorKind, Claim, Next};
 use crate::subscription::DisableReason;
-use crate::webhooks::{Shared, SubscriptionState};
 
 /// Gives the slots back however the task ends, panics included.
 struct Held {
