@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use webhooks::store::{
-    Attempt, AttemptErrorKind, Claim, ClaimRequest, Cursor, Delivery, DeliveryQuery,
-    DeliveryStatus, Enqueue, Enqueued, Entity, Health, Idempotency, NewDelivery, Next, Recorded,
-    Store, StoreError,
+    Attempt, AttemptErrorKind, AttemptOutcome, Claim, ClaimRequest, Cursor, Delivery,
+    DeliveryQuery, DeliveryStatus, Enqueue, Enqueued, Entity, Health, Idempotency, NewDelivery,
+    Next, Recorded, Store, StoreError,
 };
 use webhooks::{
     DeliveryId, DisableReason, Disabled, Labels, Message, MessageId, RetryPolicy, Secret,
@@ -160,16 +160,15 @@ pub async fn claim(store: &impl Store, now_ms: u64) -> Vec<Claim> {
 
 /// The next attempt of a claimed delivery, made at `at(ms)`, answered with `status`.
 pub fn attempt(claim: &Claim, ms: u64, status: u16) -> Attempt {
-    let failed = !(200..300).contains(&status);
     Attempt::new(
         claim.delivery.id,
         claim.delivery.attempts + 1,
         at(ms),
         Duration::from_millis(42),
-        Some(status),
-        failed.then_some(AttemptErrorKind::Status),
-        None,
-        format!("answer {status}").into_bytes().into(),
+        AttemptOutcome::Answered {
+            status,
+            body: format!("answer {status}").into_bytes().into(),
+        },
     )
 }
 
@@ -1438,10 +1437,10 @@ pub async fn attempts_round_trip(store: impl Store) {
         1,
         at(1),
         Duration::new(1, 234_567_891),
-        Some(503),
-        Some(AttemptErrorKind::Status),
-        Some("service unavailable".into()),
-        b"try later \xff\x00 binary".to_vec().into(),
+        AttemptOutcome::Answered {
+            status: 503,
+            body: b"try later \xff\x00 binary".to_vec().into(),
+        },
     );
     store
         .record_attempt(c.lease, &first, Next::RetryAt(at(10)))
@@ -1453,10 +1452,10 @@ pub async fn attempts_round_trip(store: impl Store) {
         2,
         at(11),
         Duration::from_secs(15),
-        None,
-        Some(AttemptErrorKind::Timeout),
-        Some("no answer within 15 s".into()),
-        Vec::new().into(),
+        AttemptOutcome::Failed {
+            kind: AttemptErrorKind::Timeout,
+            message: "no answer within 15 s".into(),
+        },
     );
     store
         .record_attempt(c.lease, &second, Next::RetryAt(at(20)))
@@ -1468,10 +1467,10 @@ pub async fn attempts_round_trip(store: impl Store) {
         3,
         at(21),
         Duration::ZERO,
-        Some(204),
-        None,
-        None,
-        Vec::new().into(),
+        AttemptOutcome::Answered {
+            status: 204,
+            body: Vec::new().into(),
+        },
     );
     store
         .record_attempt(c.lease, &third, Next::Delivered)
@@ -1493,10 +1492,10 @@ pub async fn attempts_round_trip(store: impl Store) {
             9,
             at(30),
             Duration::ZERO,
-            None,
-            Some(kind),
-            None,
-            Vec::new().into(),
+            AttemptOutcome::Failed {
+                kind,
+                message: format!("lost: {kind}"),
+            },
         );
         let r = store
             .record_attempt(c.lease, &lost, Next::Delivered)
@@ -1519,10 +1518,10 @@ pub async fn attempts_round_trip(store: impl Store) {
                 1,
                 at(0),
                 Duration::ZERO,
-                None,
-                None,
-                None,
-                Vec::new().into(),
+                AttemptOutcome::Answered {
+                    status: 200,
+                    body: Vec::new().into(),
+                },
             ),
             Next::Delivered,
         )

@@ -70,6 +70,7 @@
 
 mod builder;
 mod config;
+mod delivery_log;
 mod error;
 mod event;
 mod handle;
@@ -95,6 +96,10 @@ pub mod __private;
 
 pub use builder::Builder;
 pub use config::AutoDisable;
+pub use delivery_log::{
+    Attempt, AttemptErrorKind, AttemptOutcome, Cursor, Delivery, DeliveryQuery, DeliveryStatus,
+    Page,
+};
 pub use error::Error;
 pub use event::WebhookEvent;
 pub use handle::Webhooks;

@@ -135,7 +135,12 @@ impl Shared {
     /// Applies a change this process made (`state` of subscription `id`, or its deletion) that
     /// took the store to `version`: in place when it is the next version, by a reload when
     /// another change came between.
-    pub(crate) async fn apply(&self, state: Option<SubscriptionState>, id: SubscriptionId, version: u64) {
+    pub(crate) async fn apply(
+        &self,
+        state: Option<SubscriptionState>,
+        id: SubscriptionId,
+        version: u64,
+    ) {
         {
             let mut cache = self
                 .subscriptions
