@@ -158,7 +158,7 @@ impl Builder {
     }
 
     /// How long an idempotency key is remembered (default 24 h; see
-    /// [`SendOptions::idempotency_key`]). At most the retention, which purges older keys.
+    /// [`SendOptions::idempotency_key`](crate::SendOptions::idempotency_key)). At most the retention, which purges older keys.
     pub fn idempotency_window(mut self, window: Duration) -> Self {
         self.config.idempotency_window = window;
         self

@@ -193,7 +193,7 @@ impl Webhooks {
     /// set of subscriptions, and the runtime then matches again.
     ///
     /// Fails with [`Error::MessageTooLarge`] if the body exceeds
-    /// [`Builder::max_message_size`], storing nothing.
+    /// [`Builder::max_message_size`](crate::Builder::max_message_size), storing nothing.
     pub async fn send<E: WebhookEvent + ?Sized>(&self, event: &E) -> Result<MessageId, Error> {
         let message = Message::with_envelope(event, self.shared().config.envelope)?;
         self.send_message_with(&message, &SendOptions::new()).await
