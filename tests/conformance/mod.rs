@@ -84,7 +84,30 @@ macro_rules! conformance_suite {
                 $crate::conformance::$name(store).await;
             }
         )*
+
+        /// A conformance test written but not listed above would silently run on no store.
+        #[test]
+        fn every_conformance_test_is_listed() {
+            $crate::conformance::assert_all_listed(&[$(stringify!($name)),*]);
+        }
     };
+}
+
+/// Fails unless `listed` names every conformance test in this file (each `pub async fn` that
+/// takes `store: impl Store`), and nothing else.
+pub fn assert_all_listed(listed: &[&str]) {
+    const MARK: &str = "pub async fn ";
+    let source = include_str!("mod.rs");
+    let mut written: Vec<&str> = source
+        .lines()
+        .filter_map(|line| line.strip_prefix(MARK))
+        .filter(|rest| rest.contains("(store: impl Store)"))
+        .filter_map(|rest| rest.split('(').next())
+        .collect();
+    written.sort_unstable();
+    let mut listed = listed.to_vec();
+    listed.sort_unstable();
+    assert_eq!(listed, written, "conformance_suite! must list every test");
 }
 
 // ---------------------------------------------------------------------------------------------
