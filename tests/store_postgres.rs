@@ -3,7 +3,8 @@
 //! transactional outbox, migrations, and healing after the database drops connections.
 //!
 //! Needs `WEBHOOKS_TEST_POSTGRES_URL` (say `postgres://postgres@127.0.0.1:5432/test`); without
-//! it every test says it was skipped and passes. The tests reach the database through sqlx's
+//! it every test says it was skipped and passes. `database_restart` needs a server of its own,
+//! see there. The tests reach the database through sqlx's
 //! PostgreSQL driver, which `webhooks`' `postgres` feature enables.
 // Helpers outside `#[test]` functions unwrap and print as tests do.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -31,6 +32,8 @@ use webhooks::{
 };
 
 const URL_VAR: &str = "WEBHOOKS_TEST_POSTGRES_URL";
+const RESTART_URL_VAR: &str = "WEBHOOKS_TEST_POSTGRES_RESTART_URL";
+const RESTART_VAR: &str = "WEBHOOKS_TEST_POSTGRES_RESTART";
 
 /// A schema of its own for one test, dropped (with everything in it) when the test ends.
 struct Schema {
@@ -45,8 +48,13 @@ impl Schema {
             println!("skipped {test}: {URL_VAR} is not set");
             return None;
         };
+        Some(Schema::at(url))
+    }
+
+    /// A fresh schema name on the database at `url`.
+    fn at(url: String) -> Schema {
         let name = format!("webhooks_test_{}", DeliveryId::new().as_uuid().simple());
-        Some(Schema { url, name })
+        Schema { url, name }
     }
 
     /// The URL with the schema as application name: how `kill_connections` finds them.
@@ -124,10 +132,14 @@ conformance_suite!(match fresh("the conformance test").await {
 
 /// Two stores on one schema: two workers, as two processes would be.
 async fn two_workers(test: &str) -> Option<(PostgresStore, PostgresStore, Schema)> {
-    let schema = Schema::new(test)?;
+    Some(two_workers_in(Schema::new(test)?).await)
+}
+
+/// Two stores on `schema`.
+async fn two_workers_in(schema: Schema) -> (PostgresStore, PostgresStore, Schema) {
     let a = schema.store().await;
     let b = schema.store().await;
-    Some((a, b, schema))
+    (a, b, schema)
 }
 
 /// Calls `changed` until it resolves with `expected`, at most [`DEADLINE`].
@@ -1107,19 +1119,19 @@ async fn listener_and_pool_heal_after_connections_are_killed() {
     assert_eq!(claim(&a, 0).await.len(), 1);
 }
 
-/// A real database restart, when `WEBHOOKS_TEST_POSTGRES_RESTART` holds a shell command that
-/// restarts the server (say `pg_ctlcluster --skip-systemctl-redirect 15 main restart`). Opt-in,
-/// and to be run alone (`cargo test --test store_postgres database_restart`): the restart breaks
-/// every other test's connections.
+/// A real database restart, on a server of its own: `WEBHOOKS_TEST_POSTGRES_RESTART_URL` (say
+/// `postgres://postgres@127.0.0.1:5433/test`) and `WEBHOOKS_TEST_POSTGRES_RESTART`, a shell
+/// command that restarts exactly that server (say `pg_ctlcluster --skip-systemctl-redirect 15
+/// restart restart`); `.ci/postgres-restartable.sh` makes one. Not the server of the other tests:
+/// the restart would break their connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_restart() {
-    let Ok(command) = std::env::var("WEBHOOKS_TEST_POSTGRES_RESTART") else {
-        println!("skipped database_restart: WEBHOOKS_TEST_POSTGRES_RESTART is not set");
+    let (Ok(url), Ok(command)) = (std::env::var(RESTART_URL_VAR), std::env::var(RESTART_VAR))
+    else {
+        println!("skipped database_restart: {RESTART_URL_VAR} or {RESTART_VAR} is not set");
         return;
     };
-    let Some((a, b, _schema)) = two_workers("database_restart").await else {
-        return;
-    };
+    let (a, b, _schema) = two_workers_in(Schema::at(url)).await;
     let sub = add_plain(&a).await;
     wait_change(&b, Change::Subscriptions).await;
     drain_changes(&a).await;

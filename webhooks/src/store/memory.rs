@@ -10,7 +10,7 @@ use super::{
     Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, Recorded, Store,
     StoreError, Versioned,
 };
-use crate::rate_limit::Slots;
+use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
@@ -194,15 +194,15 @@ impl Inner {
             .collect();
         for id in lapsed {
             self.unlease(id);
+            // A skipped one (its subscription was disabled meanwhile) stays out of the queue.
             if let Some(record) = self.deliveries.get_mut(&id)
                 && record.delivery.status == DeliveryStatus::Pending
-            {
-                if let (Some(due), Some(queue)) = (
+                && let (Some(due), Some(queue)) = (
                     record.delivery.next_attempt_at,
                     self.queues.get_mut(&record.delivery.subscription_id),
-                ) {
-                    queue.ready.insert((due, record.seq, id));
-                }
+                )
+            {
+                queue.ready.insert((due, record.seq, id));
             }
         }
     }
