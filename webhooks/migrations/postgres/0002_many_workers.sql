@@ -47,6 +47,12 @@ CREATE TABLE idempotency_keys (
 
 CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
 
--- No new index for claims: an ordered subscription's window is read in send order from
--- `deliveries_head`, and the leases of its keys from `deliveries_leased` (a subscription holds
--- at most its `max_in_flight` of them).
+-- Leases left on finished deliveries: a delivery skipped while in flight keeps its lease until
+-- its attempt is recorded, and if its worker died, claims drop the lease once it lapses (as
+-- they do a pending delivery's, by leasing it again). Usually empty.
+CREATE INDEX deliveries_stale_leases ON deliveries (lease_until)
+    WHERE lease IS NOT NULL AND status <> 'pending';
+
+-- Otherwise no new index for claims: an ordered subscription's window is read in send order
+-- from `deliveries_head`, and the leases of its keys from `deliveries_leased` (a subscription
+-- holds at most its `max_in_flight` of them).

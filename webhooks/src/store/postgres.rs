@@ -548,10 +548,20 @@ ORDER BY msg.job";
 /// that row (health) while holding the delivery's, and a claim waiting for that delivery while
 /// holding the row would deadlock with it.
 ///
+/// It also drops the lapsed leases left on finished deliveries (skipped while in flight, their
+/// worker gone), skipping rows others hold: a lapsed lease is gone once a claim has passed it,
+/// as in `MemoryStore`, so that such a delivery is not "in flight" for `recover` forever.
+///
 /// `$1`: excluded; `$2`: now (ms); `$3`: where the turn starts; `$4`: the default
 /// `max_in_flight`; `$5`: the latest send slot a claim may give (µs); `$6`: the schema (so that
 /// stores in other schemas never contend); `$7`: at most this many.
 const LOCK_CLAIMS: &str = "\
+WITH swept AS (
+    UPDATE {s}.deliveries d SET lease = NULL, lease_until = NULL
+    WHERE d.pk IN (SELECT l.pk FROM {s}.deliveries l
+                   WHERE l.lease IS NOT NULL AND l.status <> 'pending' AND l.lease_until <= $2
+                   FOR UPDATE SKIP LOCKED)
+)
 SELECT (SELECT version FROM {s}.subscriptions_version), ARRAY(
     SELECT c.id FROM (
         SELECT s.id FROM {s}.subscriptions s
