@@ -1135,8 +1135,9 @@ impl Edit<'_> {
 }
 
 /// How many times a subscription change is tried when the database aborts it to break a
-/// deadlock (a disable locks a subscription's deliveries, which attempts being recorded at the
-/// same time may lock in another order).
+/// deadlock: a disable or a delete locks a subscription's deliveries and its row, which
+/// attempts being recorded at the same time may lock in another order (a delivery, then the
+/// row for its health). Claims never wait for row locks, so they are not part of one.
 const EDIT_TRIES: u32 = 3;
 
 /// Whether the database aborted the transaction to break a deadlock or a serialization
