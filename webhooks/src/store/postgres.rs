@@ -596,7 +596,7 @@ SELECT (SELECT version FROM {s}.subscriptions_version), ARRAY(
 /// heads of its keys among its `$7` oldest pending deliveries (messages without a key: one
 /// key), oldest first, each if due and not leased and if no delivery of its key holds a lease.
 /// Either way the rows are locked skipping those another transaction holds (a disable, an
-/// attempt being recorded), so a claim never waits for a row lock, nor deadlocks; the UPDATE
+/// attempt being recorded), so a claim never waits for a delivery's lock; the UPDATE
 /// checks the state again: a row changed meanwhile (an attempt recorded late) is left out. The
 /// slots are given in order to what was leased, and the next free one written back.
 ///
@@ -1137,7 +1137,8 @@ impl Edit<'_> {
 /// How many times a subscription change is tried when the database aborts it to break a
 /// deadlock: a disable or a delete locks a subscription's deliveries and its row, which
 /// attempts being recorded at the same time may lock in another order (a delivery, then the
-/// row for its health). Claims never wait for row locks, so they are not part of one.
+/// row for its health), or a claim (which waits for no delivery, but may for the claim state
+/// of a subscription being deleted).
 const EDIT_TRIES: u32 = 3;
 
 /// Whether the database aborted the transaction to break a deadlock or a serialization
