@@ -1826,7 +1826,11 @@ pub async fn redeliver(store: impl Store) {
         .query_deliveries(&DeliveryQuery::new().status(DeliveryStatus::Pending))
         .await
         .unwrap();
-    assert_eq!(pending.items, [again.clone()], "the log's filter agrees");
+    assert_eq!(
+        pending.items,
+        std::slice::from_ref(&again),
+        "the log's filter agrees"
+    );
     assert_eq!(delivery(&store, ids[0]).await, again);
     assert!(claim(&store, 4_999).await.is_empty());
     let c = claim(&store, 5_000).await.remove(0);

@@ -444,9 +444,15 @@ impl Webhooks {
     ///
     /// The runtime's store must be a [`PostgresStore`](crate::store::PostgresStore) on the same
     /// database; pass the transaction as `&mut tx` (a `sqlx::Transaction<'_, Postgres>`).
-    /// Subscriptions are matched as [`send`](Self::send) matches them; one deleted meanwhile is
-    /// left out rather than failing the transaction. If this fails, the transaction is aborted,
-    /// as after any failed statement: roll it back.
+    /// Subscriptions are matched as [`send`](Self::send) matches them: if they changed since
+    /// this runtime loaded them, it loads them again and matches again, within the same
+    /// transaction. If this fails, the transaction is aborted, as after any failed statement:
+    /// roll it back.
+    ///
+    /// The transaction must be READ COMMITTED (PostgreSQL's default). Until it ends it holds a
+    /// shared lock on the subscriptions' version, so subscription changes (in any process)
+    /// wait for it: keep such transactions short, and do not change subscriptions from inside
+    /// one.
     ///
     /// ```no_run
     /// # use serde::Serialize;

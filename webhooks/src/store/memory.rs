@@ -509,18 +509,28 @@ impl Store for MemoryStore {
             };
             let picks: Vec<DeliveryId> = if ordered {
                 // Per ordering key, only its oldest unfinished delivery, and only when no
-                // delivery of that key is in flight.
-                let mut seen: HashSet<Option<&str>> = HashSet::new();
+                // delivery of that key is in flight (one claimed before the subscription
+                // became ordered may be a later one).
+                let key_of = |record: &Record| {
+                    inner
+                        .messages
+                        .get(&record.delivery.message_id)
+                        .and_then(Message::ordering_key)
+                };
+                let mut seen: HashSet<Option<&str>> = queue
+                    .unfinished
+                    .iter()
+                    .take(ORDERED_WINDOW)
+                    .filter_map(|(_, id)| inner.deliveries.get(id))
+                    .filter(|record| record.lease.is_some())
+                    .map(key_of)
+                    .collect();
                 let mut picks = Vec::new();
                 for (_, id) in queue.unfinished.iter().take(ORDERED_WINDOW) {
                     let Some(record) = inner.deliveries.get(id) else {
                         continue;
                     };
-                    let key = inner
-                        .messages
-                        .get(&record.delivery.message_id)
-                        .and_then(Message::ordering_key);
-                    if !seen.insert(key) {
+                    if !seen.insert(key_of(record)) {
                         continue;
                     }
                     if record.lease.is_none()
@@ -741,7 +751,10 @@ impl Store for MemoryStore {
     }
 
     async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
-        self.lock().requeue(id, now)
+        let mut inner = self.lock();
+        // A lapsed lease holds nothing: its delivery may be requeued.
+        inner.reclaim_lapsed(now);
+        inner.requeue(id, now)
     }
 
     async fn recover(
