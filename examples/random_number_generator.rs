@@ -221,16 +221,16 @@ async fn subscribe(
             sub = sub.events([event]);
             changed = true;
         }
+        if changed {
+            sub = hooks.update(sub).await?;
+        }
         if let Some(secret) = secret
             && sub.signing_secret() != secret
         {
-            // Replaced at once: this is a development tool. A live system would use
-            // `rotate_secret`, which keeps the old secret signing beside the new one for a while.
-            sub = sub.secret(secret.clone());
+            // The old secret keeps signing beside the new one for the rotation overlap, so a
+            // receiver still holding it keeps verifying.
+            sub = hooks.rotate_secret(sub.id(), Some(secret.clone())).await?;
             changed = true;
-        }
-        if changed {
-            sub = hooks.update(sub).await?;
         }
         if !sub.is_enabled() {
             sub = hooks.enable(sub.id()).await?;

@@ -281,3 +281,146 @@ fn references_to_events_are_events() {
     assert_eq!(WebhookEvent::event_type(&event), "random_number:generate");
     assert_eq!(data(&event), json!(7));
 }
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "invoice", action = "paid")]
+struct KeyedInvoicePaid {
+    id: u64,
+    #[webhook(ordering_key)]
+    customer: String,
+}
+
+#[test]
+fn struct_ordering_key() {
+    let paid = KeyedInvoicePaid {
+        id: 1,
+        customer: "cus_1".into(),
+    };
+    assert_eq!(paid.ordering_key(), Some("cus_1".to_owned()));
+    // Through a reference too.
+    assert_eq!(WebhookEvent::ordering_key(&&paid), Some("cus_1".to_owned()));
+    // The key is not a label, and the data is unchanged.
+    assert!(paid.labels().is_empty());
+    assert_eq!(data(&paid), json!({"id": 1, "customer": "cus_1"}));
+}
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "point", action = "moved")]
+struct KeyedMoved(i32, #[webhook(ordering_key)] u32);
+
+#[test]
+fn tuple_struct_ordering_key() {
+    assert_eq!(KeyedMoved(-1, 42).ordering_key(), Some("42".to_owned()));
+}
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "customer", action = "updated")]
+struct CustomerUpdated {
+    #[webhook(ordering_key)]
+    account: Option<u64>,
+    name: String,
+}
+
+#[test]
+fn optional_ordering_key() {
+    let updated = CustomerUpdated {
+        account: Some(7),
+        name: "Ada".into(),
+    };
+    assert_eq!(updated.ordering_key(), Some("7".to_owned()));
+    let updated = CustomerUpdated {
+        account: None,
+        ..updated
+    };
+    assert_eq!(updated.ordering_key(), None);
+}
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "shipment")]
+enum Shipment {
+    #[webhook(action = "created")]
+    Created {
+        id: u64,
+        #[webhook(ordering_key)]
+        order: u64,
+    },
+    #[webhook(action = "moved")]
+    Moved(#[webhook(ordering_key)] String, u32),
+    #[webhook(action = "noted")]
+    Noted {
+        #[webhook(ordering_key)]
+        order: Option<u64>,
+        note: String,
+    },
+    #[webhook(action = "lost")]
+    Lost { id: u64 },
+    #[webhook(action = "archived")]
+    Archived,
+}
+
+#[test]
+fn enum_ordering_keys_per_variant() {
+    let created = Shipment::Created { id: 1, order: 9 };
+    assert_eq!(created.ordering_key(), Some("9".to_owned()));
+    let moved = Shipment::Moved("ord-9".into(), 3);
+    assert_eq!(moved.ordering_key(), Some("ord-9".to_owned()));
+    let noted = Shipment::Noted {
+        order: Some(9),
+        note: "fragile".into(),
+    };
+    assert_eq!(noted.ordering_key(), Some("9".to_owned()));
+    let noted = Shipment::Noted {
+        order: None,
+        note: "fragile".into(),
+    };
+    assert_eq!(noted.ordering_key(), None);
+    // Variants without a key field have none.
+    assert_eq!(Shipment::Lost { id: 1 }.ordering_key(), None);
+    assert_eq!(Shipment::Archived.ordering_key(), None);
+}
+
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "order", action = "placed")]
+struct LabelledAndKeyed {
+    #[webhook(label, ordering_key)]
+    account: u64,
+    #[webhook(label = "shop")]
+    shop_id: String,
+}
+
+#[test]
+fn a_field_can_be_both_label_and_ordering_key() {
+    let placed = LabelledAndKeyed {
+        account: 42,
+        shop_id: "s-1".into(),
+    };
+    assert_eq!(placed.ordering_key(), Some("42".to_owned()));
+    assert_eq!(
+        placed.labels(),
+        labels(&[("account", "42"), ("shop", "s-1")])
+    );
+}
+
+#[test]
+fn no_ordering_key_without_the_attribute() {
+    assert_eq!(RandomNumber(863).ordering_key(), None);
+    assert_eq!(Ping.ordering_key(), None);
+    let order = OrderPlaced {
+        account: 42,
+        shop_id: "s-1".into(),
+        total: 995,
+        note: None,
+        region: Some("eu"),
+    };
+    assert_eq!(order.ordering_key(), None);
+    let reported = BearAttack::Reported {
+        id: 1,
+        county: "denver".into(),
+        severity: 3,
+    };
+    assert_eq!(reported.ordering_key(), None);
+    assert_eq!(
+        Invoice::<()>::LineAdded(3, "sku-9".into()).ordering_key(),
+        None
+    );
+}

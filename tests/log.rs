@@ -131,8 +131,8 @@ async fn redeliver_makes_one_more_attempt_now() {
     let requeued = hooks.redeliver(delivery).await.unwrap();
     assert_eq!(
         requeued.status,
-        DeliveryStatus::Failed,
-        "pending again, after a failed attempt"
+        DeliveryStatus::Pending,
+        "requeued by hand: pending until its next attempt"
     );
     wait_for(&mut notifications, |n| {
         matches!(n, Notification::Delivered { .. }).then_some(())

@@ -3,7 +3,8 @@
 //! transactional outbox, migrations, and healing after the database drops connections.
 //!
 //! Needs `WEBHOOKS_TEST_POSTGRES_URL` (say `postgres://postgres@127.0.0.1:5432/test`); without
-//! it every test says it was skipped and passes. The tests reach the database through sqlx's
+//! it every test says it was skipped and passes. `database_restart` needs a server of its own,
+//! see there. The tests reach the database through sqlx's
 //! PostgreSQL driver, which `webhooks`' `postgres` feature enables.
 // Helpers outside `#[test]` functions unwrap and print as tests do.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -16,16 +17,23 @@ mod common;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::{DEADLINE, RandomNumber};
 use conformance::{LEASE_MS, add, add_plain, at, claim, record, request, send, subscription};
 use sqlx::Connection;
-use webhooks::store::{Change, ClaimRequest, DeliveryStatus, Next, PostgresStore, Store};
+use webhooks::store::{
+    Change, ClaimRequest, DeliveryStatus, Enqueue, Enqueued, Idempotency, NewDelivery, Next,
+    PostgresStore, Store, StoreError,
+};
 use webhooks::testing::TestReceiver;
-use webhooks::{DeliveryId, Webhooks};
+use webhooks::{
+    DeliveryId, DisableReason, Disabled, Message, MessageId, Secret, SubscriptionId, Webhooks,
+};
 
 const URL_VAR: &str = "WEBHOOKS_TEST_POSTGRES_URL";
+const RESTART_URL_VAR: &str = "WEBHOOKS_TEST_POSTGRES_RESTART_URL";
+const RESTART_VAR: &str = "WEBHOOKS_TEST_POSTGRES_RESTART";
 
 /// A schema of its own for one test, dropped (with everything in it) when the test ends.
 struct Schema {
@@ -40,8 +48,13 @@ impl Schema {
             println!("skipped {test}: {URL_VAR} is not set");
             return None;
         };
+        Some(Schema::at(url))
+    }
+
+    /// A fresh schema name on the database at `url`.
+    fn at(url: String) -> Schema {
         let name = format!("webhooks_test_{}", DeliveryId::new().as_uuid().simple());
-        Some(Schema { url, name })
+        Schema { url, name }
     }
 
     /// The URL with the schema as application name: how `kill_connections` finds them.
@@ -119,10 +132,14 @@ conformance_suite!(match fresh("the conformance test").await {
 
 /// Two stores on one schema: two workers, as two processes would be.
 async fn two_workers(test: &str) -> Option<(PostgresStore, PostgresStore, Schema)> {
-    let schema = Schema::new(test)?;
+    Some(two_workers_in(Schema::new(test)?).await)
+}
+
+/// Two stores on `schema`.
+async fn two_workers_in(schema: Schema) -> (PostgresStore, PostgresStore, Schema) {
     let a = schema.store().await;
     let b = schema.store().await;
-    Some((a, b, schema))
+    (a, b, schema)
 }
 
 /// Calls `changed` until it resolves with `expected`, at most [`DEADLINE`].
@@ -156,7 +173,9 @@ async fn drain_changes(store: &PostgresStore) -> Vec<Change> {
 // ---------------------------------------------------------------------------------------------
 
 /// Two workers claiming at once, in small batches, never get the same delivery, and between
-/// them get every one.
+/// them get every one (recording each, which makes room under the per-subscription cap). A
+/// claim may come back empty while the other holds every subscription: a worker stops after
+/// several empty ones in a row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claims_never_share_a_delivery() {
     let Some((a, b, _schema)) = two_workers("concurrent_claims_never_share_a_delivery").await
@@ -174,13 +193,16 @@ async fn concurrent_claims_never_share_a_delivery() {
     }
     let worker = |store: Arc<PostgresStore>| async move {
         let mut got = Vec::new();
-        loop {
-            let claims = store.claim(&request(1_000, 7, 3)).await.unwrap();
-            if claims.is_empty() {
-                return got;
-            }
+        let mut idle = 0;
+        while idle < 20 {
+            let claims = store.claim(&request(1_000, 7, 3)).await.unwrap().claims;
+            idle = if claims.is_empty() { idle + 1 } else { 0 };
             got.extend(claims.iter().map(|c| c.delivery.id));
+            for claim in &claims {
+                record(&*store, claim, 1_001, Next::Delivered).await;
+            }
         }
+        got
     };
     let (a, b) = (Arc::new(a), Arc::new(b));
     let (got_a, got_b) = tokio::join!(
@@ -219,7 +241,7 @@ async fn ordered_subscription_is_held_by_one_worker_at_a_time() {
                   attempted: Arc<Mutex<Vec<DeliveryId>>>| async move {
         let mut idle = 0;
         while idle < 50 {
-            let claims = store.claim(&request(1_000, 4, 4)).await.unwrap();
+            let claims = store.claim(&request(1_000, 4, 4)).await.unwrap().claims;
             idle = if claims.is_empty() { idle + 1 } else { 0 };
             for claim in claims {
                 if claim.delivery.subscription_id != ordered {
@@ -291,7 +313,7 @@ async fn ordered_subscription_stays_single_under_requeues() {
         let mut attempts = 0;
         let mut idle = 0;
         while idle < 50 || left.load(Ordering::SeqCst) > 0 {
-            let claims = store.claim(&request(1_000, 4, 4)).await.unwrap();
+            let claims = store.claim(&request(1_000, 4, 4)).await.unwrap().claims;
             idle = if claims.is_empty() { idle + 1 } else { 0 };
             for claim in claims {
                 let before = held.fetch_add(1, Ordering::SeqCst);
@@ -328,14 +350,13 @@ async fn ordered_subscription_stays_single_under_requeues() {
     );
 }
 
-/// A claim skips an ordered subscription that another claim is working on, rather than
-/// judging its head from a snapshot that cannot see the other's lease yet. (The race is too
-/// narrow to produce on demand, so the claim in progress is played by a transaction holding
-/// the subscription's lock, as `PostgresStore::claim` takes it.)
+/// A claim skips a subscription that another claim is working on, rather than counting its
+/// leases (or judging its head) from a snapshot that cannot see the other's leases yet. (The
+/// race is too narrow to produce on demand, so the claim in progress is played by a
+/// transaction holding the subscription's lock, as `PostgresStore::claim` takes it.)
 #[tokio::test]
-async fn ordered_claim_skips_a_subscription_another_claim_holds() {
-    let Some((a, schema)) = fresh("ordered_claim_skips_a_subscription_another_claim_holds").await
-    else {
+async fn claim_skips_a_subscription_another_claim_holds() {
+    let Some((a, schema)) = fresh("claim_skips_a_subscription_another_claim_holds").await else {
         return;
     };
     let ordered = add(&a, subscription().ordered(true)).await;
@@ -345,7 +366,7 @@ async fn ordered_claim_skips_a_subscription_another_claim_holds() {
     let mut in_progress = other.begin().await.unwrap();
     sqlx::query(
         "SELECT pg_advisory_xact_lock(\
-         hashtextextended('webhooks ordered ' || $1 || ' ' || $2::text, 0))",
+         hashtextextended('webhooks claim ' || $1 || ' ' || $2::text, 0))",
     )
     .bind(&schema.name)
     .bind(ordered.as_uuid().to_string())
@@ -363,6 +384,22 @@ async fn ordered_claim_skips_a_subscription_another_claim_holds() {
         "the ordered head, once the other claim is over"
     );
     assert_eq!(claims[0].delivery.subscription_id, ordered);
+
+    // The same for an unordered subscription: its leases are counted by one claim at a time.
+    send(&a, 1, &[plain]).await;
+    let mut in_progress = other.begin().await.unwrap();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(\
+         hashtextextended('webhooks claim ' || $1 || ' ' || $2::text, 0))",
+    )
+    .bind(&schema.name)
+    .bind(plain.as_uuid().to_string())
+    .execute(&mut *in_progress)
+    .await
+    .unwrap();
+    assert!(claim(&a, 1).await.is_empty(), "held by the other claim");
+    in_progress.rollback().await.unwrap();
+    assert_eq!(claim(&a, 1).await.len(), 1);
 }
 
 /// A worker's lapsed lease is taken over by the other; the first one's late attempt is kept
@@ -412,11 +449,562 @@ async fn claims_honour_exclude_and_caps_across_workers() {
     }
     let mut req = ClaimRequest::new(at(10), 100, 2, conformance::LEASE);
     req.exclude = vec![s1];
-    let from_a = a.claim(&req).await.unwrap();
+    let from_a = a.claim(&req).await.unwrap().claims;
     assert_eq!(from_a.len(), 2);
     assert!(from_a.iter().all(|c| c.delivery.subscription_id == s2));
-    let from_b = b.claim(&request(10, 100, 100)).await.unwrap();
+    let from_b = b.claim(&request(10, 100, 100)).await.unwrap().claims;
     assert_eq!(from_b.len(), 8, "all of s1's, and what is left of s2's");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits and routing across workers
+// ---------------------------------------------------------------------------------------------
+
+/// Enqueues `message` to `subs` as matched against `version`, with an idempotency key if
+/// given; returns the result and the delivery ids.
+async fn enqueue_at(
+    store: &PostgresStore,
+    message: &Message,
+    subs: &[SubscriptionId],
+    version: u64,
+    idempotency: Option<Idempotency>,
+) -> (Result<Enqueued, StoreError>, Vec<DeliveryId>) {
+    let deliveries: Vec<NewDelivery> = subs.iter().map(|s| NewDelivery::new(*s, false)).collect();
+    let mut enqueue = Enqueue::new(message, &deliveries, version);
+    if let Some(idempotency) = idempotency {
+        enqueue = enqueue.idempotency(idempotency);
+    }
+    let result = store.enqueue(&enqueue).await;
+    (result, deliveries.iter().map(|d| d.id).collect())
+}
+
+fn manual(ms: u64) -> Disabled {
+    Disabled {
+        at: at(ms),
+        reason: DisableReason::Manual,
+    }
+}
+
+/// A change through one worker makes the other worker's enqueue, matched against the version
+/// before it, fail as stale and store nothing: batched, and with an idempotency key (whose key
+/// is not taken). Every kind of change moves the version by one; a change to a subscription
+/// that does not exist moves nothing. Claims tell the version too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_makes_the_other_workers_enqueue_stale() {
+    let Some((a, b, _schema)) = two_workers("a_change_makes_the_other_workers_enqueue_stale").await
+    else {
+        return;
+    };
+    let sub = add_plain(&a).await;
+    let before = b.subscriptions().await.unwrap().version;
+    let (stored, _) = enqueue_at(&b, &conformance::message(0), &[sub], before, None).await;
+    assert_eq!(stored.unwrap(), Enqueued::Stored);
+
+    let current = a.subscription(sub).await.unwrap().unwrap();
+    let changed = a
+        .update_subscription(&current.description("changed"))
+        .await
+        .unwrap();
+    assert_eq!(changed.version, before + 1);
+    for idempotency in [None, Some(Idempotency::new("key", at(0)))] {
+        let m = conformance::message(1);
+        let (result, ids) = enqueue_at(&b, &m, &[sub], before, idempotency).await;
+        match result {
+            Err(StoreError::Stale { version }) => assert_eq!(version, changed.version),
+            other => panic!("expected stale, got {other:?}"),
+        }
+        assert!(b.message_deliveries(m.id()).await.unwrap().is_empty());
+        assert!(b.delivery(ids[0]).await.unwrap().is_none());
+    }
+    let (stored, _) = enqueue_at(
+        &b,
+        &conformance::message(2),
+        &[sub],
+        changed.version,
+        Some(Idempotency::new("key", at(0))),
+    )
+    .await;
+    assert_eq!(stored.unwrap(), Enqueued::Stored, "the key was free");
+
+    let versions = [
+        a.disable_subscription(sub, manual(3))
+            .await
+            .unwrap()
+            .version,
+        a.enable_subscription(sub).await.unwrap().version,
+        a.rotate_secret(sub, &Secret::generate(), at(4), Duration::from_secs(60))
+            .await
+            .unwrap()
+            .version,
+        a.insert_subscription(&subscription()).await.unwrap(),
+        a.delete_subscription(sub).await.unwrap().unwrap(),
+    ];
+    let mut last = changed.version;
+    for version in versions {
+        assert_eq!(version, last + 1);
+        last = version;
+    }
+    assert!(a.delete_subscription(sub).await.unwrap().is_none());
+    assert!(a.enable_subscription(sub).await.unwrap_err().is_not_found());
+    assert_eq!(b.subscriptions().await.unwrap().version, last);
+    assert_eq!(
+        b.claim(&request(10, 10, 10))
+            .await
+            .unwrap()
+            .subscriptions_version,
+        last
+    );
+}
+
+/// A change waiting for an enqueue under way (here, `send_in_tx`'s open transaction) goes
+/// before the enqueues that come after it: those wait, then find the version moved. (Row share
+/// locks alone would let them through, and a change could wait for good under steady sends.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_change_goes_before_later_enqueues() {
+    let Some(schema) = Schema::new("a_waiting_change_goes_before_later_enqueues") else {
+        return;
+    };
+    let (a, b) = (
+        Arc::new(schema.store().await),
+        Arc::new(schema.store().await),
+    );
+    let hooks = Webhooks::builder()
+        .store(schema.store().await)
+        .poll_interval(Duration::from_secs(3_600))
+        .build()
+        .await
+        .unwrap();
+    let sub = hooks
+        .subscribe(webhooks::Subscription::new("https://example.com/hooks").unwrap())
+        .await
+        .unwrap();
+    let pool = a.pool().clone();
+    let mut tx = pool.begin().await.unwrap();
+    hooks.send_in_tx(&mut tx, &RandomNumber(1)).await.unwrap();
+
+    let id = sub.id();
+    let change = tokio::spawn({
+        let a = a.clone();
+        async move { a.update_subscription(&sub.description("changed")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let version = b.subscriptions().await.unwrap().version;
+    let later = tokio::spawn({
+        let b = b.clone();
+        async move {
+            enqueue_at(&b, &conformance::message(0), &[id], version, None)
+                .await
+                .0
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !change.is_finished(),
+        "the change waits for the transaction"
+    );
+    assert!(
+        !later.is_finished(),
+        "the later enqueue waits behind the change"
+    );
+    tx.commit().await.unwrap();
+    let changed = change.await.unwrap().unwrap();
+    match later.await.unwrap() {
+        Err(StoreError::Stale { version }) => assert_eq!(version, changed.version),
+        other => panic!("expected stale, got {other:?}"),
+    }
+    hooks.shutdown().await;
+}
+
+/// A disable through one worker while the other enqueues, from several tasks at once (so in
+/// group commits): no delivery of the subscription is left pending. Those committed before
+/// the disable are skipped by it; those matched before it and committed after are refused as
+/// stale, and matched again as the runtime does, skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_through_one_worker_misses_no_enqueue_of_the_other() {
+    const SENDERS: usize = 4;
+    const EACH: usize = 100;
+    let Some((a, b, _schema)) =
+        two_workers("disable_through_one_worker_misses_no_enqueue_of_the_other").await
+    else {
+        return;
+    };
+    let target = add_plain(&a).await;
+    let other = add_plain(&a).await;
+    let b = Arc::new(b);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let sender = |b: Arc<PostgresStore>, sent: Arc<AtomicUsize>, first: usize| async move {
+        let mut stored = Vec::new();
+        let mut stale = 0;
+        let mut copy = b.subscriptions().await.unwrap();
+        for n in first..first + EACH {
+            let m = conformance::message(n as u64);
+            loop {
+                let deliveries: Vec<NewDelivery> = copy
+                    .value
+                    .iter()
+                    .map(|s| NewDelivery::new(s.id(), !s.is_enabled()))
+                    .collect();
+                match b
+                    .enqueue(&Enqueue::new(&m, &deliveries, copy.version))
+                    .await
+                {
+                    Ok(Enqueued::Stored) => {
+                        stored.extend(deliveries.iter().map(|d| (d.subscription_id, d.id)));
+                        break;
+                    }
+                    Err(StoreError::Stale { .. }) => {
+                        stale += 1;
+                        copy = b.subscriptions().await.unwrap();
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            sent.fetch_add(1, Ordering::SeqCst);
+        }
+        (stored, stale)
+    };
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|n| tokio::spawn(sender(b.clone(), sent.clone(), n * EACH)))
+        .collect();
+    while sent.load(Ordering::SeqCst) < SENDERS * EACH / 3 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    a.disable_subscription(target, manual(0)).await.unwrap();
+    let at_disable = sent.load(Ordering::SeqCst);
+
+    let mut stored = Vec::new();
+    let mut stale = 0;
+    for sender in senders {
+        let (s, n) = sender.await.unwrap();
+        stored.extend(s);
+        stale += n;
+    }
+    println!("{at_disable} sent when disabled; {stale} enqueues were stale");
+    assert!(at_disable < SENDERS * EACH, "the disable raced the sends");
+    assert_eq!(
+        stored.len(),
+        2 * SENDERS * EACH,
+        "every message, both subscriptions"
+    );
+    for (sub, id) in stored {
+        let status = b.delivery(id).await.unwrap().unwrap().status;
+        if sub == target {
+            assert_eq!(
+                status,
+                DeliveryStatus::Skipped,
+                "{id} of the disabled subscription"
+            );
+        } else {
+            assert_eq!(sub, other);
+            assert_eq!(status, DeliveryStatus::Pending);
+        }
+    }
+}
+
+/// Two workers claiming at once never hold more of a subscription's deliveries between them
+/// than its `max_in_flight`, or, without one, than the request's `per_subscription`: both are
+/// counted over every worker's leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_never_exceed_max_in_flight() {
+    let Some((a, b, _schema)) = two_workers("two_workers_never_exceed_max_in_flight").await else {
+        return;
+    };
+    let capped = add(&a, subscription().max_in_flight(3)).await;
+    let plain = add_plain(&a).await;
+    for ms in 0..40 {
+        send(&a, ms, &[capped, plain]).await;
+    }
+    // Held now, and at most, per subscription (capped, plain).
+    let held = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let peak = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let limits = [3, 2];
+    let worker = |store: Arc<PostgresStore>,
+                  held: Arc<[AtomicUsize; 2]>,
+                  peak: Arc<[AtomicUsize; 2]>| async move {
+        let mut done = 0;
+        let mut idle = 0;
+        while idle < 20 {
+            let claims = store.claim(&request(1_000, 4, 2)).await.unwrap().claims;
+            idle = if claims.is_empty() { idle + 1 } else { 0 };
+            let which =
+                |c: &webhooks::store::Claim| usize::from(c.delivery.subscription_id != capped);
+            for c in &claims {
+                let now = held[which(c)].fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(
+                    now <= limits[which(c)],
+                    "{now} of one subscription held at once"
+                );
+                peak[which(c)].fetch_max(now, Ordering::SeqCst);
+            }
+            // Held a moment, so that the other worker claims meanwhile.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            for c in &claims {
+                // Released before the lease is: never more than the store holds.
+                held[which(c)].fetch_sub(1, Ordering::SeqCst);
+                record(&*store, c, 1_001, Next::Delivered).await;
+                done += 1;
+            }
+        }
+        done
+    };
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (da, db) = tokio::join!(
+        tokio::spawn(worker(a.clone(), held.clone(), peak.clone())),
+        tokio::spawn(worker(b.clone(), held.clone(), peak.clone()))
+    );
+    let (da, db) = (da.unwrap(), db.unwrap());
+    assert_eq!(da + db, 80, "every delivery");
+    assert!(da > 0 && db > 0, "both worked: {da} and {db}");
+    assert_eq!(peak[0].load(Ordering::SeqCst), 3, "up to max_in_flight");
+    assert_eq!(peak[1].load(Ordering::SeqCst), 2, "up to per_subscription");
+}
+
+/// Two workers on one ordered subscription with ordering keys: each key's deliveries are
+/// attempted one at a time in send order, while different keys go in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_keys_are_held_one_at_a_time_across_workers() {
+    let Some((a, b, _schema)) =
+        two_workers("ordering_keys_are_held_one_at_a_time_across_workers").await
+    else {
+        return;
+    };
+    const KEYS: usize = 4;
+    let ordered = add(&a, subscription().ordered(true)).await;
+    let version = a.subscriptions().await.unwrap().version;
+    let mut sent: Vec<Vec<DeliveryId>> = vec![Vec::new(); KEYS];
+    for n in 0..40 {
+        let key = n % KEYS;
+        let m = conformance::message(n as u64)
+            .with_ordering_key(format!("key-{key}"))
+            .unwrap();
+        let (result, ids) = enqueue_at(&a, &m, &[ordered], version, None).await;
+        assert_eq!(result.unwrap(), Enqueued::Stored);
+        sent[key].push(ids[0]);
+    }
+    let held: Arc<Vec<AtomicUsize>> = Arc::new((0..KEYS).map(|_| AtomicUsize::new(0)).collect());
+    let keys_held = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let attempted = Arc::new(Mutex::new(vec![Vec::new(); KEYS]));
+    let worker = |store: Arc<PostgresStore>| {
+        let (held, keys_held, peak, attempted) = (
+            held.clone(),
+            keys_held.clone(),
+            peak.clone(),
+            attempted.clone(),
+        );
+        async move {
+            let mut idle = 0;
+            while idle < 20 {
+                let claims = store.claim(&request(1_000, 3, 10)).await.unwrap().claims;
+                idle = if claims.is_empty() { idle + 1 } else { 0 };
+                let key = |c: &webhooks::store::Claim| -> usize {
+                    c.message.ordering_key().unwrap()[4..].parse().unwrap()
+                };
+                for c in &claims {
+                    let before = held[key(c)].fetch_add(1, Ordering::SeqCst);
+                    assert_eq!(before, 0, "two deliveries of one key held at once");
+                    let now = keys_held.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    attempted.lock().unwrap()[key(c)].push(c.delivery.id);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                for c in &claims {
+                    held[key(c)].fetch_sub(1, Ordering::SeqCst);
+                    keys_held.fetch_sub(1, Ordering::SeqCst);
+                    record(&*store, c, 1_001, Next::Delivered).await;
+                }
+            }
+        }
+    };
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (ra, rb) = tokio::join!(tokio::spawn(worker(a.clone())), tokio::spawn(worker(b)));
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(*attempted.lock().unwrap(), sent, "each key in send order");
+    assert!(
+        peak.load(Ordering::SeqCst) > 1,
+        "different keys were held at once"
+    );
+}
+
+/// Two workers claiming a rate-limited subscription at once get send slots `1/rate` apart
+/// between them, from the claim's time on, each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_slots_of_two_workers_are_spaced() {
+    let Some((a, b, _schema)) = two_workers("rate_slots_of_two_workers_are_spaced").await else {
+        return;
+    };
+    // 20 a second: 50 ms apart; a 30 s lease gives slots up to 15 s ahead, 301 of them.
+    let sub = add(&a, subscription().rate_limit(20)).await;
+    for ms in 0..100 {
+        send(&a, ms, &[sub]).await;
+    }
+    let worker = |store: Arc<PostgresStore>| async move {
+        let mut slots = Vec::new();
+        let mut idle = 0;
+        while idle < 20 {
+            let claims = store.claim(&request(1_000, 7, 1_000)).await.unwrap().claims;
+            idle = if claims.is_empty() { idle + 1 } else { 0 };
+            slots.extend(claims.iter().map(|c| c.not_before.expect("a send slot")));
+        }
+        slots
+    };
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (sa, sb) = tokio::join!(tokio::spawn(worker(a.clone())), tokio::spawn(worker(b)));
+    let (sa, sb) = (sa.unwrap(), sb.unwrap());
+    assert!(!sa.is_empty() && !sb.is_empty(), "both claimed");
+    let mut slots: Vec<SystemTime> = sa.into_iter().chain(sb).collect();
+    slots.sort();
+    let expected: Vec<SystemTime> = (0..100)
+        .map(|n| at(1_000) + Duration::from_millis(50) * n)
+        .collect();
+    assert_eq!(slots, expected, "50 ms apart, none given twice");
+
+    // The next claim goes on from the last slot given.
+    send(&*a, 200, &[sub]).await;
+    let claims = claim(&*a, 1_000).await;
+    assert_eq!(claims[0].not_before, Some(at(1_000 + 100 * 50)));
+}
+
+/// Send slots stop half a lease after the claim (so every delivery claimed is sent before its
+/// lease lapses), and claims later on go on from the next free one: the numbers of the
+/// runtime's `Slots`.
+#[tokio::test]
+async fn rate_slots_stop_at_half_a_lease() {
+    let Some((store, _schema)) = fresh("rate_slots_stop_at_half_a_lease").await else {
+        return;
+    };
+    // 2 a second: 500 ms apart. A 2 s lease: slots up to 1 s ahead.
+    let sub = add(&store, subscription().rate_limit(2)).await;
+    for ms in 0..5 {
+        send(&store, ms, &[sub]).await;
+    }
+    let lease = Duration::from_secs(2);
+    let slots = |claimed: webhooks::store::Claimed| -> Vec<Option<SystemTime>> {
+        claimed.claims.iter().map(|c| c.not_before).collect()
+    };
+    let first = store
+        .claim(&ClaimRequest::new(at(10), 100, 100, lease))
+        .await
+        .unwrap();
+    assert_eq!(slots(first), [Some(at(10)), Some(at(510)), Some(at(1_010))]);
+    let none = store
+        .claim(&ClaimRequest::new(at(10), 100, 100, lease))
+        .await
+        .unwrap();
+    assert!(none.claims.is_empty(), "no slot left within the horizon");
+    let later = store
+        .claim(&ClaimRequest::new(at(1_010), 100, 100, lease))
+        .await
+        .unwrap();
+    assert_eq!(slots(later), [Some(at(1_510)), Some(at(2_010))]);
+}
+
+/// Two workers enqueueing messages with one idempotency key at once store exactly one; the
+/// other is told the first one's id and stores nothing. A key older than the window is taken
+/// anew, and `purge` forgets keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_enqueues_of_two_workers_store_one() {
+    let Some((a, b, _schema)) = two_workers("idempotent_enqueues_of_two_workers_store_one").await
+    else {
+        return;
+    };
+    let sub = add_plain(&a).await;
+    let version = a.subscriptions().await.unwrap().version;
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let send_keyed = |store: Arc<PostgresStore>, ms: u64, key: String, since: u64| async move {
+        let m = conformance::message(ms);
+        let result = enqueue_at(
+            &store,
+            &m,
+            &[sub],
+            version,
+            Some(Idempotency::new(key, at(since))),
+        )
+        .await
+        .0
+        .unwrap();
+        (m.id(), result)
+    };
+    for round in 0..50 {
+        let key = format!("order-{round}");
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(send_keyed(a.clone(), round, key.clone(), 0)),
+            tokio::spawn(send_keyed(b.clone(), round, key, 0))
+        );
+        let ((ida, ra), (idb, rb)) = (ra.unwrap(), rb.unwrap());
+        let (first, duplicate) = match (ra, rb) {
+            (Enqueued::Stored, Enqueued::Duplicate(first)) => (ida, (idb, first)),
+            (Enqueued::Duplicate(first), Enqueued::Stored) => (idb, (ida, first)),
+            other => panic!("round {round}: {other:?}"),
+        };
+        assert_eq!(duplicate.1, first, "the duplicate names the stored one");
+        assert_eq!(a.message_deliveries(first).await.unwrap().len(), 1);
+        assert!(a.message_deliveries(duplicate.0).await.unwrap().is_empty());
+    }
+    // Stored at at(0); a window starting after that has forgotten it.
+    let (_, again) = send_keyed(a.clone(), 10_000, "order-0".to_owned(), 5_000).await;
+    assert_eq!(again, Enqueued::Stored);
+    let (first, duplicate) = send_keyed(b.clone(), 10_001, "order-0".to_owned(), 5_000).await;
+    assert!(matches!(duplicate, Enqueued::Duplicate(id) if id != first));
+    // Purged keys are free again, whatever the window.
+    a.purge(at(5_000)).await.unwrap();
+    let (_, after_purge) = send_keyed(b.clone(), 10_002, "order-1".to_owned(), 0).await;
+    assert_eq!(after_purge, Enqueued::Stored);
+}
+
+/// `send_in_tx` in a transaction, when another process changed the subscriptions without this
+/// runtime hearing of it: the store says stale without failing a statement, the runtime
+/// matches again within the same transaction, which goes on and commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_in_tx_matches_again_when_stale() {
+    let Some(schema) = Schema::new("send_in_tx_matches_again_when_stale") else {
+        return;
+    };
+    let store = schema.store().await;
+    let pool = store.pool().clone();
+    schema
+        .execute(format!(
+            "CREATE TABLE \"{}\".numbers (value integer NOT NULL)",
+            schema.name
+        ))
+        .await;
+    let receiver = TestReceiver::start().await.unwrap();
+    let hooks = Webhooks::builder()
+        .store(store)
+        .allow_private_networks()
+        .poll_interval(Duration::from_secs(3_600))
+        .build()
+        .await
+        .unwrap();
+    hooks
+        .subscribe(webhooks::Subscription::new(receiver.url()).unwrap())
+        .await
+        .unwrap();
+    // Let the dispatcher settle (it claims once, then waits), then change the version behind
+    // its back: no notification, so its copy is stale.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    schema
+        .execute(format!(
+            "UPDATE \"{}\".subscriptions_version SET version = version + 1",
+            schema.name
+        ))
+        .await;
+    let insert = format!(
+        "INSERT INTO \"{}\".numbers (value) VALUES ($1)",
+        schema.name
+    );
+    let mut tx = pool.begin().await.unwrap();
+    let sent = hooks.send_in_tx(&mut tx, &RandomNumber(5)).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(insert))
+        .bind(5)
+        .execute(&mut *tx)
+        .await
+        .expect("the transaction is still usable");
+    tx.commit().await.unwrap();
+    assert_eq!(hooks.deliveries(sent).await.unwrap().len(), 1);
+    receiver.wait_for(1, DEADLINE).await.unwrap();
+    hooks.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,19 +1119,19 @@ async fn listener_and_pool_heal_after_connections_are_killed() {
     assert_eq!(claim(&a, 0).await.len(), 1);
 }
 
-/// A real database restart, when `WEBHOOKS_TEST_POSTGRES_RESTART` holds a shell command that
-/// restarts the server (say `pg_ctlcluster --skip-systemctl-redirect 15 main restart`). Opt-in,
-/// and to be run alone (`cargo test --test store_postgres database_restart`): the restart breaks
-/// every other test's connections.
+/// A real database restart, on a server of its own: `WEBHOOKS_TEST_POSTGRES_RESTART_URL` (say
+/// `postgres://postgres@127.0.0.1:5433/test`) and `WEBHOOKS_TEST_POSTGRES_RESTART`, a shell
+/// command that restarts exactly that server (say `pg_ctlcluster --skip-systemctl-redirect 15
+/// restart restart`); `.ci/postgres-restartable.sh` makes one. Not the server of the other tests:
+/// the restart would break their connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_restart() {
-    let Ok(command) = std::env::var("WEBHOOKS_TEST_POSTGRES_RESTART") else {
-        println!("skipped database_restart: WEBHOOKS_TEST_POSTGRES_RESTART is not set");
+    let (Ok(url), Ok(command)) = (std::env::var(RESTART_URL_VAR), std::env::var(RESTART_VAR))
+    else {
+        println!("skipped database_restart: {RESTART_URL_VAR} or {RESTART_VAR} is not set");
         return;
     };
-    let Some((a, b, _schema)) = two_workers("database_restart").await else {
-        return;
-    };
+    let (a, b, _schema) = two_workers_in(Schema::at(url)).await;
     let sub = add_plain(&a).await;
     wait_change(&b, Change::Subscriptions).await;
     drain_changes(&a).await;
@@ -774,6 +1362,21 @@ async fn newer_schema_is_refused() {
     assert!(text.contains("newer"), "{text}");
 }
 
+/// The schema version a store leaves: the number of migrations.
+const SCHEMA_VERSION: i32 = 2;
+
+/// The schema version recorded in `schema`.
+async fn schema_version(schema: &Schema) -> i32 {
+    let mut conn = schema.connection().await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM \"{}\".schema_version",
+        schema.name
+    )))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
 /// An older (here: empty) schema is migrated on connect; stores connecting at once migrate it
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -788,15 +1391,69 @@ async fn older_schema_is_migrated() {
     let sub = add_plain(&a).await;
     send(&b, 0, &[sub]).await;
     assert_eq!(claim(&a, 0).await.len(), 1);
-    let mut conn = schema.connection().await;
-    let version: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT version FROM \"{}\".schema_version",
-        schema.name
-    )))
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(schema_version(&schema).await, SCHEMA_VERSION);
+}
+
+/// A schema of version 1 holding data (a rate-limited subscription, a message, a pending
+/// delivery) is migrated on connect, by stores connecting at once, and its data serves on: the
+/// delivery is claimed, with a send slot; the subscriptions' version starts there and moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_1_schema_with_data_is_migrated() {
+    let Some(schema) = Schema::new("version_1_schema_with_data_is_migrated") else {
+        return;
+    };
+    let (sub, message, delivery) = (SubscriptionId::new(), MessageId::new(), DeliveryId::new());
+    let secret = Secret::generate().expose();
+    let created = 1_800_000_000_000_i64; // at(0)
+    schema
+        .execute(format!(
+            "CREATE SCHEMA \"{name}\"; SET search_path TO \"{name}\"; {v1}; \
+             INSERT INTO schema_version (version) VALUES (1); \
+             INSERT INTO subscriptions (id, url, events, labels, secrets, headers, ordered, \
+                 rate_limit, created_at) \
+             VALUES ('{sub}', 'https://example.com/hooks', '[]', '{{}}', \
+                 '[[\"{secret}\", null]]', '[]', false, 4, {created}); \
+             INSERT INTO messages (id, created_at, event_type, labels, body) \
+             VALUES ('{message}', {created}, 'bear_attack:reported', '{{}}', '\\x7b7d'); \
+             INSERT INTO deliveries (id, message, subscription_id, created_at, status, \
+                 next_attempt_at) \
+             SELECT '{delivery}', seq, '{sub}', {created}, 'pending', {created} FROM messages",
+            name = schema.name,
+            v1 = include_str!("../webhooks/migrations/postgres/0001_initial.sql"),
+            sub = sub.as_uuid(),
+            message = message.as_uuid(),
+            delivery = delivery.as_uuid(),
+        ))
+        .await;
+    let (a, b) = tokio::join!(schema.store(), schema.store());
+    assert_eq!(schema_version(&schema).await, SCHEMA_VERSION);
+
+    let listed = a.subscriptions().await.unwrap();
+    let ids: Vec<SubscriptionId> = listed.value.iter().map(|s| s.id()).collect();
+    assert_eq!(ids, [sub]);
+    assert_eq!(listed.value[0].rate_limit_per_second(), Some(4));
+    assert_eq!(
+        b.delivery(delivery).await.unwrap().unwrap().status,
+        DeliveryStatus::Pending
+    );
+    let claimed = b.claim(&request(0, 10, 10)).await.unwrap();
+    assert_eq!(claimed.subscriptions_version, listed.version);
+    assert_eq!(claimed.claims.len(), 1);
+    let c = &claimed.claims[0];
+    assert_eq!(c.delivery.id, delivery);
+    assert_eq!(c.message.id(), message);
+    assert_eq!(c.message.ordering_key(), None);
+    assert_eq!(c.not_before, Some(at(0)), "its first send slot");
+    assert!(record(&a, c, 1, Next::Delivered).await.applied);
+
+    // Changes move the version on from there, and enqueues are checked against it.
+    let version = a.insert_subscription(&subscription()).await.unwrap();
+    assert_eq!(version, listed.version + 1);
+    let stale = b
+        .enqueue(&Enqueue::new(&conformance::message(2), &[], listed.version))
+        .await
+        .unwrap_err();
+    assert!(stale.is_stale(), "{stale:?}");
 }
 
 /// An invalid schema name is refused before anything is created.

@@ -253,10 +253,11 @@ async fn invalid_subscriptions_are_refused_with_typed_errors() {
                 err,
                 Error::InvalidPattern { .. }
                     | Error::InvalidHeader { .. }
-                    | Error::InvalidConfig(_)
+                    | Error::InvalidConfig { .. }
             ),
             "{sub:?}: {err:?}"
         );
+        assert!(err.is_invalid_input(), "{err:?}");
     }
     assert!(
         hooks.subscriptions().await.unwrap().is_empty(),
@@ -347,22 +348,59 @@ async fn https_only_refuses_plain_http() {
 
 #[tokio::test]
 async fn out_of_range_settings_are_clear_errors() {
-    for builder in [
-        builder().lease(std::time::Duration::ZERO),
-        builder().lease(std::time::Duration::MAX),
-        builder().max_in_flight(0),
-        builder().max_in_flight_per_subscription(0),
+    use std::time::Duration;
+    for (builder, named) in [
+        (builder().lease(Duration::ZERO), "lease"),
+        (builder().lease(Duration::MAX), "lease"),
+        (builder().max_in_flight(0), "max_in_flight"),
+        (
+            builder().max_in_flight_per_subscription(0),
+            "max_in_flight_per_subscription",
+        ),
+        // A request could outlive its lease and be claimed by another worker.
+        (
+            builder()
+                .timeout(Duration::from_secs(20))
+                .lease(Duration::from_secs(30)),
+            "lease",
+        ),
+        (builder().max_message_size(0), "max_message_size"),
+        (
+            builder()
+                .retention(Some(Duration::from_secs(3600)))
+                .idempotency_window(Duration::from_secs(7200)),
+            "idempotency_window",
+        ),
     ] {
         let err = builder.build().await.err().unwrap();
-        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+        assert!(
+            matches!(err, Error::InvalidConfig { setting, .. } if setting == named),
+            "{named}: {err:?}"
+        );
+        assert!(err.is_invalid_input());
     }
+    // The boundary is allowed: a lease of exactly twice the timeout.
+    builder()
+        .timeout(Duration::from_secs(15))
+        .lease(Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap()
+        .shutdown()
+        .await;
 }
 
 #[tokio::test]
 async fn builder_without_a_store_is_a_clear_error() {
     let err = Webhooks::builder().build().await.err().unwrap();
     assert!(
-        matches!(err, Error::InvalidConfig(ref m) if m.contains("store")),
+        matches!(
+            err,
+            Error::InvalidConfig {
+                setting: "store",
+                ..
+            }
+        ),
         "{err:?}"
     );
 }

@@ -6,6 +6,9 @@
 //!                                   accepted message id; then deliver until nothing is pending
 //! worker sqlite-resume DB           deliver what is pending, then exit
 //! worker pg-worker URL SCHEMA        deliver from a shared PostgreSQL queue until stdin closes
+//! worker pg-sender URL SCHEMA        a send-only runtime (a web server's): for each stdin line
+//!                                   `N ORDERING_KEY IDEMPOTENCY_KEY` (`-`: none) it sends
+//!                                   RandomNumber(N) and prints the message id, or `error: …`
 //! ```
 #![allow(clippy::print_stdout)] // the tests read what this prints
 
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use webhooks::store::{DeliveryQuery, DeliveryStatus, SqliteStore};
-use webhooks::{RetryPolicy, Subscription, WebhookEvent, Webhooks};
+use webhooks::{RetryPolicy, SendOptions, Subscription, WebhookEvent, Webhooks};
 
 #[derive(Serialize, WebhookEvent)]
 #[webhook(resource = "random_number", action = "generate")]
@@ -59,9 +62,12 @@ async fn main() -> Result<()> {
             let hooks = Webhooks::builder()
                 .store(store)
                 .allow_private_networks()
-                .retry(RetryPolicy::schedule(vec![Duration::from_millis(50); 20]).jitter(0.0))
+                // Retries for 20 s: a key a test keeps failing stays held that long.
+                .retry(RetryPolicy::schedule(vec![Duration::from_millis(50); 400]).jitter(0.0))
                 // A short lease, so that a killed worker's deliveries come back quickly.
                 .lease(Duration::from_secs(2))
+                // The lease must outlast a request (twice the timeout): loopback answers fast.
+                .timeout(Duration::from_secs(1))
                 .max_in_flight(16)
                 .build()
                 .await?;
@@ -71,8 +77,55 @@ async fn main() -> Result<()> {
             hooks.shutdown().await;
             Ok(())
         }
+        ["pg-sender", url, schema] => {
+            let store = webhooks::store::PostgresStore::connect_with(url, schema).await?;
+            let hooks = Webhooks::builder()
+                .store(store)
+                .allow_private_networks()
+                .send_only()
+                .build()
+                .await?;
+            println!("ready");
+            let (lines, mut commands) = tokio::sync::mpsc::unbounded_channel();
+            // Stdin is read on a thread of its own; each line is answered before the next.
+            std::thread::spawn(move || {
+                for line in std::io::stdin().lines().map_while(std::result::Result::ok) {
+                    if lines.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            while let Some(line) = commands.recv().await {
+                let reply = match send_command(&hooks, &line).await {
+                    Ok(id) => id,
+                    Err(error) => format!("error: {error}"),
+                };
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{reply}")?;
+                out.flush()?;
+            }
+            hooks.shutdown().await;
+            Ok(())
+        }
         _ => Err(format!("usage: see the doc comment of tests/bin/worker.rs; got {args:?}").into()),
     }
+}
+
+/// `N ORDERING_KEY IDEMPOTENCY_KEY`: sends RandomNumber(N) with those keys (`-`: none).
+async fn send_command(hooks: &Webhooks, line: &str) -> Result<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let [n, ordering, idempotency] = words.as_slice() else {
+        return Err(format!("expected `N ORDERING_KEY IDEMPOTENCY_KEY`, got {line:?}").into());
+    };
+    let mut options = SendOptions::new();
+    if *ordering != "-" {
+        options = options.ordering_key(*ordering);
+    }
+    if *idempotency != "-" {
+        options = options.idempotency_key(*idempotency);
+    }
+    let id = hooks.send_with(&RandomNumber(n.parse()?), &options).await?;
+    Ok(id.to_string())
 }
 
 async fn open(db: &str) -> Result<Webhooks> {

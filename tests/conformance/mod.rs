@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use webhooks::store::{
-    Attempt, AttemptErrorKind, Claim, ClaimRequest, Cursor, Delivery, DeliveryQuery,
-    DeliveryStatus, Health, NewDelivery, Next, Recorded, Store, StoreError,
+    Attempt, AttemptErrorKind, AttemptOutcome, Claim, ClaimRequest, Cursor, Delivery,
+    DeliveryQuery, DeliveryStatus, Enqueue, Enqueued, Entity, Health, Idempotency, NewDelivery,
+    Next, Recorded, Store, StoreError,
 };
 use webhooks::{
     DeliveryId, DisableReason, Disabled, Labels, Message, MessageId, RetryPolicy, Secret,
@@ -36,6 +37,14 @@ macro_rules! conformance_suite {
             enqueue_is_checked_and_atomic,
             skipped_deliveries,
             claims_in_batches,
+            claims_respect_max_in_flight,
+            ordered_by_key,
+            rate_limit_slots,
+            disabled_in_flight,
+            retry_of_disabled_is_skipped,
+            versions_guard_enqueues,
+            idempotent_enqueue,
+            concurrent_idempotent_enqueues,
             claims_exclude,
             claims_take_turns,
             due_times,
@@ -75,7 +84,30 @@ macro_rules! conformance_suite {
                 $crate::conformance::$name(store).await;
             }
         )*
+
+        /// A conformance test written but not listed above would silently run on no store.
+        #[test]
+        fn every_conformance_test_is_listed() {
+            $crate::conformance::assert_all_listed(&[$(stringify!($name)),*]);
+        }
     };
+}
+
+/// Fails unless `listed` names every conformance test in this file (each `pub async fn` that
+/// takes `store: impl Store`), and nothing else.
+pub fn assert_all_listed(listed: &[&str]) {
+    const MARK: &str = "pub async fn ";
+    let source = include_str!("mod.rs");
+    let mut written: Vec<&str> = source
+        .lines()
+        .filter_map(|line| line.strip_prefix(MARK))
+        .filter(|rest| rest.contains("(store: impl Store)"))
+        .filter_map(|rest| rest.split('(').next())
+        .collect();
+    written.sort_unstable();
+    let mut listed = listed.to_vec();
+    listed.sort_unstable();
+    assert_eq!(listed, written, "conformance_suite! must list every test");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +164,7 @@ pub async fn send_message(
     subs: &[SubscriptionId],
 ) -> (Message, Vec<DeliveryId>) {
     let deliveries: Vec<NewDelivery> = subs.iter().map(|s| NewDelivery::new(*s, false)).collect();
-    store.enqueue(&message, &deliveries).await.unwrap();
+    enqueue(store, &message, &deliveries).await.unwrap();
     (message, deliveries.iter().map(|d| d.id).collect())
 }
 
@@ -142,21 +174,24 @@ pub fn request(now_ms: u64, limit: usize, per_subscription: usize) -> ClaimReque
 
 /// Claims everything claimable at `at(now_ms)`.
 pub async fn claim(store: &impl Store, now_ms: u64) -> Vec<Claim> {
-    store.claim(&request(now_ms, 1000, 1000)).await.unwrap()
+    store
+        .claim(&request(now_ms, 1000, 1000))
+        .await
+        .unwrap()
+        .claims
 }
 
 /// The next attempt of a claimed delivery, made at `at(ms)`, answered with `status`.
 pub fn attempt(claim: &Claim, ms: u64, status: u16) -> Attempt {
-    let failed = !(200..300).contains(&status);
     Attempt::new(
         claim.delivery.id,
         claim.delivery.attempts + 1,
         at(ms),
         Duration::from_millis(42),
-        Some(status),
-        failed.then_some(AttemptErrorKind::Status),
-        None,
-        format!("answer {status}").into_bytes().into(),
+        AttemptOutcome::Answered {
+            status,
+            body: format!("answer {status}").into_bytes().into(),
+        },
     )
 }
 
@@ -206,12 +241,29 @@ fn count_for(claims: &[Claim], sub: SubscriptionId) -> usize {
         .count()
 }
 
-fn is_not_found(error: &StoreError, expected: &str) -> bool {
-    matches!(error, StoreError::NotFound { what, .. } if *what == expected)
+fn is_not_found(error: &StoreError, expected: Entity) -> bool {
+    matches!(error, StoreError::NotFound { entity, .. } if *entity == expected)
 }
 
-fn is_conflict(error: &StoreError, expected: &str) -> bool {
-    matches!(error, StoreError::Conflict { what, .. } if *what == expected)
+fn is_conflict(error: &StoreError, expected: Entity) -> bool {
+    matches!(error, StoreError::Conflict { entity, .. } if *entity == expected)
+}
+
+/// The subscriptions' version now.
+pub async fn version(store: &impl Store) -> u64 {
+    store.subscriptions().await.unwrap().version
+}
+
+/// Enqueues at the store's current version of the subscriptions.
+pub async fn enqueue(
+    store: &impl Store,
+    message: &Message,
+    deliveries: &[NewDelivery],
+) -> Result<Enqueued, StoreError> {
+    let version = version(store).await;
+    store
+        .enqueue(&Enqueue::new(message, deliveries, version))
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,14 +332,14 @@ pub async fn enqueue_is_checked_and_atomic(store: impl Store) {
     let a = add_plain(&store).await;
     let m = message(0);
     let unknown = SubscriptionId::new();
-    let error = store
-        .enqueue(
-            &m,
-            &[NewDelivery::new(a, false), NewDelivery::new(unknown, false)],
-        )
-        .await
-        .unwrap_err();
-    assert!(is_not_found(&error, "subscription"), "{error:?}");
+    let error = enqueue(
+        &store,
+        &m,
+        &[NewDelivery::new(a, false), NewDelivery::new(unknown, false)],
+    )
+    .await
+    .unwrap_err();
+    assert!(is_not_found(&error, Entity::Subscription), "{error:?}");
     assert!(store.message_deliveries(m.id()).await.unwrap().is_empty());
     assert!(
         claim(&store, 0).await.is_empty(),
@@ -295,15 +347,13 @@ pub async fn enqueue_is_checked_and_atomic(store: impl Store) {
     );
 
     // Nothing was kept, so the same message goes in now.
-    store
-        .enqueue(&m, &[NewDelivery::new(a, false)])
+    enqueue(&store, &m, &[NewDelivery::new(a, false)])
         .await
         .unwrap();
-    let error = store
-        .enqueue(&m, &[NewDelivery::new(a, false)])
+    let error = enqueue(&store, &m, &[NewDelivery::new(a, false)])
         .await
         .unwrap_err();
-    assert!(is_conflict(&error, "message"), "{error:?}");
+    assert!(is_conflict(&error, Entity::Message), "{error:?}");
     assert_eq!(store.message_deliveries(m.id()).await.unwrap().len(), 1);
 }
 
@@ -313,8 +363,7 @@ pub async fn skipped_deliveries(store: impl Store) {
     let m = message(0);
     let skipped = NewDelivery::new(a, true);
     let live = NewDelivery::new(b, false);
-    store
-        .enqueue(&m, &[skipped.clone(), live.clone()])
+    enqueue(&store, &m, &[skipped.clone(), live.clone()])
         .await
         .unwrap();
 
@@ -334,8 +383,8 @@ pub async fn skipped_deliveries(store: impl Store) {
     assert!(claim(&store, 1_000_000).await.is_empty());
 }
 
-/// `limit` caps a claim, `per_subscription` caps each subscription's share of it; unordered
-/// deliveries come oldest due first.
+/// `limit` caps a claim; `per_subscription` caps the deliveries of a subscription leased at
+/// once, over every claim. Unordered deliveries come oldest due first.
 pub async fn claims_in_batches(store: impl Store) {
     let (a, b) = (add_plain(&store).await, add_plain(&store).await);
     let mut all = Vec::new();
@@ -343,17 +392,35 @@ pub async fn claims_in_batches(store: impl Store) {
         all.extend(send(&store, ms, &[a, b]).await.1);
     }
 
-    let first = store.claim(&request(10, 3, 2)).await.unwrap();
+    let first = store.claim(&request(10, 3, 2)).await.unwrap().claims;
     assert_eq!(first.len(), 3);
     assert!(count_for(&first, a) <= 2 && count_for(&first, b) <= 2);
-    let second = store.claim(&request(10, 100, 2)).await.unwrap();
-    assert_eq!(second.len(), 4, "two more of each");
-    assert!(count_for(&second, a) == 2 && count_for(&second, b) == 2);
-    let third = store.claim(&request(10, 100, 2)).await.unwrap();
-    assert_eq!(third.len(), 1);
-    assert!(store.claim(&request(10, 100, 2)).await.unwrap().is_empty());
+    let second = store.claim(&request(10, 100, 2)).await.unwrap().claims;
+    assert_eq!(second.len(), 1, "each subscription at two leased");
+    assert!(
+        store
+            .claim(&request(10, 100, 2))
+            .await
+            .unwrap()
+            .claims
+            .is_empty(),
+        "leases count, whichever claim took them"
+    );
+    // Finishing two of a's makes room for two more of a's, and none of b's.
+    let held: Vec<Claim> = first.into_iter().chain(second).collect();
+    for c in held.iter().filter(|c| c.delivery.subscription_id == a) {
+        record(&store, c, 11, Next::Delivered).await;
+    }
+    let third = store.claim(&request(12, 100, 2)).await.unwrap().claims;
+    assert_eq!(count_for(&third, a), 2);
+    assert_eq!(count_for(&third, b), 0);
+    for c in held.iter().chain(&third) {
+        record(&store, c, 13, Next::Delivered).await;
+    }
+    let fourth = store.claim(&request(14, 100, 2)).await.unwrap().claims;
+    assert_eq!(fourth.len(), 2, "b's last two");
 
-    let claimed: Vec<Claim> = first.into_iter().chain(second).chain(third).collect();
+    let claimed: Vec<Claim> = held.into_iter().chain(third).chain(fourth).collect();
     assert_eq!(sorted(&ids(&claimed)), sorted(&all), "each exactly once");
     for sub in [a, b] {
         let due: Vec<SystemTime> = claimed
@@ -365,13 +432,450 @@ pub async fn claims_in_batches(store: impl Store) {
     }
 }
 
+/// A subscription's own `max_in_flight` caps its leases, over every claim; the request's
+/// default applies to the others.
+pub async fn claims_respect_max_in_flight(store: impl Store) {
+    let limited = add(&store, subscription().max_in_flight(3)).await;
+    let plain = add_plain(&store).await;
+    for ms in 0..10 {
+        send(&store, ms, &[limited, plain]).await;
+    }
+    let first = store.claim(&request(10, 100, 5)).await.unwrap().claims;
+    assert_eq!(count_for(&first, limited), 3, "its own limit");
+    assert_eq!(count_for(&first, plain), 5, "the request's default");
+    assert!(
+        store
+            .claim(&request(10, 100, 5))
+            .await
+            .unwrap()
+            .claims
+            .is_empty()
+    );
+    let of_limited = first
+        .iter()
+        .find(|c| c.delivery.subscription_id == limited)
+        .unwrap();
+    record(&store, of_limited, 11, Next::RetryAt(at(1_000_000))).await;
+    let more = store.claim(&request(12, 100, 5)).await.unwrap().claims;
+    assert_eq!(
+        count_for(&more, limited),
+        1,
+        "one lease given back, one taken"
+    );
+    assert_eq!(count_for(&more, plain), 0);
+
+    // A lapsed lease no longer counts.
+    let lapsed = store
+        .claim(&request(12 + LEASE_MS, 100, 5))
+        .await
+        .unwrap()
+        .claims;
+    assert_eq!(count_for(&lapsed, limited), 3);
+    assert_eq!(count_for(&lapsed, plain), 5);
+}
+
+/// An ordered subscription is first in, first out per ordering key: one delivery of a key in
+/// flight at a time, in send order, while other keys (and the messages without a key, which
+/// share one queue) flow beside it. A failing key holds back only itself.
+pub async fn ordered_by_key(store: impl Store) {
+    let sub = add(&store, subscription().ordered(true)).await;
+    let keyed = |ms: u64, key: Option<&str>| {
+        let m = message(ms);
+        match key {
+            Some(key) => m.with_ordering_key(key).unwrap(),
+            None => m,
+        }
+    };
+    let mut sent = Vec::new();
+    for (ms, key) in [
+        (0, Some("a")),
+        (1, Some("b")),
+        (2, Some("a")),
+        (3, None),
+        (4, Some("b")),
+        (5, None),
+    ] {
+        sent.push(send_message(&store, keyed(ms, key), &[sub]).await.1[0]);
+    }
+    let first = claim(&store, 10).await;
+    assert_eq!(
+        sorted(&ids(&first)),
+        sorted(&[sent[0], sent[1], sent[3]]),
+        "the head of each key"
+    );
+    let key_of = |c: &Claim| c.message.ordering_key().map(str::to_owned);
+    assert_eq!(
+        first
+            .iter()
+            .map(key_of)
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        3
+    );
+    assert!(claim(&store, 10).await.is_empty(), "every key in flight");
+
+    // a's head fails and retries later; b's and the keyless one succeed.
+    for c in &first {
+        let next = if c.delivery.id == sent[0] {
+            Next::RetryAt(at(1_000))
+        } else {
+            Next::Delivered
+        };
+        record(&store, c, 20, next).await;
+    }
+    let second = claim(&store, 30).await;
+    assert_eq!(
+        sorted(&ids(&second)),
+        sorted(&[sent[4], sent[5]]),
+        "a is held back by its failing head; b and the keyless queue go on"
+    );
+    for c in &second {
+        record(&store, c, 40, Next::Delivered).await;
+    }
+    assert!(
+        claim(&store, 999).await.is_empty(),
+        "a's second waits for its first"
+    );
+    assert_eq!(store.next_due(at(50)).await.unwrap(), Some(at(1_000)));
+    let retried = claim(&store, 1_000).await;
+    assert_eq!(ids(&retried), [sent[0]]);
+    record(&store, &retried[0], 1_001, Next::Delivered).await;
+    assert_eq!(
+        ids(&claim(&store, 1_002).await),
+        [sent[2]],
+        "then a's second"
+    );
+}
+
+/// A rate-limited subscription's claims carry send slots `1/rate` apart across claims, none
+/// later than half a lease ahead, so everything claimed can be sent within its lease.
+pub async fn rate_limit_slots(store: impl Store) {
+    let sub = add(&store, subscription().rate_limit(2)).await;
+    for ms in 0..100 {
+        send(&store, ms, &[sub]).await;
+    }
+    let horizon = LEASE / 2;
+    let first = claim(&store, 100).await;
+    // Slots at 0, 0.5 s, ... up to half the lease (15 s): 31.
+    let expected = (horizon.as_millis() / 500 + 1) as usize;
+    assert_eq!(first.len(), expected);
+    let mut slots: Vec<SystemTime> = first.iter().map(|c| c.not_before.unwrap()).collect();
+    slots.sort();
+    assert_eq!(slots[0], at(100));
+    assert!(*slots.last().unwrap() <= at(100) + horizon);
+    assert!(
+        claim(&store, 100).await.is_empty(),
+        "no slot left within the horizon"
+    );
+
+    // Later claims continue after the last slot given, half a second apart.
+    let later = claim(&store, 10_100).await;
+    assert!(!later.is_empty());
+    slots.extend(later.iter().map(|c| c.not_before.unwrap()));
+    slots.sort();
+    for pair in slots.windows(2) {
+        assert!(
+            pair[1].duration_since(pair[0]).unwrap() >= Duration::from_millis(500),
+            "{pair:?}"
+        );
+    }
+    assert!(*slots.last().unwrap() <= at(10_100) + horizon);
+    // Without a rate limit, no slot.
+    let plain = add_plain(&store).await;
+    send(&store, 200, &[plain]).await;
+    let free = claim(&store, 10_200).await;
+    assert!(
+        free.iter()
+            .all(|c| c.delivery.subscription_id != plain || c.not_before.is_none())
+    );
+}
+
+/// A delivery in flight when its subscription is disabled: delivered if its attempt succeeds,
+/// skipped otherwise; a lapsed lease leaves it skipped, never pending with nobody to claim it.
+pub async fn disabled_in_flight(store: impl Store) {
+    let a = add_plain(&store).await;
+    let mut sent = Vec::new();
+    for ms in 0..3 {
+        sent.push(send(&store, ms, &[a]).await.1[0]);
+    }
+    let held = claim(&store, 5).await;
+    assert_eq!(held.len(), 3);
+    let disabled = Disabled {
+        at: at(6),
+        reason: DisableReason::Manual,
+    };
+    store.disable_subscription(a, disabled).await.unwrap();
+    for id in &sent {
+        assert_eq!(status(&store, *id).await, DeliveryStatus::Skipped);
+    }
+    let by_id = |id: DeliveryId| held.iter().find(|c| c.delivery.id == id).unwrap();
+    assert!(
+        record(&store, by_id(sent[0]), 7, Next::Delivered)
+            .await
+            .applied
+    );
+    assert!(
+        record(&store, by_id(sent[1]), 7, Next::RetryAt(at(100)))
+            .await
+            .applied
+    );
+    assert_eq!(status(&store, sent[0]).await, DeliveryStatus::Delivered);
+    let d = delivery(&store, sent[1]).await;
+    assert_eq!(d.status, DeliveryStatus::Skipped, "not retried");
+    assert_eq!(d.next_attempt_at, None);
+    assert_eq!(d.attempts, 1);
+    // The third's worker died: its lease lapses, it stays skipped and is never claimed.
+    assert!(claim(&store, 5 + LEASE_MS + 1).await.is_empty());
+    assert_eq!(status(&store, sent[2]).await, DeliveryStatus::Skipped);
+    let undelivered = store
+        .query_deliveries(&DeliveryQuery::undelivered())
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(&undelivered.items.iter().map(|d| d.id).collect::<Vec<_>>()),
+        sorted(&[sent[1], sent[2]])
+    );
+
+    // Enabled again: new messages flow; the skipped ones wait for `recover`.
+    store.enable_subscription(a).await.unwrap();
+    let (_, fresh) = send(&store, 200, &[a]).await;
+    assert_eq!(ids(&claim(&store, 200 + LEASE_MS + 1).await), fresh);
+    assert_eq!(store.recover(a, at(0), at(100), at(300)).await.unwrap(), 2);
+}
+
+/// A retry recorded after the subscription was disabled (the worker decided before it heard of
+/// the disable) is stored skipped.
+pub async fn retry_of_disabled_is_skipped(store: impl Store) {
+    let a = add_plain(&store).await;
+    let (_, sent) = send(&store, 0, &[a]).await;
+    let c = claim(&store, 0).await.remove(0);
+    store
+        .disable_subscription(
+            a,
+            Disabled {
+                at: at(1),
+                reason: DisableReason::Gone,
+            },
+        )
+        .await
+        .unwrap();
+    store.enable_subscription(a).await.unwrap();
+    store
+        .disable_subscription(
+            a,
+            Disabled {
+                at: at(2),
+                reason: DisableReason::Manual,
+            },
+        )
+        .await
+        .unwrap();
+    record(&store, &c, 3, Next::RetryAt(at(10))).await;
+    assert_eq!(status(&store, sent[0]).await, DeliveryStatus::Skipped);
+    assert_eq!(store.next_due(at(4)).await.unwrap(), None);
+}
+
+/// Every change to subscriptions moves the version; an enqueue matched against an older one
+/// is refused and stores nothing; claims say the version they saw.
+pub async fn versions_guard_enqueues(store: impl Store) {
+    let v0 = version(&store).await;
+    let a = add_plain(&store).await;
+    let mut versions = vec![v0, version(&store).await];
+    let changed = store
+        .update_subscription(
+            &store
+                .subscription(a)
+                .await
+                .unwrap()
+                .unwrap()
+                .description("x"),
+        )
+        .await
+        .unwrap();
+    versions.push(changed.version);
+    let disabled = Disabled {
+        at: at(1),
+        reason: DisableReason::Manual,
+    };
+    versions.push(
+        store
+            .disable_subscription(a, disabled)
+            .await
+            .unwrap()
+            .version,
+    );
+    versions.push(store.enable_subscription(a).await.unwrap().version);
+    versions.push(
+        store
+            .rotate_secret(a, &Secret::generate(), at(2), Duration::from_secs(1))
+            .await
+            .unwrap()
+            .version,
+    );
+    let b = add_plain(&store).await;
+    versions.push(version(&store).await);
+    versions.push(store.delete_subscription(b).await.unwrap().unwrap());
+    for pair in versions.windows(2) {
+        assert!(
+            pair[1] > pair[0],
+            "every change moves the version: {versions:?}"
+        );
+    }
+    let current = *versions.last().unwrap();
+    assert_eq!(version(&store).await, current);
+
+    let m = message(10);
+    let deliveries = [NewDelivery::new(a, false)];
+    let error = store
+        .enqueue(&Enqueue::new(&m, &deliveries, versions[2]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::Stale { version } if version == current),
+        "{error:?}"
+    );
+    assert!(store.message_deliveries(m.id()).await.unwrap().is_empty());
+    assert!(claim(&store, 10).await.is_empty(), "nothing stored");
+    assert_eq!(
+        store
+            .enqueue(&Enqueue::new(&m, &deliveries, current))
+            .await
+            .unwrap(),
+        Enqueued::Stored
+    );
+    let claimed = store.claim(&request(10, 10, 10)).await.unwrap();
+    assert_eq!(claimed.claims.len(), 1);
+    assert_eq!(claimed.subscriptions_version, current);
+}
+
+/// A message enqueued with an idempotency key seen within its window stores nothing and names
+/// the first message; outside the window, or after the key was purged, it is stored.
+pub async fn idempotent_enqueue(store: impl Store) {
+    let a = add_plain(&store).await;
+    let v = version(&store).await;
+    let first = message(100);
+    let d1 = [NewDelivery::new(a, false)];
+    let key = |since_ms: u64| Idempotency::new("order-42:paid", at(since_ms));
+    let stored = store
+        .enqueue(&Enqueue::new(&first, &d1, v).idempotency(key(0)))
+        .await
+        .unwrap();
+    assert_eq!(stored, Enqueued::Stored);
+
+    let again = message(200);
+    let d2 = [NewDelivery::new(a, false)];
+    assert_eq!(
+        store
+            .enqueue(&Enqueue::new(&again, &d2, v).idempotency(key(50)))
+            .await
+            .unwrap(),
+        Enqueued::Duplicate(first.id())
+    );
+    assert!(
+        store
+            .message_deliveries(again.id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        claim(&store, 300).await.len(),
+        1,
+        "one delivery, of the first"
+    );
+
+    // Another key is another message.
+    let other = message(210);
+    let d3 = [NewDelivery::new(a, false)];
+    assert_eq!(
+        store
+            .enqueue(
+                &Enqueue::new(&other, &d3, v).idempotency(Idempotency::new("order-43:paid", at(0)))
+            )
+            .await
+            .unwrap(),
+        Enqueued::Stored
+    );
+
+    // The window no longer covers the first message: the key is taken anew.
+    let later = message(400);
+    let d4 = [NewDelivery::new(a, false)];
+    assert_eq!(
+        store
+            .enqueue(&Enqueue::new(&later, &d4, v).idempotency(key(101)))
+            .await
+            .unwrap(),
+        Enqueued::Stored
+    );
+    let latest = message(500);
+    let d5 = [NewDelivery::new(a, false)];
+    assert_eq!(
+        store
+            .enqueue(&Enqueue::new(&latest, &d5, v).idempotency(key(0)))
+            .await
+            .unwrap(),
+        Enqueued::Duplicate(later.id()),
+        "the key now names the later message"
+    );
+
+    // Purged keys are forgotten.
+    store.purge(at(1_000)).await.unwrap();
+    let after = message(600);
+    let d6 = [NewDelivery::new(a, false)];
+    assert_eq!(
+        store
+            .enqueue(&Enqueue::new(&after, &d6, v).idempotency(key(0)))
+            .await
+            .unwrap(),
+        Enqueued::Stored
+    );
+}
+
+/// Concurrent enqueues with one key store one message.
+pub async fn concurrent_idempotent_enqueues(store: impl Store) {
+    let store = Arc::new(store);
+    let a = add_plain(&*store).await;
+    let v = version(&*store).await;
+    let mut tasks = Vec::new();
+    for n in 0..16u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let m = message(n);
+            let d = [NewDelivery::new(a, false)];
+            let result = store
+                .enqueue(&Enqueue::new(&m, &d, v).idempotency(Idempotency::new("same", at(0))))
+                .await
+                .unwrap();
+            (m.id(), result)
+        }));
+    }
+    let mut stored = Vec::new();
+    let mut named = std::collections::HashSet::new();
+    for task in tasks {
+        let (id, result) = task.await.unwrap();
+        match result {
+            Enqueued::Stored => stored.push(id),
+            Enqueued::Duplicate(first) => {
+                named.insert(first);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(stored.len(), 1, "exactly one stored");
+    assert!(
+        named.iter().all(|id| *id == stored[0]),
+        "the others name it"
+    );
+    assert_eq!(claim(&*store, 100).await.len(), 1);
+}
+
 /// Subscriptions in `exclude` are left alone.
 pub async fn claims_exclude(store: impl Store) {
     let (a, b) = (add_plain(&store).await, add_plain(&store).await);
     send(&store, 0, &[a, b]).await;
     let mut req = request(0, 100, 100);
     req.exclude = vec![a];
-    let claims = store.claim(&req).await.unwrap();
+    let claims = store.claim(&req).await.unwrap().claims;
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0].delivery.subscription_id, b);
     let claims = claim(&store, 0).await;
@@ -391,7 +895,7 @@ pub async fn claims_take_turns(store: impl Store) {
     }
     let mut served = Vec::new();
     for _ in 0..3 {
-        let claims = store.claim(&request(0, 1, 1)).await.unwrap();
+        let claims = store.claim(&request(0, 1, 1)).await.unwrap().claims;
         assert_eq!(claims.len(), 1);
         served.push(claims[0].delivery.subscription_id);
     }
@@ -674,33 +1178,41 @@ pub async fn exhaustion_and_health(store: impl Store) {
     assert_eq!(r.health, Health::default());
 }
 
-/// Disabling a subscription skips its waiting deliveries; those in flight are left to their
-/// attempt.
+/// Disabling a subscription skips its unfinished deliveries, those in flight included: their
+/// attempt is still recorded, and only a success changes that.
 pub async fn disable_skips_waiting(store: impl Store) {
     let a = add_plain(&store).await;
     let mut ids = Vec::new();
     for ms in 0..3 {
         ids.push(send(&store, ms, &[a]).await.1[0]);
     }
-    let held = store.claim(&request(5, 1, 1)).await.unwrap().remove(0);
+    let held = store
+        .claim(&request(5, 1, 1))
+        .await
+        .unwrap()
+        .claims
+        .remove(0);
     assert_eq!(held.delivery.id, ids[0]);
 
     let disabled = Disabled {
         at: at(50),
         reason: DisableReason::Manual,
     };
-    let sub = store
+    let before = version(&store).await;
+    let changed = store
         .disable_subscription(a, disabled.clone())
         .await
         .unwrap();
+    assert!(changed.version > before, "a disable is a change");
+    let sub = changed.value;
     assert_eq!(sub.disabled(), Some(&disabled));
     assert!(!sub.is_enabled());
     assert_eq!(store.subscription(a).await.unwrap().as_ref(), Some(&sub));
 
     assert_eq!(
         status(&store, ids[0]).await,
-        DeliveryStatus::InFlight,
-        "in flight: left"
+        DeliveryStatus::Skipped,
+        "in flight: skipped already"
     );
     for id in &ids[1..] {
         let d = delivery(&store, *id).await;
@@ -714,7 +1226,9 @@ pub async fn disable_skips_waiting(store: impl Store) {
     // New messages to a disabled subscription are created skipped, and nothing is claimed.
     let m = message(70);
     let new = NewDelivery::new(a, true);
-    store.enqueue(&m, std::slice::from_ref(&new)).await.unwrap();
+    enqueue(&store, &m, std::slice::from_ref(&new))
+        .await
+        .unwrap();
     assert_eq!(status(&store, new.id).await, DeliveryStatus::Skipped);
     assert!(claim(&store, 1_000_000).await.is_empty());
 
@@ -722,7 +1236,7 @@ pub async fn disable_skips_waiting(store: impl Store) {
         .disable_subscription(SubscriptionId::new(), disabled)
         .await
         .unwrap_err();
-    assert!(is_not_found(&error, "subscription"), "{error:?}");
+    assert!(is_not_found(&error, Entity::Subscription), "{error:?}");
 }
 
 /// Deleting a subscription deletes its deliveries and their attempts; messages stay.
@@ -738,12 +1252,14 @@ pub async fn delete_subscription(store: impl Store) {
     record(&store, &of_a, 10, Next::RetryAt(at(100))).await;
     let of_a = claim(&store, 100).await.remove(0);
 
-    assert!(store.delete_subscription(a).await.unwrap());
+    let before = version(&store).await;
+    assert!(store.delete_subscription(a).await.unwrap() > Some(before));
     assert!(store.subscription(a).await.unwrap().is_none());
     let left: Vec<SubscriptionId> = store
         .subscriptions()
         .await
         .unwrap()
+        .value
         .iter()
         .map(|s| s.id())
         .collect();
@@ -764,8 +1280,12 @@ pub async fn delete_subscription(store: impl Store) {
         .record_attempt(of_a.lease, &attempt(&of_a, 110, 200), Next::Delivered)
         .await
         .unwrap_err();
-    assert!(is_not_found(&error, "delivery"), "{error:?}");
-    assert!(!store.delete_subscription(a).await.unwrap(), "already gone");
+    assert!(is_not_found(&error, Entity::Delivery), "{error:?}");
+    assert_eq!(
+        store.delete_subscription(a).await.unwrap(),
+        None,
+        "already gone"
+    );
     assert!(
         claim(&store, 1_000_000)
             .await
@@ -806,8 +1326,7 @@ pub async fn purge_retention(store: impl Store) {
     let (pending, _) = send(&store, 2, &[a]).await;
     let (empty, _) = send(&store, 3, &[]).await;
     let skipped = message(4);
-    store
-        .enqueue(&skipped, &[NewDelivery::new(a, true)])
+    enqueue(&store, &skipped, &[NewDelivery::new(a, true)])
         .await
         .unwrap();
     let (mixed, _) = send(&store, 5, &[a, b]).await;
@@ -941,10 +1460,10 @@ pub async fn attempts_round_trip(store: impl Store) {
         1,
         at(1),
         Duration::new(1, 234_567_891),
-        Some(503),
-        Some(AttemptErrorKind::Status),
-        Some("service unavailable".into()),
-        b"try later \xff\x00 binary".to_vec().into(),
+        AttemptOutcome::Answered {
+            status: 503,
+            body: b"try later \xff\x00 binary".to_vec().into(),
+        },
     );
     store
         .record_attempt(c.lease, &first, Next::RetryAt(at(10)))
@@ -956,10 +1475,10 @@ pub async fn attempts_round_trip(store: impl Store) {
         2,
         at(11),
         Duration::from_secs(15),
-        None,
-        Some(AttemptErrorKind::Timeout),
-        Some("no answer within 15 s".into()),
-        Vec::new().into(),
+        AttemptOutcome::Failed {
+            kind: AttemptErrorKind::Timeout,
+            message: "no answer within 15 s".into(),
+        },
     );
     store
         .record_attempt(c.lease, &second, Next::RetryAt(at(20)))
@@ -971,10 +1490,10 @@ pub async fn attempts_round_trip(store: impl Store) {
         3,
         at(21),
         Duration::ZERO,
-        Some(204),
-        None,
-        None,
-        Vec::new().into(),
+        AttemptOutcome::Answered {
+            status: 204,
+            body: Vec::new().into(),
+        },
     );
     store
         .record_attempt(c.lease, &third, Next::Delivered)
@@ -996,10 +1515,10 @@ pub async fn attempts_round_trip(store: impl Store) {
             9,
             at(30),
             Duration::ZERO,
-            None,
-            Some(kind),
-            None,
-            Vec::new().into(),
+            AttemptOutcome::Failed {
+                kind,
+                message: format!("lost: {kind}"),
+            },
         );
         let r = store
             .record_attempt(c.lease, &lost, Next::Delivered)
@@ -1022,16 +1541,16 @@ pub async fn attempts_round_trip(store: impl Store) {
                 1,
                 at(0),
                 Duration::ZERO,
-                None,
-                None,
-                None,
-                Vec::new().into(),
+                AttemptOutcome::Answered {
+                    status: 200,
+                    body: Vec::new().into(),
+                },
             ),
             Next::Delivered,
         )
         .await
         .unwrap_err();
-    assert!(is_not_found(&error, "delivery"), "{error:?}");
+    assert!(is_not_found(&error, Entity::Delivery), "{error:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1092,10 +1611,10 @@ pub async fn subscription_round_trip(store: impl Store) {
         assert_same(&back, sub);
     }
     let listed = store.subscriptions().await.unwrap();
-    assert_eq!(listed, all, "every one, oldest first");
+    assert_eq!(listed.value, all, "every one, oldest first");
 
     let error = store.insert_subscription(&all[0]).await.unwrap_err();
-    assert!(is_conflict(&error, "subscription"), "{error:?}");
+    assert!(is_conflict(&error, Entity::Subscription), "{error:?}");
     assert!(
         store
             .subscription(SubscriptionId::new())
@@ -1105,10 +1624,10 @@ pub async fn subscription_round_trip(store: impl Store) {
     );
 }
 
-/// Updates replace every field.
+/// Updates replace every setting, and nothing else: not the enabled state, not the secrets.
 pub async fn subscription_updates(store: impl Store) {
     let sub = subscription().label("county", "denver");
-    store.insert_subscription(&sub).await.unwrap();
+    let v1 = store.insert_subscription(&sub).await.unwrap();
     let changed = store
         .subscription(sub.id())
         .await
@@ -1122,17 +1641,47 @@ pub async fn subscription_updates(store: impl Store) {
         .max_in_flight(9)
         .retry(RetryPolicy::never())
         .description("changed");
-    store.update_subscription(&changed).await.unwrap();
+    let stored = store.update_subscription(&changed).await.unwrap();
+    assert!(stored.version > v1, "an update is a change");
+    assert_same(&stored.value, &changed);
     assert_same(
         &store.subscription(sub.id()).await.unwrap().unwrap(),
         &changed,
+    );
+
+    // A copy read before a disable and a rotation, passed back: neither is undone.
+    let stale_copy = stored.value.clone();
+    let disabled = Disabled {
+        at: at(9),
+        reason: DisableReason::Manual,
+    };
+    store
+        .disable_subscription(sub.id(), disabled.clone())
+        .await
+        .unwrap();
+    let new_secret = Secret::generate();
+    store
+        .rotate_secret(sub.id(), &new_secret, at(10), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let back = store
+        .update_subscription(&stale_copy.clone().description("edited"))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(back.description_text(), Some("edited"));
+    assert_eq!(back.disabled(), Some(&disabled), "still disabled");
+    assert_eq!(back.signing_secret(), &new_secret, "still rotated");
+    assert_eq!(
+        store.subscription(sub.id()).await.unwrap().as_ref(),
+        Some(&back)
     );
 
     let error = store
         .update_subscription(&subscription())
         .await
         .unwrap_err();
-    assert!(is_not_found(&error, "subscription"), "{error:?}");
+    assert!(is_not_found(&error, Entity::Subscription), "{error:?}");
 }
 
 /// Every disable reason survives the store.
@@ -1148,7 +1697,8 @@ pub async fn disabled_round_trip(store: impl Store) {
         let returned = store
             .disable_subscription(id, disabled.clone())
             .await
-            .unwrap();
+            .unwrap()
+            .value;
         assert_eq!(returned.disabled(), Some(&disabled));
         let back = store.subscription(id).await.unwrap().unwrap();
         assert_same(&back, &returned);
@@ -1206,8 +1756,7 @@ pub async fn concurrent_enqueues(store: impl Store) {
     let store = Arc::new(store);
     let a = add_plain(&*store).await;
     let duplicate = message(0);
-    store
-        .enqueue(&duplicate, &[NewDelivery::new(a, false)])
+    enqueue(&*store, &duplicate, &[NewDelivery::new(a, false)])
         .await
         .unwrap();
 
@@ -1227,15 +1776,15 @@ pub async fn concurrent_enqueues(store: impl Store) {
         tasks.push(tokio::spawn(async move {
             let deliveries: Vec<NewDelivery> =
                 subs.iter().map(|s| NewDelivery::new(*s, false)).collect();
-            (n, m.id(), store.enqueue(&m, &deliveries).await)
+            (n, m.id(), enqueue(&*store, &m, &deliveries).await)
         }));
     }
     for task in tasks {
         let (n, id, result) = task.await.unwrap();
         match n {
-            32 => assert!(is_conflict(&result.unwrap_err(), "message")),
+            32 => assert!(is_conflict(&result.unwrap_err(), Entity::Message)),
             48 => {
-                assert!(is_not_found(&result.unwrap_err(), "subscription"));
+                assert!(is_not_found(&result.unwrap_err(), Entity::Subscription));
                 assert!(store.message_deliveries(id).await.unwrap().is_empty());
             }
             _ => {
@@ -1261,7 +1810,7 @@ pub async fn redeliver(store: impl Store) {
     let (_, ids) = send(&store, 0, &[a]).await;
     let c = claim(&store, 0).await.remove(0);
     let error = store.redeliver(ids[0], at(1)).await.unwrap_err();
-    assert!(is_conflict(&error, "in-flight delivery"), "{error:?}");
+    assert!(is_conflict(&error, Entity::Delivery), "{error:?}");
     record(&store, &c, 5, Next::Delivered).await;
 
     let again = store.redeliver(ids[0], at(5_000)).await.unwrap();
@@ -1270,8 +1819,17 @@ pub async fn redeliver(store: impl Store) {
     assert_eq!(again.next_attempt_at, Some(at(5_000)));
     assert_eq!(
         again.status,
-        DeliveryStatus::Failed,
-        "pending, after an attempt"
+        DeliveryStatus::Pending,
+        "requeued by hand: pending, not failed (it had been delivered)"
+    );
+    let pending = store
+        .query_deliveries(&DeliveryQuery::new().status(DeliveryStatus::Pending))
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.items,
+        std::slice::from_ref(&again),
+        "the log's filter agrees"
     );
     assert_eq!(delivery(&store, ids[0]).await, again);
     assert!(claim(&store, 4_999).await.is_empty());
@@ -1279,7 +1837,7 @@ pub async fn redeliver(store: impl Store) {
     assert_eq!(c.delivery.attempts, 1);
 
     let error = store.redeliver(DeliveryId::new(), at(0)).await.unwrap_err();
-    assert!(is_not_found(&error, "delivery"), "{error:?}");
+    assert!(is_not_found(&error, Entity::Delivery), "{error:?}");
 }
 
 /// `recover` requeues a subscription's exhausted and skipped deliveries created in a window.
@@ -1290,8 +1848,7 @@ pub async fn recover(store: impl Store) {
         ids.push(send(&store, ms, &[a]).await.1[0]);
     }
     let skipped = NewDelivery::new(a, true);
-    store
-        .enqueue(&message(4), std::slice::from_ref(&skipped))
+    enqueue(&store, &message(4), std::slice::from_ref(&skipped))
         .await
         .unwrap();
     let (_, other) = send(&store, 1, &[b]).await;
@@ -1318,7 +1875,7 @@ pub async fn recover(store: impl Store) {
         .recover(SubscriptionId::new(), at(0), at(1), at(2))
         .await
         .unwrap_err();
-    assert!(is_not_found(&error, "subscription"), "{error:?}");
+    assert!(is_not_found(&error, Entity::Subscription), "{error:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1441,11 +1998,10 @@ pub async fn query_statuses(store: impl Store) {
         ids.push(send(&store, ms, &[a]).await.1[0]);
     }
     let skipped = NewDelivery::new(a, true);
-    store
-        .enqueue(&message(8), std::slice::from_ref(&skipped))
+    enqueue(&store, &message(8), std::slice::from_ref(&skipped))
         .await
         .unwrap();
-    for c in store.claim(&request(10, 6, 10)).await.unwrap() {
+    for c in store.claim(&request(10, 6, 10)).await.unwrap().claims {
         let next = match ids.iter().position(|id| *id == c.delivery.id) {
             Some(0) => Next::Delivered,
             Some(1) => Next::Exhausted,

@@ -6,7 +6,7 @@ use webhooks::WebhookEvent;
 #[derive(Serialize, WebhookEvent)]
 #[webhook(resource = "Invoice", action = "paid", colour = "red")]
 enum Invoice {
-    #[webhook(action = "paid.now")]
+    #[webhook(action = "paid.now", ordering_key)]
     Paid {
         #[webhook(label)]
         customer: String,
@@ -24,6 +24,7 @@ fn main() {
     let _ = Invoice::EVENT_TYPES;
     let _ = Invoice::Voided.event_type();
     let _ = Invoice::Voided.labels();
+    let _ = Invoice::Voided.ordering_key();
     let _ = Ping::EVENT_TYPES;
     let _ = Ping.event_type();
 }

@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident};
 
 use crate::ctxt::Ctxt;
-use crate::model::{self, Kind, LabelField, Model};
+use crate::model::{self, KeyField, Kind, LabelField, Model};
 
 /// The whole expansion of `#[derive(WebhookEvent)]`.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
@@ -49,7 +49,9 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
     let serialize_fn = quote!(<#ident #ty_generics as #serialize>::serialize);
 
     let (event_types, event_type_body, labels_body, serialize_body) = match &model.kind {
-        Kind::Struct { event_type, labels } => {
+        Kind::Struct {
+            event_type, labels, ..
+        } => {
             let labels_body = (!labels.is_empty()).then(|| {
                 let pushes = labels.iter().map(|label| {
                     let member = &label.member;
@@ -127,6 +129,8 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
         }
     });
 
+    let ordering_key_fn = ordering_key_fn(krate, &model.kind);
+
     quote! {
         #[automatically_derived]
         impl #impl_generics #krate::WebhookEvent for #ident #ty_generics #where_clause {
@@ -138,6 +142,8 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
             }
 
             #labels_fn
+
+            #ordering_key_fn
 
             #[inline]
             fn serialize_data<__S>(
@@ -171,6 +177,59 @@ fn push_label(krate: &syn::Path, label: &LabelField<'_>, value: TokenStream) -> 
             labels.insert(#key, #label_value(#value));
         }
     }
+}
+
+/// `fn ordering_key`, if a field is marked `#[webhook(ordering_key)]` (else the trait's default,
+/// `None`, applies).
+fn ordering_key_fn(krate: &syn::Path, kind: &Kind<'_>) -> Option<TokenStream> {
+    let body = match kind {
+        Kind::Struct { ordering_key, .. } => {
+            let key = ordering_key.as_ref()?;
+            let member = &key.member;
+            key_value(krate, key, quote!(&self.#member))
+        }
+        Kind::Enum { variants } => {
+            let keyed: Vec<_> = variants
+                .iter()
+                .filter_map(|v| Some((v.ident, v.ordering_key.as_ref()?)))
+                .collect();
+            if keyed.is_empty() {
+                return None;
+            }
+            let binding = format_ident!("__webhook_ordering_key");
+            let arms = keyed.iter().map(|(variant, key)| {
+                let member = &key.member;
+                let value = key_value(krate, key, quote!(#binding));
+                quote!(Self::#variant { #member: #binding, .. } => #value,)
+            });
+            let rest =
+                (keyed.len() < variants.len()).then(|| quote!(_ => ::core::option::Option::None,));
+            quote! {
+                match self {
+                    #(#arms)*
+                    #rest
+                }
+            }
+        }
+    };
+    Some(quote! {
+        fn ordering_key(&self) -> ::core::option::Option<#krate::__private::String> {
+            #body
+        }
+    })
+}
+
+/// The ordering key of a field whose value (a reference) is `value`. As in [`push_label`], only
+/// the helper's path is spanned at the field's type, so that a type without `Display` is reported
+/// there.
+fn key_value(krate: &syn::Path, key: &KeyField<'_>, value: TokenStream) -> TokenStream {
+    let ty = key.ty;
+    let helper = if key.optional {
+        quote_spanned!(ty.span()=> #krate::__private::optional_ordering_key::<#ty>)
+    } else {
+        quote_spanned!(ty.span()=> #krate::__private::ordering_key::<#ty>)
+    };
+    quote!(#helper(#value))
 }
 
 /// `tokens` with every span set to `span`.

@@ -23,6 +23,7 @@ pub(crate) enum Kind<'a> {
     Struct {
         event_type: String,
         labels: Vec<LabelField<'a>>,
+        ordering_key: Option<KeyField<'a>>,
     },
     Enum {
         variants: Vec<Variant<'a>>,
@@ -33,6 +34,7 @@ pub(crate) struct Variant<'a> {
     pub(crate) ident: &'a Ident,
     pub(crate) event_type: String,
     pub(crate) labels: Vec<LabelField<'a>>,
+    pub(crate) ordering_key: Option<KeyField<'a>>,
 }
 
 /// A field marked `#[webhook(label)]`.
@@ -45,8 +47,24 @@ pub(crate) struct LabelField<'a> {
     pub(crate) optional: bool,
 }
 
+/// The field marked `#[webhook(ordering_key)]`.
+pub(crate) struct KeyField<'a> {
+    pub(crate) member: Member,
+    /// The type whose `Display` text is the key: the field's, or `T` of `Option<T>`.
+    pub(crate) ty: &'a Type,
+    /// An `Option<T>` field: the event has a key only when the value is `Some`.
+    pub(crate) optional: bool,
+}
+
 /// Every key the attribute knows, wherever it goes.
-const KEYS: [&str; 5] = ["resource", "action", "separator", "crate", "label"];
+const KEYS: [&str; 6] = [
+    "resource",
+    "action",
+    "separator",
+    "crate",
+    "label",
+    "ordering_key",
+];
 
 /// Where an attribute stands; decides which keys it may hold.
 #[derive(Clone, Copy, PartialEq)]
@@ -63,7 +81,7 @@ impl Position {
             Position::Struct => &["resource", "action", "separator", "crate"],
             Position::Enum => &["resource", "separator", "crate"],
             Position::Variant => &["action"],
-            Position::Field => &["label"],
+            Position::Field => &["label", "ordering_key"],
         }
     }
 
@@ -73,7 +91,9 @@ impl Position {
             Position::Struct => "#[webhook(resource = \"...\", action = \"...\")]",
             Position::Enum => "#[webhook(resource = \"...\")]",
             Position::Variant => "#[webhook(action = \"...\")]",
-            Position::Field => "#[webhook(label)] or #[webhook(label = \"...\")]",
+            Position::Field => {
+                "#[webhook(label)], #[webhook(label = \"...\")] or #[webhook(ordering_key)]"
+            }
         }
     }
 }
@@ -98,6 +118,8 @@ struct Attrs {
     krate: Option<LitStr>,
     /// `label` (the span of the key) or `label = "name"`.
     label: Option<(Span, Option<LitStr>)>,
+    /// `ordering_key`: the span of the key.
+    ordering_key: Option<Span>,
     /// Some attribute was not understood (and is reported): what it meant to set is unknown, so
     /// nothing is reported as missing, which would be a second error for the same mistake.
     malformed: bool,
@@ -176,6 +198,30 @@ fn parse_attrs(cx: &mut Ctxt, attrs: &[Attribute], pos: Position) -> Attrs {
                             cx.error_at(key_span, message);
                         }
                         out.label = Some((key_span, name));
+                    }
+                }
+                "ordering_key" => {
+                    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                        // `= "..."` or `(...)`: point at what to delete.
+                        let mut value = TokenStream::new();
+                        while !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                            value.extend([meta.input.parse::<TokenTree>()?]);
+                        }
+                        cx.error(
+                            value,
+                            "`ordering_key` takes no value: the key is the field's own value; \
+                             write `#[webhook(ordering_key)]`",
+                        );
+                        out.malformed = true;
+                        return Ok(());
+                    }
+                    if out.ordering_key.is_some() {
+                        cx.error_at(key_span, "duplicate key `ordering_key`: give it once");
+                    } else {
+                        if let Some(message) = misplaced(&key, pos) {
+                            cx.error_at(key_span, message);
+                        }
+                        out.ordering_key = Some(key_span);
                     }
                 }
                 _ => {
@@ -316,7 +362,7 @@ fn misplaced(key: &str, pos: Position) -> Option<String> {
     let message = match (key, pos) {
         ("resource" | "separator" | "crate", Struct | Enum) => return None,
         ("action", Struct | Variant) => return None,
-        ("label", Field) => return None,
+        ("label" | "ordering_key", Field) => return None,
         ("action", Enum) => {
             "`action` goes on each variant of an enum, not on the enum: \
              `#[webhook(action = \"...\")]` above each variant"
@@ -333,9 +379,16 @@ fn misplaced(key: &str, pos: Position) -> Option<String> {
                  whose value subscriptions are scoped by"
             ));
         }
+        ("ordering_key", Struct | Enum | Variant) => {
+            return Some(format!(
+                "`ordering_key` goes on a field, not on {pos}: `#[webhook(ordering_key)]` above \
+                 the field whose value groups the events that must stay in order"
+            ));
+        }
         (_, Field) => {
             return Some(format!(
-                "`{key}` does not belong on a field; a field takes only `label`"
+                "`{key}` does not belong on a field; a field takes only `label` and \
+                 `ordering_key`"
             ));
         }
         _ => return None,
@@ -446,8 +499,12 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
                     String::new()
                 }
             };
-            let labels = labels(cx, &data.fields);
-            Kind::Struct { event_type, labels }
+            let (labels, ordering_key) = fields(cx, &data.fields);
+            Kind::Struct {
+                event_type,
+                labels,
+                ordering_key,
+            }
         }
         Data::Enum(data) => {
             if data.variants.is_empty() {
@@ -499,11 +556,12 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
                         String::new()
                     }
                 };
-                let labels = labels(cx, &variant.fields);
+                let (labels, ordering_key) = fields(cx, &variant.fields);
                 variants.push(Variant {
                     ident: &variant.ident,
                     event_type,
                     labels,
+                    ordering_key,
                 });
             }
             Kind::Enum { variants }
@@ -535,11 +593,30 @@ fn event_type(cx: &mut Ctxt, resource: Option<&str>, separator: char, action: &L
     event_type
 }
 
-/// The label fields of a struct or variant; also rejects misplaced keys on every field.
-fn labels<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<LabelField<'a>> {
+/// The label fields and the ordering key of a struct or variant; also rejects misplaced keys on
+/// every field.
+fn fields<'a>(cx: &mut Ctxt, fields: &'a Fields) -> (Vec<LabelField<'a>>, Option<KeyField<'a>>) {
     let mut labels: Vec<LabelField<'a>> = Vec::new();
+    let mut ordering_key: Option<KeyField<'a>> = None;
+    // The first field marked `ordering_key`, valid or not, to catch a second one.
+    let mut first_key: Option<Member> = None;
     for (index, field) in fields.iter().enumerate() {
         let attrs = parse_attrs(cx, &field.attrs, Position::Field);
+        if let Some(span) = attrs.ordering_key {
+            match &first_key {
+                Some(first) => cx.error_at(
+                    span,
+                    format!(
+                        "at most one field is the ordering key: {} already is",
+                        describe(first)
+                    ),
+                ),
+                None => {
+                    first_key = Some(member(index, field));
+                    ordering_key = key_field(cx, index, field);
+                }
+            }
+        }
         let Some((span, name)) = attrs.label else {
             continue;
         };
@@ -573,18 +650,8 @@ fn labels<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<LabelField<'a>> {
             );
             continue;
         }
-        let member = match &field.ident {
-            Some(ident) => Member::Named(ident.clone()),
-            None => Member::Unnamed(syn::Index {
-                index: index as u32,
-                span: field.ty.span(),
-            }),
-        };
         if let Some(first) = labels.iter().find(|l| l.key == key) {
-            let first = match &first.member {
-                Member::Named(ident) => format!("field `{ident}`"),
-                Member::Unnamed(index) => format!("field {}", index.index),
-            };
+            let first = describe(&first.member);
             cx.error_at(
                 key_span,
                 format!(
@@ -595,13 +662,50 @@ fn labels<'a>(cx: &mut Ctxt, fields: &'a Fields) -> Vec<LabelField<'a>> {
             continue;
         }
         labels.push(LabelField {
-            member,
+            member: member(index, field),
             key,
             ty,
             optional: optional.is_some(),
         });
     }
-    labels
+    (labels, ordering_key)
+}
+
+/// The field as `self.<member>`: its name, or its index in a tuple.
+fn member(index: usize, field: &syn::Field) -> Member {
+    match &field.ident {
+        Some(ident) => Member::Named(ident.clone()),
+        None => Member::Unnamed(syn::Index {
+            index: index as u32,
+            span: field.ty.span(),
+        }),
+    }
+}
+
+/// A field, as messages name it: field `name`, or field 0.
+fn describe(member: &Member) -> String {
+    match member {
+        Member::Named(ident) => format!("field `{ident}`"),
+        Member::Unnamed(index) => format!("field {}", index.index),
+    }
+}
+
+/// The field marked `#[webhook(ordering_key)]`, checked.
+fn key_field<'a>(cx: &mut Ctxt, index: usize, field: &'a syn::Field) -> Option<KeyField<'a>> {
+    let optional = option_inner(&field.ty);
+    let ty = optional.unwrap_or(&field.ty);
+    if matches!(ty, Type::Tuple(t) if t.elems.is_empty()) {
+        cx.error(
+            ty,
+            "a field of type `()` cannot be the ordering key: it has no value to order by",
+        );
+        return None;
+    }
+    Some(KeyField {
+        member: member(index, field),
+        ty,
+        optional: optional.is_some(),
+    })
 }
 
 /// Label keys: ASCII letters, digits, `_`, `-` and `.`.
@@ -665,7 +769,12 @@ mod tests {
     fn unknown_keys_suggest_a_fix() {
         let message = unknown_key("labels", Position::Field);
         assert!(
-            message.ends_with("expected `label` (did you mean `label`?)"),
+            message.ends_with("expected one of `label`, `ordering_key` (did you mean `label`?)"),
+            "{message}"
+        );
+        let message = unknown_key("ordering", Position::Field);
+        assert!(
+            message.contains("did you mean `ordering_key`?"),
             "{message}"
         );
         let message = unknown_key("sep", Position::Struct);

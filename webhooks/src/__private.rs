@@ -13,6 +13,23 @@ pub fn label_value<T: Display + ?Sized>(value: &T) -> String {
     value.to_string()
 }
 
+/// `String`, for the signature of a generated `ordering_key`.
+pub use std::string::String;
+
+/// The ordering key of a field: its `Display` text. Spanned at the field's type by the derive, so
+/// a type without `Display` is reported there.
+#[inline]
+pub fn ordering_key<T: Display + ?Sized>(value: &T) -> Option<String> {
+    Some(value.to_string())
+}
+
+/// The ordering key of an `Option<T>` field: `T`'s `Display` text when it is `Some`. Spanned at
+/// `T` by the derive.
+#[inline]
+pub fn optional_ordering_key<T: Display>(value: &Option<T>) -> Option<String> {
+    value.as_ref().map(T::to_string)
+}
+
 /// A serializer that writes an enum variant's *content* without serde's variant tag: a unit
 /// variant as `null`, a newtype variant as its value, a tuple variant as an array, a struct
 /// variant as an object. Everything else passes through unchanged, so the user's field

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::ssrf::NetworkPolicy;
+use crate::subscription::DisableReason;
 use crate::{Envelope, RetryPolicy};
 
 /// When a subscription that keeps failing is disabled.
@@ -145,5 +146,52 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl AutoDisable {
+    /// Whether a subscription with this health must be disabled now, and why.
+    pub(crate) fn verdict(
+        &self,
+        health: &crate::store::Health,
+        now: std::time::SystemTime,
+    ) -> Option<DisableReason> {
+        if let (Some(limit), Some(since)) = (self.after_failing_for, health.failing_since)
+            && now.duration_since(since).is_ok_and(|d| d >= limit)
+        {
+            return Some(DisableReason::FailingSince(since));
+        }
+        match self.after_exhausted {
+            Some(n) if health.consecutive_exhausted >= n => Some(
+                DisableReason::ConsecutiveExhausted(health.consecutive_exhausted),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults README's "What happens next, by default" states.
+    #[test]
+    fn defaults_are_what_the_readme_says() {
+        let config = Config::default();
+        assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        assert_eq!(config.timeout, Duration::from_secs(15));
+        assert_eq!(config.response_body_limit, 16 * 1024);
+        assert_eq!(config.max_message_size, 1024 * 1024);
+        assert_eq!(config.max_in_flight, 512);
+        assert_eq!(config.max_in_flight_per_subscription, 64);
+        assert_eq!(config.slow_down_floor, Duration::from_secs(60));
+        assert_eq!(config.max_retry_after, Duration::from_secs(24 * 3600));
+        assert_eq!(config.rotation_overlap, Duration::from_secs(24 * 3600));
+        assert_eq!(config.idempotency_window, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            config.auto_disable.after_failing_for,
+            Some(Duration::from_secs(5 * 24 * 3600))
+        );
+        config.validate().unwrap();
     }
 }

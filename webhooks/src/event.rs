@@ -28,6 +28,7 @@ use crate::Labels;
 /// enum BearAttack {
 ///     #[webhook(action = "reported")]
 ///     Reported {
+///         #[webhook(ordering_key)]
 ///         id: u64,
 ///         #[webhook(label)]
 ///         county: String,
@@ -45,6 +46,8 @@ use crate::Labels;
 /// );
 /// let attack = BearAttack::Reported { id: 7, county: "denver".into(), severity: 3 };
 /// assert_eq!(attack.labels().get("county"), Some("denver"));
+/// assert_eq!(attack.ordering_key().as_deref(), Some("7"));
+/// assert_eq!(BearAttack::Archived.ordering_key(), None);
 /// ```
 ///
 /// # Attributes
@@ -64,6 +67,12 @@ use crate::Labels;
 /// `label = "name"` names it (and is how a tuple field becomes a label). The value is the
 /// field's [`Display`](std::fmt::Display) text; an `Option<T>` field yields a label only when it
 /// is `Some`.
+///
+/// On a field, named or tuple: `ordering_key` makes the field's value the event's
+/// [ordering key](WebhookEvent::ordering_key), by the same rules (its `Display` text; an
+/// `Option<T>` field yields a key only when it is `Some`). At most one field of a struct, or of
+/// each variant, is the key; a variant without one has no key. A field may be both a label and
+/// the key: `#[webhook(label, ordering_key)]`.
 ///
 /// Names use lowercase ASCII letters, digits and `_`; a resource may also hold `.` between
 /// segments (`billing.invoice`) unless `.` is the separator. A name is at most 128 bytes. Every
@@ -90,6 +99,18 @@ pub trait WebhookEvent {
         Labels::new()
     }
 
+    /// The key that orders this event's deliveries. `None` by default.
+    ///
+    /// It matters only to subscriptions that are [`ordered(true)`](crate::Subscription::ordered):
+    /// there, messages with the same ordering key are delivered first in, first out, while
+    /// messages with different keys flow in parallel. Messages without a key share one queue.
+    /// Give events that must arrive in order (those of one customer, one invoice, …) the same
+    /// key and unrelated events different ones: a failing message then holds back only the
+    /// messages with its key.
+    fn ordering_key(&self) -> Option<String> {
+        None
+    }
+
     /// Serializes the event's data: the `data` member of the body receivers get.
     fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
     where
@@ -105,6 +126,10 @@ impl<E: WebhookEvent + ?Sized> WebhookEvent for &E {
 
     fn labels(&self) -> Labels {
         (**self).labels()
+    }
+
+    fn ordering_key(&self) -> Option<String> {
+        (**self).ordering_key()
     }
 
     fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>

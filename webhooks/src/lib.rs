@@ -68,21 +68,20 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod config;
-mod deliver;
-mod dispatch;
+mod delivery_log;
 mod error;
 mod event;
+mod handle;
 mod id;
 mod labels;
 mod message;
 mod notification;
 mod pattern;
-mod rate_limit;
 mod retry;
-mod routing;
+mod runtime;
 mod send_options;
-mod sender;
 pub mod signing;
 pub mod ssrf;
 pub mod store;
@@ -91,14 +90,19 @@ mod subscription;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 mod time;
-mod webhooks;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use builder::Builder;
 pub use config::AutoDisable;
+pub use delivery_log::{
+    Attempt, AttemptErrorKind, AttemptOutcome, Cursor, Delivery, DeliveryQuery, DeliveryStatus,
+    Page,
+};
 pub use error::Error;
 pub use event::WebhookEvent;
+pub use handle::Webhooks;
 pub use id::{DeliveryId, MessageId, ParseIdError, SubscriptionId};
 pub use labels::Labels;
 pub use message::{Envelope, MAX_EVENT_TYPE_LEN, MAX_ORDERING_KEY_LEN, Message};
@@ -109,7 +113,6 @@ pub use send_options::{MAX_IDEMPOTENCY_KEY_LEN, SendOptions};
 pub use signing::{Secret, Verifier};
 pub use ssrf::NetworkPolicy;
 pub use subscription::{DisableReason, Disabled, Subscription};
-pub use webhooks::{Builder, Webhooks};
 
 /// Derives [`WebhookEvent`](trait@WebhookEvent); see the trait for every attribute.
 ///

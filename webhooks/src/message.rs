@@ -72,6 +72,14 @@ impl Message {
     ) -> Result<Self, Error> {
         let event_type = event.event_type();
         check_event_type(event_type)?;
+        // An empty value orders nothing: the message joins the keyless queue.
+        let ordering_key = match event.ordering_key().filter(|k| !k.is_empty()) {
+            Some(key) => {
+                check_key("ordering key", &key, MAX_ORDERING_KEY_LEN)?;
+                Some(key.into_boxed_str())
+            }
+            None => None,
+        };
         let id = MessageId::new();
         let timestamp = time::now_millis();
         // Most events fit: growing the buffer twice cost more than the room left unused.
@@ -105,7 +113,7 @@ impl Message {
             timestamp,
             event_type: Cow::Borrowed(event_type),
             labels: event.labels(),
-            ordering_key: None,
+            ordering_key,
             body: Bytes::from(body),
         })
     }

@@ -154,12 +154,18 @@ impl Default for Reply {
     }
 }
 
+/// Picks the reply to a request from its content (see [`TestReceiver::respond_with`]).
+type Responder = Arc<dyn Fn(&ReceivedRequest) -> Option<Reply> + Send + Sync>;
+
 struct State {
     requests: Mutex<Vec<ReceivedRequest>>,
     script: Mutex<VecDeque<Reply>>,
     default: Mutex<Reply>,
+    responder: Mutex<Option<Responder>>,
     verifier: Mutex<Option<Verifier>>,
     count: watch::Sender<usize>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: Mutex<(usize, usize)>,
 }
 
 /// An HTTP server on 127.0.0.1 and a free port, recording what it receives. It stops when
@@ -191,8 +197,10 @@ impl TestReceiver {
             requests: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(Reply::default()),
+            responder: Mutex::new(None),
             verifier: Mutex::new(None),
             count: watch::channel(0).0,
+            in_flight: Mutex::new((0, 0)),
         });
         let server = tokio::spawn(serve(listener, state.clone()));
         Ok(TestReceiver {
@@ -231,6 +239,34 @@ impl TestReceiver {
     /// Answers the next requests with these, in order, then with the default.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         lock(&self.state.script).extend(replies);
+    }
+
+    /// Answers each request with what `responder` returns for it, before the script and the
+    /// default (which answer when it returns `None`): to answer by content, say failing one
+    /// customer's events.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use webhooks::testing::{Reply, TestReceiver};
+    ///
+    /// let receiver = TestReceiver::start().await?;
+    /// receiver.respond_with(|request| {
+    ///     let failing = request.json().is_ok_and(|body| body["data"]["account"] == 7);
+    ///     failing.then(|| Reply::status(503))
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn respond_with(
+        &self,
+        responder: impl Fn(&ReceivedRequest) -> Option<Reply> + Send + Sync + 'static,
+    ) {
+        *lock(&self.state.responder) = Some(Arc::new(responder));
+    }
+
+    /// The most requests it was answering at once (a request counts from its arrival until its
+    /// answer is sent, scripted delays included): what a concurrency limit is measured by.
+    pub fn peak_concurrency(&self) -> usize {
+        lock(&self.state.in_flight).1
     }
 
     /// Every request so far, in arrival order.
@@ -287,6 +323,25 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
+/// Counts a request as being answered while it lives: until the answer is handed to hyper,
+/// or the client went away and the task was dropped.
+struct Answering<'a>(&'a State);
+
+impl<'a> Answering<'a> {
+    fn new(state: &'a State) -> Self {
+        let mut in_flight = lock(&state.in_flight);
+        in_flight.0 += 1;
+        in_flight.1 = in_flight.1.max(in_flight.0);
+        Answering(state)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.in_flight).0 -= 1;
+    }
+}
+
 /// The error that makes hyper close the connection without an answer.
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped by the script")]
@@ -306,11 +361,7 @@ async fn handle(
         .as_ref()
         .map(|v| v.verify_headers(&parts.headers, &body));
     let rejected = matches!(signature, Some(Err(_)));
-    let reply = lock(&state.script)
-        .pop_front()
-        .unwrap_or_else(|| lock(&state.default).clone());
-    let status = if rejected { 401 } else { reply.status };
-    let received = ReceivedRequest {
+    let mut received = ReceivedRequest {
         method: parts.method.to_string(),
         path: parts
             .uri
@@ -320,8 +371,16 @@ async fn handle(
         body,
         at: SystemTime::now(),
         signature,
-        answered: (!reply.drop_connection).then_some(status),
+        answered: None,
     };
+    let responder = lock(&state.responder).clone();
+    let reply = responder
+        .and_then(|respond| respond(&received))
+        .or_else(|| lock(&state.script).pop_front())
+        .unwrap_or_else(|| lock(&state.default).clone());
+    let status = if rejected { 401 } else { reply.status };
+    received.answered = (!reply.drop_connection).then_some(status);
+    let _answering = Answering::new(&state);
     lock(&state.requests).push(received);
     state.count.send_modify(|c| *c += 1);
 

@@ -10,7 +10,7 @@ use super::{
     Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, Recorded, Store,
     StoreError, Versioned,
 };
-use crate::rate_limit::Slots;
+use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
@@ -194,15 +194,15 @@ impl Inner {
             .collect();
         for id in lapsed {
             self.unlease(id);
+            // A skipped one (its subscription was disabled meanwhile) stays out of the queue.
             if let Some(record) = self.deliveries.get_mut(&id)
                 && record.delivery.status == DeliveryStatus::Pending
-            {
-                if let (Some(due), Some(queue)) = (
+                && let (Some(due), Some(queue)) = (
                     record.delivery.next_attempt_at,
                     self.queues.get_mut(&record.delivery.subscription_id),
-                ) {
-                    queue.ready.insert((due, record.seq, id));
-                }
+                )
+            {
+                queue.ready.insert((due, record.seq, id));
             }
         }
     }
@@ -509,18 +509,28 @@ impl Store for MemoryStore {
             };
             let picks: Vec<DeliveryId> = if ordered {
                 // Per ordering key, only its oldest unfinished delivery, and only when no
-                // delivery of that key is in flight.
-                let mut seen: HashSet<Option<&str>> = HashSet::new();
+                // delivery of that key is in flight (one claimed before the subscription
+                // became ordered may be a later one).
+                let key_of = |record: &Record| {
+                    inner
+                        .messages
+                        .get(&record.delivery.message_id)
+                        .and_then(Message::ordering_key)
+                };
+                let mut seen: HashSet<Option<&str>> = queue
+                    .unfinished
+                    .iter()
+                    .take(ORDERED_WINDOW)
+                    .filter_map(|(_, id)| inner.deliveries.get(id))
+                    .filter(|record| record.lease.is_some())
+                    .map(key_of)
+                    .collect();
                 let mut picks = Vec::new();
                 for (_, id) in queue.unfinished.iter().take(ORDERED_WINDOW) {
                     let Some(record) = inner.deliveries.get(id) else {
                         continue;
                     };
-                    let key = inner
-                        .messages
-                        .get(&record.delivery.message_id)
-                        .and_then(Message::ordering_key);
-                    if !seen.insert(key) {
+                    if !seen.insert(key_of(record)) {
                         continue;
                     }
                     if record.lease.is_none()
@@ -741,7 +751,10 @@ impl Store for MemoryStore {
     }
 
     async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
-        self.lock().requeue(id, now)
+        let mut inner = self.lock();
+        // A lapsed lease holds nothing: its delivery may be requeued.
+        inner.reclaim_lapsed(now);
+        inner.requeue(id, now)
     }
 
     async fn recover(

@@ -6,10 +6,23 @@
 //! so they work on any connection whatever its `search_path`: `send_in_tx` runs them on the
 //! application's own.
 //!
-//! Workers coordinate through the database alone: claims lock rows with `FOR UPDATE SKIP
-//! LOCKED` and hand them out under leases; an ordered subscription is locked (an advisory
-//! lock, for the claim's transaction) while its head is claimed. LISTEN/NOTIFY wakes idle
-//! workers (see [`Store::changed`]).
+//! Workers coordinate through the database alone:
+//!
+//! - **Routing.** The subscriptions' version is one row (`subscriptions_version`). Every change
+//!   to a subscription increments it first, in the change's transaction (an UPDATE: changes go
+//!   one at a time); every enqueue locks it `FOR SHARE` and compares it with the version its
+//!   deliveries were matched against, storing nothing if they differ. A change thus waits for
+//!   the enqueues under way and the other way round, so a delivery is never added to a
+//!   subscription as it is disabled, and a send that starts after a change returned is matched
+//!   against it. An advisory lock taken first (shared by enqueues, exclusive for changes) keeps
+//!   the order fair: enqueues that come after a waiting change wait behind it.
+//! - **Claims** lease due deliveries under a lease (`lease_until`) in two statements: the first
+//!   takes, without waiting, a transaction-scoped advisory lock on each subscription with work
+//!   (one another claim holds is skipped); the second, with a snapshot taken after the locks,
+//!   counts each subscription's leases, finds its ordered heads, gives send slots, and leases.
+//!   Nobody else leases a subscription's deliveries while a claim holds its lock, so what the
+//!   second statement counts is what holds. LISTEN/NOTIFY wakes idle workers (see
+//!   [`Store::changed`]).
 //!
 //! Within a process, concurrent `enqueue`s are committed together, one statement per batch
 //! over `unnest` arrays, as are concurrent `record_attempt`s (group commit, `Core`): a busy
@@ -35,16 +48,20 @@ use super::sql::{
     not_found, or_status,
 };
 use super::{
-    Attempt, AttemptErrorKind, Change, Claim, ClaimRequest, Delivery, DeliveryQuery,
-    DeliveryStatus, Health, LeaseId, NewDelivery, Next, Page, Recorded, Store, StoreError,
+    Attempt, AttemptErrorKind, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery,
+    DeliveryStatus, Enqueue, Enqueued, Entity, Health, LeaseId, NewDelivery, Next, ORDERED_WINDOW,
+    Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
-use crate::time::from_unix_millis;
-use crate::{DeliveryId, Message, MessageId, Subscription, SubscriptionId};
+use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
+use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_many_workers.sql"),
+];
 
 /// The schema [`PostgresStore::connect`] uses.
 const DEFAULT_SCHEMA: &str = "webhooks";
@@ -65,15 +82,22 @@ const MAX_LISTEN_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A [`Store`] in PostgreSQL, shared by any number of worker processes: each runs a
 /// `Webhooks` on its own `PostgresStore`, and together they deliver every message once per
-/// subscription, ordered subscriptions in order.
+/// subscription, within each subscription's limits, ordered subscriptions in order.
 ///
-/// - **Claims** take due deliveries with `FOR UPDATE SKIP LOCKED` under a lease
-///   (`lease_until`): workers never wait for each other, and the deliveries of a worker that
-///   died are claimable again once its leases lapse. An ordered subscription is locked while
-///   its head is claimed, so two workers never both hold its deliveries. Its order is send
-///   order: the messages' sequence numbers, taken as they are inserted. (A message sent in a
-///   transaction that commits late goes after those delivered by then, before those waiting.)
-///   A claim's commit does not wait for the disk (`synchronous_commit = off` for its
+/// - **Routing** is never stale: every subscription change increments the subscriptions'
+///   version in its transaction, and an enqueue matched against an older version stores
+///   nothing and fails with [`StoreError::Stale`] (the runtime matches again). Changes and
+///   enqueues wait for each other (a row lock), so a subscription being disabled gets no new
+///   pending delivery, whichever process sends.
+/// - **Claims** lease due deliveries under a lease (`lease_until`): workers never wait for each
+///   other, and the deliveries of a worker that died are claimable again once its leases lapse.
+///   A claim locks each subscription it serves (skipping one another claim holds), then counts
+///   with a fresh snapshot: so every worker together holds at most a subscription's
+///   `max_in_flight` of its deliveries, an ordered subscription's keys one delivery each, and
+///   a rate-limited subscription's send slots are `1/rate` apart across all of them. An ordered
+///   subscription's order is send order: the messages' sequence numbers, taken as they are
+///   inserted. (A message sent in a transaction that commits late goes after those delivered by
+///   then, before those waiting.) A claim's commit does not wait for the disk (`synchronous_commit = off` for its
 ///   transaction): a lease is not worth a WAL flush on the way to every request. So if the
 ///   database server crashes (not a clean restart), the leases taken in the last moments
 ///   before the crash (a few hundred milliseconds) may be lost: those deliveries are claimable
@@ -85,6 +109,10 @@ const MAX_LISTEN_BACKOFF: Duration = Duration::from_secs(5);
 ///   change to subscriptions, wakes the others at once (see [`Store::changed`]).
 /// - **Transactional outbox**: `Webhooks::send_in_tx` stores a message inside the
 ///   application's own transaction; it is delivered if and only if that transaction commits.
+///   It holds the subscriptions' version row `FOR SHARE` until then, so subscription changes
+///   wait for that transaction: keep it short, and change no subscription while it is open.
+///   The transaction must be READ COMMITTED (PostgreSQL's default): in REPEATABLE READ or
+///   SERIALIZABLE, a change committed since its snapshot fails it with a serialization error.
 /// - **Healing**: connections come from a sqlx pool that checks each one before use, so a
 ///   database restart or a dropped connection costs the operations under way (they fail, and
 ///   the runtime retries them), never a restart of the application.
@@ -105,9 +133,6 @@ pub struct PostgresStore {
     /// The last subscription the previous claim served: the next one starts after it, so that
     /// every subscription gets its turn.
     rotation: Mutex<Option<Uuid>>,
-    /// Whether an enabled ordered subscription may exist, so that claims lock ordered heads
-    /// first (two statements in a transaction instead of one). Every claim tells.
-    ordered: AtomicBool,
     signals: Arc<Signals>,
     listener: JoinHandle<()>,
 }
@@ -180,11 +205,20 @@ fn channel_name(schema: &str) -> String {
     if name.len() <= 63 {
         return name;
     }
-    // FNV-1a: stable across processes, platforms and versions (unlike std's hasher).
-    let hash = schema.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    format!("webhooks:{:016x}", stable_hash(schema))
+}
+
+/// FNV-1a: stable across processes, platforms and versions (unlike std's hasher).
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("webhooks:{hash:016x}")
+    })
+}
+
+/// The advisory lock that queues subscription changes and enqueues of a schema fairly (see
+/// [`BUMP_VERSION`]): the same number in every process.
+fn version_lock(schema: &str) -> i64 {
+    i64::from_ne_bytes(stable_hash(&format!("webhooks subscriptions {schema}")).to_ne_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,21 +233,28 @@ const SUBSCRIPTION_COLUMNS: &str = "id, url, events::text, labels::text, secrets
 /// The columns of a delivery view (`d`: deliveries, `m`: its message), in the order
 /// [`decode_delivery`] reads them.
 const DELIVERY_COLUMNS: &str = "d.id, m.id, d.subscription_id, m.event_type, d.status, \
-     d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at, d.lease IS NOT NULL";
+     d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at, d.lease IS NOT NULL, \
+     d.requeued";
 
 /// Every statement, with the schema written in (`{s}` in the templates), built once per store.
 /// Statement text is stable, so each connection prepares each statement once.
 struct Sql {
+    bump_version: Arc<str>,
     insert_subscription: Arc<str>,
     update_subscription: Arc<str>,
+    enable_subscription: Arc<str>,
+    skip_deliveries: Arc<str>,
     disable_subscription: Arc<str>,
+    lock_subscription: Arc<str>,
+    write_secrets: Arc<str>,
     delete_subscription: Arc<str>,
     subscription: Arc<str>,
     subscriptions: Arc<str>,
     enqueue: Arc<str>,
     enqueue_batch: Arc<str>,
+    first_of_key: Arc<str>,
     unknown_subscription: Arc<str>,
-    lock_ordered: Arc<str>,
+    lock_claims: Arc<str>,
     claim: Arc<str>,
     record_attempts: Arc<str>,
     lock_health: Arc<str>,
@@ -224,6 +265,7 @@ struct Sql {
     message_deliveries: Arc<str>,
     attempts: Arc<str>,
     purge: Arc<str>,
+    purge_keys: Arc<str>,
     redeliver: Arc<str>,
     leased: Arc<str>,
     recover: Arc<str>,
@@ -234,25 +276,63 @@ struct Sql {
 impl Sql {
     fn new(schema: &str) -> Self {
         let s = quote_ident(schema);
+        let lock = version_lock(schema).to_string();
         let sql = |template: &str| -> Arc<str> {
             template
                 .replace("{s}", &s)
+                .replace("{version_lock}", &lock)
                 .replace("{subscription}", SUBSCRIPTION_COLUMNS)
                 .replace("{delivery}", DELIVERY_COLUMNS)
                 .into()
         };
         Sql {
+            bump_version: sql(BUMP_VERSION),
             insert_subscription: sql(INSERT_SUBSCRIPTION),
-            update_subscription: sql(UPDATE_SUBSCRIPTION),
-            disable_subscription: sql(DISABLE_SUBSCRIPTION),
-            delete_subscription: sql(DELETE_SUBSCRIPTION),
+            update_subscription: sql(
+                "UPDATE {s}.subscriptions SET url = $2, events = $3::json, labels = $4::json, \
+                 headers = $5::json, ordered = $6, rate_limit = $7, max_in_flight = $8, \
+                 retry = $9::json, description = $10 WHERE id = $1 RETURNING {subscription}",
+            ),
+            // SET sees the row before the update: health is reset only if it was disabled.
+            enable_subscription: sql(
+                "UPDATE {s}.subscriptions SET disabled_at = NULL, disabled_reason = NULL, \
+                 disabled_detail = NULL, \
+                 failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END, \
+                 consecutive_exhausted = \
+                     CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
+                 WHERE id = $1 RETURNING {subscription}",
+            ),
+            // In flight ones too, keeping their lease: their attempt is still recorded, and
+            // only a success changes them from skipped.
+            skip_deliveries: sql(
+                "UPDATE {s}.deliveries SET status = 'skipped', next_attempt_at = NULL \
+                 WHERE subscription_id = $1 AND status = 'pending'",
+            ),
+            disable_subscription: sql(
+                "UPDATE {s}.subscriptions SET disabled_at = $2, disabled_reason = $3, \
+                 disabled_detail = $4 WHERE id = $1 RETURNING {subscription}",
+            ),
+            lock_subscription: sql(
+                "SELECT {subscription} FROM {s}.subscriptions WHERE id = $1 FOR NO KEY UPDATE",
+            ),
+            write_secrets: sql(
+                "UPDATE {s}.subscriptions SET secrets = $2::json WHERE id = $1 \
+                 RETURNING {subscription}",
+            ),
+            delete_subscription: sql("DELETE FROM {s}.subscriptions WHERE id = $1"),
             subscription: sql("SELECT {subscription} FROM {s}.subscriptions WHERE id = $1"),
-            subscriptions: sql("SELECT {subscription} FROM {s}.subscriptions ORDER BY id"),
+            // One statement, one snapshot: the set and its version agree. UUID v7 ids sort by
+            // creation time (oldest first); without subscriptions, one row of NULLs.
+            subscriptions: sql(
+                "SELECT {subscription}, v.version FROM {s}.subscriptions_version v \
+                 LEFT JOIN {s}.subscriptions ON true ORDER BY id",
+            ),
             enqueue: sql(ENQUEUE),
             enqueue_batch: sql(ENQUEUE_BATCH),
+            first_of_key: sql("SELECT message_id FROM {s}.idempotency_keys WHERE key = $1"),
             unknown_subscription: sql("SELECT u.id FROM unnest($1::uuid[]) AS u(id) \
                  WHERE NOT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = u.id) LIMIT 1"),
-            lock_ordered: sql(LOCK_ORDERED),
+            lock_claims: sql(LOCK_CLAIMS),
             claim: sql(CLAIM),
             record_attempts: sql(RECORD_ATTEMPTS),
             lock_health: sql(
@@ -281,8 +361,10 @@ impl Sql {
                  WHERE d.id = $1 ORDER BY a.pk",
             ),
             purge: sql(PURGE),
+            purge_keys: sql("DELETE FROM {s}.idempotency_keys WHERE key IN (\
+                 SELECT key FROM {s}.idempotency_keys WHERE created_at < $1 LIMIT $2)"),
             redeliver: sql(REDELIVER),
-            leased: sql("SELECT lease IS NOT NULL FROM {s}.deliveries WHERE id = $1"),
+            leased: sql("SELECT 1 FROM {s}.deliveries WHERE id = $1"),
             recover: sql(RECOVER),
             log: sql(
                 "SELECT {delivery} FROM {s}.deliveries d JOIN {s}.messages m ON m.seq = d.message \
@@ -299,7 +381,29 @@ fn query(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, PgArguments> {
     sqlx::query(AssertSqlSafe(sql.clone()))
 }
 
-/// Inserts a subscription and tells the other workers. `$16`, `$17`: channel and payload.
+/// The first statement of every change to subscriptions: the next version, which takes the
+/// version row's lock until the change commits (so changes go one at a time, and wait for the
+/// enqueues that hold it `FOR SHARE`). Tells the other workers on commit. `$1`, `$2`: channel
+/// and payload.
+///
+/// First, the schema's version lock (an advisory lock, exclusive here, shared in enqueues).
+/// The row lock alone would let a change starve: a `FOR SHARE` is granted at once while only
+/// share locks are held, even if an UPDATE waits, so overlapping enqueues could hold the row
+/// for good. Advisory locks are granted in order: once a change waits for the version lock,
+/// later enqueues wait behind it.
+const BUMP_VERSION: &str = "\
+WITH vlock AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock({version_lock})
+), v AS (
+    UPDATE {s}.subscriptions_version SET version = version + 1
+    WHERE EXISTS (SELECT 1 FROM vlock)
+    RETURNING version
+), wake AS (
+    SELECT pg_notify($1, $2) FROM v
+)
+SELECT version, (SELECT count(*) FROM wake) FROM v";
+
+/// Inserts a subscription, with its row of claim state.
 const INSERT_SUBSCRIPTION: &str = "\
 WITH ins AS (
     INSERT INTO {s}.subscriptions (id, url, events, labels, secrets, headers, ordered, rate_limit,
@@ -307,219 +411,297 @@ WITH ins AS (
         disabled_detail)
     VALUES ($1, $2, $3::json, $4::json, $5::json, $6::json, $7, $8, $9, $10::json, $11, $12, $13,
         $14, $15)
-    RETURNING 1
+    RETURNING id
 )
-SELECT pg_notify($16, $17) FROM ins";
-
-/// Replaces a subscription; its health is reset when a disabled one is enabled (SET sees the row
-/// before the update). `$16`: whether it is enabled; `$17`, `$18`: channel and payload.
-const UPDATE_SUBSCRIPTION: &str = "\
-WITH upd AS (
-    UPDATE {s}.subscriptions SET url = $2, events = $3::json, labels = $4::json,
-        secrets = $5::json, headers = $6::json, ordered = $7, rate_limit = $8,
-        max_in_flight = $9, retry = $10::json, description = $11, created_at = $12,
-        disabled_at = $13, disabled_reason = $14, disabled_detail = $15,
-        failing_since = CASE WHEN disabled_at IS NOT NULL AND $16 THEN NULL ELSE failing_since END,
-        consecutive_exhausted =
-            CASE WHEN disabled_at IS NOT NULL AND $16 THEN 0 ELSE consecutive_exhausted END
-    WHERE id = $1
-    RETURNING 1
-)
-SELECT pg_notify($17, $18) FROM upd";
-
-/// Disables a subscription and skips its waiting deliveries; those in flight are left to their
-/// attempt (a claim holds their row lock, so the skip waits for it and then sees the lease).
-const DISABLE_SUBSCRIPTION: &str = "\
-WITH upd AS (
-    UPDATE {s}.subscriptions SET disabled_at = $2, disabled_reason = $3, disabled_detail = $4
-    WHERE id = $1
-    RETURNING {subscription}
-), skip AS (
-    UPDATE {s}.deliveries d SET status = 'skipped', next_attempt_at = NULL
-    WHERE d.subscription_id = $1 AND d.status = 'pending' AND d.lease IS NULL
-      AND EXISTS (SELECT 1 FROM upd)
-), wake AS (
-    SELECT pg_notify($5, $6) FROM upd
-)
-SELECT upd.*, (SELECT count(*) FROM wake) FROM upd";
-
-/// Deletes a subscription; its deliveries and their attempts go with it (ON DELETE CASCADE).
-const DELETE_SUBSCRIPTION: &str = "\
-WITH del AS (
-    DELETE FROM {s}.subscriptions WHERE id = $1 RETURNING 1
-), wake AS (
-    SELECT pg_notify($2, $3) FROM del
-)
-SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM wake)";
+INSERT INTO {s}.subscription_flow (subscription_id) SELECT id FROM ins";
 
 /// A message and its deliveries, in one statement (atomic on its own, one round trip, and
-/// usable inside the application's transaction).
+/// usable inside the application's transaction): `enqueue` with an idempotency key, and
+/// `send_in_tx`.
 ///
-/// `$1`-`$5`: the message; `$6`, `$7`, `$8`: the deliveries' subscriptions, ids and skipped
-/// flags, in order; `$9`: strict (an unknown subscription fails the whole enqueue) or not
-/// (subscriptions deleted meanwhile are left out: the outbox must not fail the application's
-/// transaction over a stale cache); `$10`, `$11`: channel and payload, notified when a delivery
-/// is due. Returns the unknown subscription (strict), and the message's seq unless the id is
-/// taken.
+/// The version row is locked `FOR SHARE` before anything is written (every insert reads `go`,
+/// which reads it), after the schema's version lock in shared mode (see [`BUMP_VERSION`]), and
+/// compared as locked: in READ COMMITTED a lock that waited for a change returns the changed
+/// row, newer than the statement's snapshot. A stale version, a duplicate key, an unknown
+/// subscription or a taken message id store no message and raise no error, so that the
+/// application's transaction stays usable. (A key taken for a message that then does not go
+/// in is given back by `enqueue`'s rollback; `send_in_tx` sets no key.)
+///
+/// `$1`-`$6`: the message (id, time, event type, labels, body, ordering key); `$7`, `$8`, `$9`:
+/// the deliveries' subscriptions, ids and skipped flags, in order; `$10`: strict (an unknown
+/// subscription fails the whole enqueue) or not (subscriptions deleted meanwhile are left
+/// out); `$11`: the version matched against; `$12`, `$13`: the idempotency key (NULL: none)
+/// and the start of its window; `$14`, `$15`: channel and payload, notified when a delivery is
+/// due. Returns the version, whether it matched, the unknown subscription (strict), whether
+/// the key was taken, and the message's seq if it went in.
 const ENQUEUE: &str = "\
-WITH unknown AS (
-    SELECT u.sub FROM unnest($6::uuid[]) AS u(sub)
-    WHERE $9 AND NOT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = u.sub)
+WITH vlock AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock_shared({version_lock})
+), v AS MATERIALIZED (
+    SELECT sv.version FROM {s}.subscriptions_version sv, vlock FOR SHARE OF sv
+), ok AS MATERIALIZED (
+    SELECT 1 FROM v WHERE v.version = $11
+), unknown AS MATERIALIZED (
+    SELECT u.sub FROM unnest($7::uuid[]) AS u(sub)
+    WHERE $10 AND EXISTS (SELECT 1 FROM ok)
+      AND NOT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = u.sub)
     LIMIT 1
+), go AS MATERIALIZED (
+    SELECT 1 FROM ok WHERE NOT EXISTS (SELECT 1 FROM unknown)
+), k AS (
+    INSERT INTO {s}.idempotency_keys AS k (key, message_id, created_at)
+    SELECT $12, $1, $2 FROM ok WHERE $12::text IS NOT NULL
+    ON CONFLICT (key) DO UPDATE SET message_id = EXCLUDED.message_id,
+        created_at = EXCLUDED.created_at
+        WHERE k.created_at < $13
+    RETURNING 1
 ), m AS (
-    INSERT INTO {s}.messages (id, created_at, event_type, labels, body)
-    SELECT $1, $2, $3, $4::json, $5 WHERE NOT EXISTS (SELECT 1 FROM unknown)
+    INSERT INTO {s}.messages (id, created_at, event_type, labels, body, ordering_key)
+    SELECT $1, $2, $3, $4::json, $5, $6 FROM go
+    WHERE $12::text IS NULL OR EXISTS (SELECT 1 FROM k)
     ON CONFLICT (id) DO NOTHING
     RETURNING seq
 ), d AS (
-    INSERT INTO {s}.deliveries (id, message, subscription_id, created_at, status, next_attempt_at)
+    INSERT INTO {s}.deliveries (id, message, subscription_id, created_at, status,
+        next_attempt_at, ordering_key)
     SELECT u.id, m.seq, u.sub, $2,
-        CASE WHEN u.skipped THEN 'skipped' ELSE 'pending' END,
-        CASE WHEN u.skipped THEN NULL ELSE $2 END
-    FROM m, unnest($7::uuid[], $6::uuid[], $8::boolean[]) WITH ORDINALITY AS u(id, sub, skipped, n)
-    WHERE EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = u.sub)
+        CASE WHEN u.skipped OR s.disabled_at IS NOT NULL THEN 'skipped' ELSE 'pending' END,
+        CASE WHEN u.skipped OR s.disabled_at IS NOT NULL THEN NULL ELSE $2 END,
+        $6
+    FROM m CROSS JOIN unnest($8::uuid[], $7::uuid[], $9::boolean[])
+        WITH ORDINALITY AS u(id, sub, skipped, n)
+    JOIN {s}.subscriptions s ON s.id = u.sub
     ORDER BY u.n
     RETURNING status
 )
-SELECT (SELECT sub FROM unknown), (SELECT seq FROM m),
-    (SELECT count(*) FROM (SELECT pg_notify($10, $11) FROM d WHERE status = 'pending' LIMIT 1) n)";
+SELECT (SELECT version FROM v), EXISTS (SELECT 1 FROM ok), (SELECT sub FROM unknown),
+    EXISTS (SELECT 1 FROM k), (SELECT seq FROM m),
+    (SELECT count(*) FROM (SELECT pg_notify($14, $15) FROM d WHERE status = 'pending' LIMIT 1) n)";
 
 /// The messages of a batch of `enqueue`s and their deliveries, in one statement (atomic, one
 /// round trip, one commit shared by every call of the batch).
 ///
-/// `$1`-`$5`, one element per message: id, creation time, event type, labels and body; `$6`-`$9`,
-/// one element per delivery: its message's position in `$1` (from 1), id, subscription and
-/// skipped flag, in order. A message with a delivery to an unknown subscription is left out
-/// whole, as is one whose id is taken; no two messages of a batch share an id. One row per
-/// message, in order: the first unknown subscription, the message's seq if it went in, and
-/// (on every row) how many pending deliveries went in.
+/// The version row is locked before anything is written, as in [`ENQUEUE`]; a
+/// message matched against another version is left out, as is one with a delivery to an
+/// unknown subscription, and one whose id is taken; no two messages of a batch share an id.
+/// A delivery to a subscription disabled in the store is stored skipped.
+///
+/// `$1`-`$7`, one element per message: id, creation time, event type, labels, body, ordering
+/// key and the version it was matched against; `$8`-`$11`, one element per delivery: its
+/// message's position in `$1` (from 1), id, subscription and skipped flag, in order. One row
+/// per message, in order: the version, whether the message's matched, the first unknown
+/// subscription, the message's seq if it went in, and (on every row) how many pending
+/// deliveries went in.
 const ENQUEUE_BATCH: &str = "\
-WITH msg AS (
-    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::bytea[])
-        WITH ORDINALITY AS u(id, created_at, event_type, labels, body, job)
+WITH vlock AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock_shared({version_lock})
+), v AS MATERIALIZED (
+    SELECT sv.version FROM {s}.subscriptions_version sv, vlock FOR SHARE OF sv
+), msg AS MATERIALIZED (
+    SELECT u.*, u.version = (SELECT version FROM v) AS current
+    FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::text[],
+        $7::bigint[])
+        WITH ORDINALITY AS u(id, created_at, event_type, labels, body, ordering_key, version, job)
 ), dlv AS (
-    SELECT * FROM unnest($6::bigint[], $7::uuid[], $8::uuid[], $9::boolean[])
+    SELECT * FROM unnest($8::bigint[], $9::uuid[], $10::uuid[], $11::boolean[])
         WITH ORDINALITY AS u(job, id, sub, skipped, n)
 ), unknown AS (
-    SELECT DISTINCT ON (dlv.job) dlv.job, dlv.sub FROM dlv
-    WHERE NOT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = dlv.sub)
+    SELECT DISTINCT ON (dlv.job) dlv.job, dlv.sub FROM dlv JOIN msg ON msg.job = dlv.job
+    WHERE msg.current AND NOT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = dlv.sub)
     ORDER BY dlv.job, dlv.n
 ), m AS (
-    INSERT INTO {s}.messages (id, created_at, event_type, labels, body)
-    SELECT msg.id, msg.created_at, msg.event_type, msg.labels::json, msg.body FROM msg
-    WHERE NOT EXISTS (SELECT 1 FROM unknown WHERE unknown.job = msg.job)
+    INSERT INTO {s}.messages (id, created_at, event_type, labels, body, ordering_key)
+    SELECT msg.id, msg.created_at, msg.event_type, msg.labels::json, msg.body, msg.ordering_key
+    FROM msg
+    WHERE msg.current AND NOT EXISTS (SELECT 1 FROM unknown WHERE unknown.job = msg.job)
     ORDER BY msg.job
     ON CONFLICT (id) DO NOTHING
-    RETURNING seq, id, created_at
+    RETURNING seq, id, created_at, ordering_key
 ), d AS (
-    INSERT INTO {s}.deliveries (id, message, subscription_id, created_at, status, next_attempt_at)
+    INSERT INTO {s}.deliveries (id, message, subscription_id, created_at, status,
+        next_attempt_at, ordering_key)
     SELECT dlv.id, m.seq, dlv.sub, m.created_at,
-        CASE WHEN dlv.skipped THEN 'skipped' ELSE 'pending' END,
-        CASE WHEN dlv.skipped THEN NULL ELSE m.created_at END
+        CASE WHEN dlv.skipped OR s.disabled_at IS NOT NULL THEN 'skipped' ELSE 'pending' END,
+        CASE WHEN dlv.skipped OR s.disabled_at IS NOT NULL THEN NULL ELSE m.created_at END,
+        m.ordering_key
     FROM dlv JOIN msg ON msg.job = dlv.job JOIN m ON m.id = msg.id
+    JOIN {s}.subscriptions s ON s.id = dlv.sub
     ORDER BY dlv.n
     RETURNING status
 )
-SELECT unknown.sub, m.seq, (SELECT count(*) FROM d WHERE d.status = 'pending')
+SELECT (SELECT version FROM v), msg.current, unknown.sub, m.seq,
+    (SELECT count(*) FROM d WHERE d.status = 'pending')
 FROM msg
 LEFT JOIN unknown ON unknown.job = msg.job
 LEFT JOIN m ON m.id = msg.id
 ORDER BY msg.job";
 
-/// The first step of a claim: locks the ordered subscriptions whose head may be claimable, in
-/// turn order. While a claim holds a subscription's lock no other claim leases its deliveries;
-/// the next statement (a fresh snapshot, taken after the lock) checks the head for good.
+/// The first statement of a claim: locks the subscriptions that may give deliveries, in turn
+/// order, and reads the subscriptions' version. While a claim holds a subscription's lock no
+/// other claim leases its deliveries or gives its send slots; the next statement (a fresh
+/// snapshot, taken after the lock, which sees every claim that released it) counts and leases
+/// for good. What this one reads is a guess, made only to lock subscriptions that have work and
+/// room (and not more than the claim may use).
 ///
 /// The lock is a transaction-scoped advisory lock on the subscription, tried without waiting
 /// (one another claim holds is skipped). Not a lock on its row: recording an attempt updates
 /// that row (health) while holding the delivery's, and a claim waiting for that delivery while
 /// holding the row would deadlock with it.
 ///
-/// `$1`: excluded; `$2`: now; `$3`: where the turn starts; `$4`: at most this many; `$5`: the
-/// schema (so that stores in other schemas never contend).
-const LOCK_ORDERED: &str = "\
-SELECT c.id FROM (
-    SELECT s.id FROM {s}.subscriptions s
-    WHERE s.ordered AND s.disabled_at IS NULL AND s.id <> ALL($1)
-      AND (SELECT d.next_attempt_at FROM {s}.deliveries d
-           WHERE d.subscription_id = s.id AND d.status = 'pending'
-           ORDER BY d.message LIMIT 1) <= $2
-      AND NOT EXISTS (SELECT 1 FROM {s}.deliveries l
-                      WHERE l.subscription_id = s.id AND l.lease IS NOT NULL
-                        AND l.lease_until > $2)
-    ORDER BY COALESCE(s.id <= $3, false), s.id
-    LIMIT $4
-) c
-WHERE pg_try_advisory_xact_lock(hashtextextended('webhooks ordered ' || $5 || ' ' || c.id::text, 0))";
+/// It also drops the lapsed leases left on finished deliveries (skipped while in flight, their
+/// worker gone), skipping rows others hold: a lapsed lease is gone once a claim has passed it,
+/// as in `MemoryStore`, so that such a delivery is not "in flight" for `recover` forever.
+///
+/// `$1`: excluded; `$2`: now (ms); `$3`: where the turn starts; `$4`: the default
+/// `max_in_flight`; `$5`: the latest send slot a claim may give (µs); `$6`: the schema (so that
+/// stores in other schemas never contend); `$7`: at most this many.
+const LOCK_CLAIMS: &str = "\
+WITH swept AS (
+    UPDATE {s}.deliveries d SET lease = NULL, lease_until = NULL
+    WHERE d.pk IN (SELECT l.pk FROM {s}.deliveries l
+                   WHERE l.lease IS NOT NULL AND l.status <> 'pending' AND l.lease_until <= $2
+                   FOR UPDATE SKIP LOCKED)
+)
+SELECT (SELECT version FROM {s}.subscriptions_version), ARRAY(
+    SELECT c.id FROM (
+        SELECT s.id FROM {s}.subscriptions s
+        LEFT JOIN {s}.subscription_flow f ON f.subscription_id = s.id
+        WHERE s.disabled_at IS NULL AND s.id <> ALL($1)
+          AND EXISTS (SELECT 1 FROM {s}.deliveries d
+                      WHERE d.subscription_id = s.id AND d.status = 'pending'
+                        AND d.next_attempt_at <= $2
+                        AND (d.lease IS NULL OR d.lease_until <= $2))
+          AND (SELECT count(*) FROM {s}.deliveries l
+               WHERE l.subscription_id = s.id AND l.lease IS NOT NULL AND l.lease_until > $2)
+              < GREATEST(COALESCE(s.max_in_flight, $4), 1)
+          AND (s.rate_limit IS NULL OR COALESCE(f.next_slot_us, 0) <= $5)
+        ORDER BY COALESCE(s.id <= $3, false), s.id
+    ) c
+    -- Evaluated row by row in turn order (a volatile condition is not pushed into the sorted
+    -- subquery), until enough are locked.
+    WHERE pg_try_advisory_xact_lock(
+        hashtextextended('webhooks claim ' || $6 || ' ' || c.id::text, 0))
+    LIMIT $7
+)";
 
-/// The second step of a claim: picks and leases, in one statement.
+/// The second statement of a claim: for the subscriptions the first one locked, counts, picks
+/// and leases, in one statement.
 ///
+/// Per subscription (`subs`): its room is its `max_in_flight` (or `$4`) less the leases that
+/// hold, any status (a disabled subscription's in-flight deliveries count until recorded); a
+/// rate-limited one's is also capped by its send slots, as `Slots` computes them: `1/rate`
+/// apart (µs, rounded up) from its next free slot or now, none past the horizon.
 /// Subscriptions take turns (`turn`: after the one served last). An unordered subscription
-/// gives up to `$5` of its due, unleased (or lapsed) deliveries, oldest due first, skipping
-/// rows another claim has locked; an ordered one locked by the first step gives its head, if due
-/// and if none of its deliveries holds a lease. `ready` stops after `$6` rows, so a claim reads
-/// about as many rows as it returns, whatever the backlog. The UPDATE checks the state again:
-/// a row changed meanwhile (an attempt recorded late) is left out.
+/// gives its due, unleased (or lapsed) deliveries, oldest due first. An ordered one gives the
+/// heads of its keys among its `$7` oldest pending deliveries (messages without a key: one
+/// key), oldest first, each if due and not leased and if no delivery of its key holds a lease.
+/// Either way the rows are locked skipping those another transaction holds (a disable, an
+/// attempt being recorded), so a claim never waits for a delivery's lock; the UPDATE
+/// checks the state again: a row changed meanwhile (an attempt recorded late) is left out. The
+/// slots are given in order to what was leased, and the next free one written back.
 ///
-/// Without ordered subscriptions locked (`$4` empty) it is a claim on its own, in its own
-/// transaction: the first step is needed only when an ordered subscription exists. Each claimed
-/// row ends with whether one does; when nothing is claimed a single row says it, its other
-/// columns NULL. The commit does not wait for the disk (see [`PostgresStore`]).
+/// Each claimed row ends with its send slot and the version; when nothing is claimed a single
+/// row gives the version, its other columns NULL. The commit does not wait for the disk (see
+/// [`PostgresStore`]).
 ///
-/// `$1`: excluded; `$2`: now; `$3`: where the turn starts; `$4`: the locked ordered
-/// subscriptions; `$5`: per subscription; `$6`: limit; `$7`: lease until.
+/// `$1`: the locked subscriptions; `$2`: now (ms); `$3`: where the turn starts; `$4`: the
+/// default `max_in_flight`; `$5`: now (µs); `$6`: the latest send slot (µs); `$7`: the ordered
+/// window; `$8`: limit; `$9`: lease until (ms).
 const CLAIM: &str = "\
-WITH subs AS (
-    SELECT s.id, s.ordered, row_number() OVER (ORDER BY COALESCE(s.id <= $3, false), s.id) AS turn
-    FROM {s}.subscriptions s
-    WHERE s.disabled_at IS NULL AND s.id <> ALL($1) AND (NOT s.ordered OR s.id = ANY($4))
+WITH subs AS MATERIALIZED (
+    SELECT x.id, x.ordered, x.turn, x.interval_us, x.first_us,
+        GREATEST(LEAST(x.room,
+            CASE WHEN x.interval_us IS NULL THEN x.room
+                 WHEN x.first_us > $6 THEN 0
+                 ELSE ($6 - x.first_us) / x.interval_us + 1 END), 0) AS room
+    FROM (
+        SELECT s.id, s.ordered,
+            row_number() OVER (ORDER BY COALESCE(s.id <= $3, false), s.id) AS turn,
+            GREATEST(COALESCE(s.max_in_flight, $4), 1)
+                - (SELECT count(*) FROM {s}.deliveries l
+                   WHERE l.subscription_id = s.id AND l.lease IS NOT NULL
+                     AND l.lease_until > $2) AS room,
+            CASE WHEN s.rate_limit IS NOT NULL
+                THEN (1000000 + GREATEST(s.rate_limit, 1) - 1) / GREATEST(s.rate_limit, 1)
+            END AS interval_us,
+            GREATEST(COALESCE(f.next_slot_us, 0), $5) AS first_us
+        FROM {s}.subscriptions s
+        LEFT JOIN {s}.subscription_flow f ON f.subscription_id = s.id
+        WHERE s.id = ANY($1) AND s.disabled_at IS NULL
+    ) x
 ), heads AS (
-    SELECT subs.turn, h.next_attempt_at, h.message, h.pk
+    SELECT subs.id AS sub, subs.turn, h.pk, subs.room,
+        row_number() OVER (PARTITION BY subs.id ORDER BY h.message) AS nth
     FROM subs CROSS JOIN LATERAL (
-        SELECT d.pk, d.next_attempt_at, d.message FROM {s}.deliveries d
-        WHERE d.subscription_id = subs.id AND d.status = 'pending'
-        ORDER BY d.message LIMIT 1
+        SELECT DISTINCT ON (w.ordering_key) w.*
+        FROM (
+            SELECT d.pk, d.message, d.ordering_key, d.next_attempt_at, d.lease, d.lease_until
+            FROM {s}.deliveries d
+            WHERE d.subscription_id = subs.id AND d.status = 'pending'
+              AND subs.ordered AND subs.room > 0
+            ORDER BY d.message
+            LIMIT $7
+        ) w
+        ORDER BY w.ordering_key, w.message
     ) h
-    WHERE subs.ordered AND h.next_attempt_at <= $2
+    WHERE h.next_attempt_at <= $2 AND (h.lease IS NULL OR h.lease_until <= $2)
       AND NOT EXISTS (SELECT 1 FROM {s}.deliveries l
                       WHERE l.subscription_id = subs.id AND l.lease IS NOT NULL
-                        AND l.lease_until > $2)
+                        AND l.lease_until > $2
+                        AND l.ordering_key IS NOT DISTINCT FROM h.ordering_key)
 ), ready AS (
-    SELECT subs.turn, r.next_attempt_at, r.message, r.pk
+    SELECT subs.id AS sub, subs.turn, r.pk,
+        row_number() OVER (PARTITION BY subs.id ORDER BY r.next_attempt_at, r.message) AS nth
     FROM subs CROSS JOIN LATERAL (
         SELECT d.pk, d.next_attempt_at, d.message FROM {s}.deliveries d
-        WHERE d.subscription_id = subs.id AND d.status = 'pending' AND d.next_attempt_at <= $2
-          AND (d.lease IS NULL OR d.lease_until <= $2)
+        WHERE d.subscription_id = subs.id AND d.status = 'pending' AND NOT subs.ordered
+          AND d.next_attempt_at <= $2 AND (d.lease IS NULL OR d.lease_until <= $2)
         ORDER BY d.next_attempt_at, d.message
-        LIMIT $5
+        LIMIT subs.room
         FOR UPDATE SKIP LOCKED
     ) r
-    WHERE NOT subs.ordered
-    LIMIT $6
+), head_rows AS (
+    SELECT heads.sub, heads.turn, heads.pk, heads.nth
+    FROM heads JOIN {s}.deliveries d ON d.pk = heads.pk
+    WHERE heads.nth <= heads.room
+    FOR UPDATE OF d SKIP LOCKED
 ), picked AS (
-    SELECT * FROM heads UNION ALL SELECT * FROM ready
-    ORDER BY turn, next_attempt_at, message
-    LIMIT $6
+    SELECT sub, turn, pk, nth FROM head_rows
+    UNION ALL
+    SELECT sub, turn, pk, nth FROM ready
+    ORDER BY turn, nth
+    LIMIT $8
 ), claimed AS (
-    UPDATE {s}.deliveries d SET lease = gen_random_uuid(), lease_until = $7
+    UPDATE {s}.deliveries d SET lease = gen_random_uuid(), lease_until = $9
     FROM picked, {s}.messages m
     WHERE d.pk = picked.pk AND m.seq = d.message
       AND d.status = 'pending' AND (d.lease IS NULL OR d.lease_until <= $2)
-    RETURNING {delivery}, d.lease, m.labels::text, m.body, picked.turn, d.message
+    RETURNING {delivery}, d.lease, m.labels::text, m.body, m.ordering_key, picked.sub,
+        picked.turn, picked.nth
+), slotted AS (
+    SELECT claimed.*, subs.first_us + subs.interval_us
+        * (row_number() OVER (PARTITION BY claimed.sub ORDER BY claimed.nth) - 1) AS not_before
+    FROM claimed JOIN subs ON subs.id = claimed.sub
+), slots AS (
+    UPDATE {s}.subscription_flow f SET next_slot_us = subs.first_us + subs.interval_us * g.given
+    FROM (SELECT claimed.sub, count(*) AS given FROM claimed GROUP BY claimed.sub) g
+    JOIN subs ON subs.id = g.sub
+    WHERE f.subscription_id = g.sub AND subs.interval_us IS NOT NULL
 )
-SELECT claimed.*, t.ordered
+SELECT slotted.*, t.version
 FROM (
-    SELECT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.ordered AND s.disabled_at IS NULL)
-        AS ordered,
+    SELECT (SELECT version FROM {s}.subscriptions_version) AS version,
         set_config('synchronous_commit', 'off', true)
 ) t
-LEFT JOIN claimed ON true";
+LEFT JOIN slotted ON true";
 
 /// A batch of attempts and what follows each, in one statement. A delivery changes only if
 /// its lease still holds (checked by the UPDATE itself, on the row's latest version); the
-/// attempt is kept either way. Health is left to the caller (`Core::record_batch`), which
-/// writes it only when it changes, so that a busy healthy subscription's row is not rewritten
-/// on every delivery.
+/// attempt is kept either way. A delivery skipped meanwhile (its subscription was disabled
+/// while it was in flight) stays skipped unless it was delivered, and a retry of a disabled
+/// subscription's delivery is stored skipped. Health is left to the caller
+/// (`Core::record_batch`), which writes it only when it changes, so that a busy healthy
+/// subscription's row is not rewritten on every delivery.
 ///
 /// `$1`-`$11`, one element per attempt: delivery, lease, number, at, latency, status code,
 /// error, error message, response body, the next status and its due time. One row per attempt,
@@ -544,10 +726,20 @@ WITH input AS (
     ORDER BY input.n
 ), upd AS (
     UPDATE {s}.deliveries d SET attempts = GREATEST(d.attempts, input.number),
-        last_attempt_at = input.at, status = input.status, next_attempt_at = input.due,
-        lease = NULL, lease_until = NULL
-    FROM input
-    WHERE d.id = input.id AND d.lease = input.lease
+        last_attempt_at = input.at,
+        status = CASE
+            WHEN input.status = 'delivered' THEN 'delivered'
+            WHEN d.status = 'skipped' THEN 'skipped'
+            WHEN input.status = 'pending' AND s.disabled_at IS NOT NULL THEN 'skipped'
+            ELSE input.status
+        END,
+        next_attempt_at = CASE
+            WHEN input.status = 'pending' AND d.status <> 'skipped' AND s.disabled_at IS NULL
+            THEN input.due
+        END,
+        lease = NULL, lease_until = NULL, requeued = false
+    FROM input, {s}.subscriptions s
+    WHERE d.id = input.id AND d.lease = input.lease AND s.id = d.subscription_id
     RETURNING input.n
 )
 SELECT target.subscription_id, upd.n IS NOT NULL, s.ordered, s.failing_since,
@@ -558,17 +750,28 @@ LEFT JOIN upd ON upd.n = input.n
 LEFT JOIN {s}.subscriptions s ON s.id = target.subscription_id
 ORDER BY input.n";
 
-/// The earliest of: a lease that lapses; an ordered subscription's head when it is not in
-/// flight; an unordered subscription's earliest unleased delivery. One index probe per
-/// subscription, and a scan of the (few) leased rows.
+/// The earliest of: a lease that lapses (of a pending delivery, which is claimable then, or
+/// one that still holds, which makes room then); the head of an ordered subscription's key
+/// (among its `$2` oldest pending deliveries) when it is not in flight; an unordered
+/// subscription's earliest unleased delivery. `$1`: now.
 const NEXT_DUE: &str = "\
 SELECT LEAST(
-    (SELECT MIN(lease_until) FROM {s}.deliveries WHERE lease IS NOT NULL),
+    (SELECT MIN(lease_until) FROM {s}.deliveries
+     WHERE lease IS NOT NULL AND (status = 'pending' OR lease_until > $1)),
     (SELECT MIN(x.due) FROM {s}.subscriptions s CROSS JOIN LATERAL (
         SELECT CASE WHEN s.ordered THEN
-            (SELECT CASE WHEN d.lease IS NULL THEN d.next_attempt_at END
-             FROM {s}.deliveries d WHERE d.subscription_id = s.id AND d.status = 'pending'
-             ORDER BY d.message LIMIT 1)
+            (SELECT MIN(h.next_attempt_at) FROM (
+                SELECT DISTINCT ON (w.ordering_key) w.next_attempt_at, w.lease
+                FROM (
+                    SELECT d.message, d.ordering_key, d.next_attempt_at, d.lease
+                    FROM {s}.deliveries d
+                    WHERE d.subscription_id = s.id AND d.status = 'pending'
+                    ORDER BY d.message
+                    LIMIT $2
+                ) w
+                ORDER BY w.ordering_key, w.message
+             ) h
+             WHERE h.lease IS NULL)
         ELSE
             (SELECT d.next_attempt_at FROM {s}.deliveries d
              WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL
@@ -589,11 +792,14 @@ WITH doomed AS (
 )
 DELETE FROM {s}.messages m USING doomed WHERE m.seq = doomed.seq";
 
-/// Makes a delivery that is not in flight due at `$2`. `$3`, `$4`: channel and payload.
+/// Makes a delivery that is not in flight due at `$2`, shown pending until its next attempt.
+/// A lapsed lease is dropped (its holder's late attempt no longer applies). `$3`, `$4`: channel
+/// and payload.
 const REDELIVER: &str = "\
 WITH d AS (
-    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $2
-    WHERE d.id = $1 AND d.lease IS NULL
+    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $2, requeued = true,
+        lease = NULL, lease_until = NULL
+    WHERE d.id = $1 AND (d.lease IS NULL OR d.lease_until <= $2)
     RETURNING d.*
 ), wake AS (
     SELECT pg_notify($3, $4) FROM d
@@ -601,19 +807,29 @@ WITH d AS (
 SELECT {delivery}, (SELECT count(*) FROM wake) FROM d JOIN {s}.messages m ON m.seq = d.message";
 
 /// Requeues a subscription's exhausted and skipped deliveries created in [`$2`, `$3`), due at
-/// `$4`. Finished deliveries hold no lease. `$5`, `$6`: channel and payload.
+/// `$4`, as `REDELIVER` does: none if one of them is in flight (a skipped one whose attempt is
+/// under way), which is returned. `$5`, `$6`: channel and payload.
 const RECOVER: &str = "\
 WITH known AS (
     SELECT 1 FROM {s}.subscriptions WHERE id = $1
-), upd AS (
-    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $4
+), held AS (
+    SELECT d.id FROM {s}.deliveries d
     WHERE d.subscription_id = $1 AND d.status IN ('exhausted', 'skipped')
       AND d.created_at >= $2 AND d.created_at < $3
+      AND d.lease IS NOT NULL AND d.lease_until > $4
+    LIMIT 1
+), upd AS (
+    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $4, requeued = true,
+        lease = NULL, lease_until = NULL
+    WHERE d.subscription_id = $1 AND d.status IN ('exhausted', 'skipped')
+      AND d.created_at >= $2 AND d.created_at < $3
+      AND NOT EXISTS (SELECT 1 FROM held)
     RETURNING 1
 ), wake AS (
     SELECT pg_notify($5, $6) WHERE EXISTS (SELECT 1 FROM upd)
 )
-SELECT EXISTS (SELECT 1 FROM known), (SELECT count(*) FROM upd), (SELECT count(*) FROM wake)";
+SELECT EXISTS (SELECT 1 FROM known), (SELECT id FROM held), (SELECT count(*) FROM upd),
+    (SELECT count(*) FROM wake)";
 
 // ---------------------------------------------------------------------------------------------
 // Connecting and migrating
@@ -692,7 +908,6 @@ impl PostgresStore {
             }),
             schema: schema.to_owned(),
             rotation: Mutex::new(None),
-            ordered: AtomicBool::new(true),
             signals,
             listener: task,
         })
@@ -722,53 +937,251 @@ impl PostgresStore {
     /// the application's transaction, and every store is woken on commit, this one included
     /// (the runtime that sent cannot wake itself: the message is not visible before commit).
     ///
+    /// A stale version ([`StoreError::Stale`]) raises no SQL error: the transaction stays
+    /// usable, to match again and retry. The version row stays locked `FOR SHARE` until the
+    /// transaction ends, so subscription changes wait for it (see [`PostgresStore`]).
+    ///
     /// The notification is sent inside the application's transaction (it must not go out if
     /// that transaction rolls back), so these commits take PostgreSQL's NOTIFY lock; `enqueue`
     /// does not.
     pub(crate) async fn enqueue_in(
         &self,
         conn: &mut PgConnection,
-        message: &Message,
-        deliveries: &[NewDelivery],
-    ) -> Result<(), StoreError> {
-        let id = message.id();
-        let subs: Vec<Uuid> = deliveries
-            .iter()
-            .map(|d| d.subscription_id.as_uuid())
-            .collect();
-        let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id.as_uuid()).collect();
-        let skipped: Vec<bool> = deliveries.iter().map(|d| d.skipped).collect();
-        let result = query(&self.core.sql.enqueue)
-            .bind(id.as_uuid())
-            .bind(millis(message.timestamp()))
-            .bind(message.event_type())
-            .bind(json(message.labels())?)
-            .bind(message.body().as_ref())
-            .bind(subs)
-            .bind(ids)
-            .bind(skipped)
-            // Not strict: see above.
-            .bind(false)
-            .bind(self.core.channel.as_str())
-            .bind("work")
-            .fetch_one(conn)
-            .await;
-        let row = match result {
-            Ok(row) => row,
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let what = if e.constraint() == Some("messages_id_key") {
-                    "message"
-                } else {
-                    "delivery"
-                };
-                return Err(conflict(what, id));
+        enqueue: &Enqueue<'_>,
+    ) -> Result<Enqueued, StoreError> {
+        // Not strict: see above.
+        self.core
+            .enqueue_single(conn, enqueue, false, "work".to_owned())
+            .await
+    }
+
+    /// Applies a change to subscriptions in a transaction that first increments their version
+    /// (see [`BUMP_VERSION`]); tries again when the database aborted it to break a deadlock.
+    /// Returns the subscription as stored after the change (`None` for an insert or a delete)
+    /// and the new version. A missing subscription is [`StoreError::NotFound`] and leaves the
+    /// version as it was.
+    async fn edit(&self, edit: &Edit<'_>) -> Result<(Option<Subscription>, u64), StoreError> {
+        let mut tries = 1;
+        loop {
+            match self.try_edit(edit).await {
+                Err(error) if tries < EDIT_TRIES && is_transient(&error) => {
+                    tracing::debug!(%error, "webhook store: a subscription change was aborted; trying again");
+                    tries += 1;
+                }
+                result => return result,
             }
-            Err(e) => return Err(db(e)),
-        };
-        if row.col::<Option<i64>>(1)?.is_none() {
-            return Err(conflict("message", id));
         }
-        Ok(())
+    }
+
+    async fn try_edit(&self, edit: &Edit<'_>) -> Result<(Option<Subscription>, u64), StoreError> {
+        let mut tx = self.core.pool.begin().await.map_err(db)?;
+        let version: i64 = query(&self.core.sql.bump_version)
+            .bind(self.core.channel.as_str())
+            .bind(self.core.own("subscriptions"))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?
+            .col(0)?;
+        match self.apply(&mut tx, edit).await {
+            Ok(stored) => {
+                tx.commit().await.map_err(db)?;
+                Ok((stored, stored_version(version)?))
+            }
+            Err(error) => {
+                // Now rather than when the connection is next used: the version row is locked.
+                let _ = tx.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// The change itself, in the transaction that holds the version row.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        edit: &Edit<'_>,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let sql = &self.core.sql;
+        let id = edit.id();
+        let row = match *edit {
+            Edit::Insert(s) => {
+                return match bind_subscription(query(&sql.insert_subscription), s)?
+                    .execute(&mut *tx)
+                    .await
+                {
+                    Ok(_) => Ok(None),
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        Err(conflict(Entity::Subscription, id, "already exists"))
+                    }
+                    Err(e) => Err(db(e)),
+                };
+            }
+            Edit::Update(s) => {
+                let row = SubscriptionRow::new(s)?;
+                query(&sql.update_subscription)
+                    .bind(row.id)
+                    .bind(row.url)
+                    .bind(row.events)
+                    .bind(row.labels)
+                    .bind(row.headers)
+                    .bind(row.ordered)
+                    .bind(row.rate_limit)
+                    .bind(row.max_in_flight)
+                    .bind(row.retry)
+                    .bind(row.description)
+                    .fetch_optional(&mut *tx)
+                    .await
+            }
+            Edit::Enable(_) => {
+                query(&sql.enable_subscription)
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+            }
+            Edit::Disable(_, disabled) => {
+                // The deliveries first, then the subscription's row: the order in which
+                // recorded attempts lock them.
+                query(&sql.skip_deliveries)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let (at, reason, detail) = disabled_parts(Some(disabled));
+                query(&sql.disable_subscription)
+                    .bind(id.as_uuid())
+                    .bind(at)
+                    .bind(reason)
+                    .bind(detail)
+                    .fetch_optional(&mut *tx)
+                    .await
+            }
+            Edit::Rotate {
+                secret,
+                now,
+                overlap,
+                ..
+            } => {
+                let locked = query(&sql.lock_subscription)
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                let Some(locked) = locked else {
+                    return Err(not_found(Entity::Subscription, id));
+                };
+                let mut subscription = decode_subscription(&locked)?;
+                subscription.rotate(secret.clone(), now, overlap);
+                query(&sql.write_secrets)
+                    .bind(id.as_uuid())
+                    .bind(SubscriptionRow::new(&subscription)?.secrets)
+                    .fetch_optional(&mut *tx)
+                    .await
+            }
+            Edit::Delete(_) => {
+                let deleted = query(&sql.delete_subscription)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+                return if deleted > 0 {
+                    Ok(None)
+                } else {
+                    Err(not_found(Entity::Subscription, id))
+                };
+            }
+        };
+        match row.map_err(db)? {
+            Some(row) => decode_subscription(&row).map(Some),
+            None => Err(not_found(Entity::Subscription, id)),
+        }
+    }
+
+    /// A change that returns the subscription as stored, with the new version.
+    async fn edited(&self, edit: &Edit<'_>) -> Result<Versioned<Subscription>, StoreError> {
+        match self.edit(edit).await? {
+            (Some(subscription), version) => Ok(Versioned::new(subscription, version)),
+            (None, _) => Err(corrupt("subscription change", "no row returned")),
+        }
+    }
+}
+
+/// A change to subscriptions (see [`PostgresStore::edit`]).
+enum Edit<'a> {
+    Insert(&'a Subscription),
+    Update(&'a Subscription),
+    Enable(SubscriptionId),
+    Disable(SubscriptionId, &'a Disabled),
+    Rotate {
+        id: SubscriptionId,
+        secret: &'a Secret,
+        now: SystemTime,
+        overlap: Duration,
+    },
+    Delete(SubscriptionId),
+}
+
+impl Edit<'_> {
+    /// The subscription changed.
+    fn id(&self) -> SubscriptionId {
+        match self {
+            Edit::Insert(s) | Edit::Update(s) => s.id,
+            Edit::Enable(id)
+            | Edit::Disable(id, _)
+            | Edit::Rotate { id, .. }
+            | Edit::Delete(id) => *id,
+        }
+    }
+}
+
+/// How many times a subscription change is tried when the database aborts it to break a
+/// deadlock: a disable or a delete locks a subscription's deliveries and its row, which
+/// attempts being recorded at the same time may lock in another order (a delivery, then the
+/// row for its health), or a claim (which waits for no delivery, but may for the claim state
+/// of a subscription being deleted).
+const EDIT_TRIES: u32 = 3;
+
+/// Whether the database aborted the transaction to break a deadlock or a serialization
+/// conflict: trying again may succeed.
+fn is_transient(error: &StoreError) -> bool {
+    let StoreError::Backend(error) = error else {
+        return false;
+    };
+    match error.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(e)) => matches!(e.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
+/// A subscriptions' version as stored (a `bigint`, never negative).
+fn stored_version(version: i64) -> Result<u64, StoreError> {
+    u64::try_from(version).map_err(|e| corrupt("subscriptions version", e))
+}
+
+/// A version to compare with the stored one (a version past `i64::MAX` never matches).
+fn version_param(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(-1)
+}
+
+/// What a unique violation while enqueueing `message` means: its id is taken, or one of its
+/// deliveries' (named in the error's detail, `Key (id)=(…) already exists.`).
+fn enqueue_conflict(
+    error: &dyn sqlx::error::DatabaseError,
+    message: MessageId,
+    deliveries: &[NewDelivery],
+) -> StoreError {
+    if error.constraint() == Some("messages_id_key") {
+        return conflict(Entity::Message, message, "already exists");
+    }
+    let named = error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .and_then(|e| e.detail())
+        .and_then(|detail| detail.split_once(")=(")?.1.split_once(')'))
+        .and_then(|(id, _)| id.parse::<Uuid>().ok())
+        .map(DeliveryId::from_uuid);
+    match named.or_else(|| deliveries.first().map(|d| d.id)) {
+        Some(delivery) => conflict(Entity::Delivery, delivery, "already exists"),
+        None => conflict(Entity::Message, message, "already exists"),
     }
 }
 
@@ -900,7 +1313,9 @@ struct EnqueueJob {
     /// The message's labels, as stored.
     labels: String,
     deliveries: Vec<NewDelivery>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    /// The subscriptions' version the deliveries were matched against.
+    version: i64,
+    done: oneshot::Sender<Result<Enqueued, StoreError>>,
 }
 
 impl Batched for EnqueueJob {
@@ -967,17 +1382,15 @@ impl Core {
         format!("{kind} {}", self.instance)
     }
 
-    /// Queues an `enqueue` for the next group commit and waits for it.
-    async fn enqueue(
-        self: &Arc<Self>,
-        message: &Message,
-        deliveries: &[NewDelivery],
-    ) -> Result<(), StoreError> {
+    /// Queues an `enqueue` (without an idempotency key) for the next group commit and waits
+    /// for it.
+    async fn enqueue(self: &Arc<Self>, enqueue: &Enqueue<'_>) -> Result<Enqueued, StoreError> {
         let (done, result) = oneshot::channel();
         let job = EnqueueJob {
-            message: message.clone(),
-            labels: json(message.labels())?,
-            deliveries: deliveries.to_vec(),
+            message: enqueue.message.clone(),
+            labels: json(enqueue.message.labels())?,
+            deliveries: enqueue.deliveries.to_vec(),
+            version: version_param(enqueue.subscriptions_version),
             done,
         };
         if self.enqueues.push(job) {
@@ -1019,7 +1432,7 @@ impl Core {
     }
 
     /// One `enqueue` alone, when its batch failed.
-    async fn enqueue_one(self: &Arc<Self>, job: &EnqueueJob) -> Result<(), StoreError> {
+    async fn enqueue_one(self: &Arc<Self>, job: &EnqueueJob) -> Result<Enqueued, StoreError> {
         match self.enqueue_batch(std::slice::from_ref(job)).await {
             Ok((mut results, due)) => {
                 if due {
@@ -1032,16 +1445,14 @@ impl Core {
     }
 
     /// What a failed enqueue of one message means for its caller.
-    async fn enqueue_error(&self, job: &EnqueueJob, error: sqlx::Error) -> Result<(), StoreError> {
-        let id = job.message.id();
+    async fn enqueue_error(
+        &self,
+        job: &EnqueueJob,
+        error: sqlx::Error,
+    ) -> Result<Enqueued, StoreError> {
         match error {
             sqlx::Error::Database(e) if e.is_unique_violation() => {
-                let what = if e.constraint() == Some("messages_id_key") {
-                    "message"
-                } else {
-                    "delivery"
-                };
-                Err(conflict(what, id))
+                Err(enqueue_conflict(&*e, job.message.id(), &job.deliveries))
             }
             // A subscription deleted while the message went in.
             sqlx::Error::Database(e) if e.is_foreign_key_violation() => {
@@ -1058,7 +1469,7 @@ impl Core {
                     .map(|row| row.col(0))
                     .transpose()?;
                 Err(match unknown {
-                    Some(sub) => not_found("subscription", SubscriptionId::from_uuid(sub)),
+                    Some(sub) => not_found(Entity::Subscription, SubscriptionId::from_uuid(sub)),
                     None => db(sqlx::Error::Database(e)),
                 })
             }
@@ -1067,13 +1478,14 @@ impl Core {
     }
 
     /// Inserts the messages of a batch and their deliveries in one statement (one commit).
-    /// A message whose id is taken, or with a delivery to an unknown subscription, is left out
-    /// and reported as its call's error. Returns each call's result, and whether a delivery is
-    /// due (the other workers are to be told).
+    /// A message matched against another version of the subscriptions, whose id is taken, or
+    /// with a delivery to an unknown subscription, is left out and reported as its call's
+    /// error. Returns each call's result, and whether a delivery is due (the other workers are
+    /// to be told).
     async fn enqueue_batch(
         &self,
         jobs: &[EnqueueJob],
-    ) -> Result<(Vec<Result<(), StoreError>>, bool), sqlx::Error> {
+    ) -> Result<(Vec<Result<Enqueued, StoreError>>, bool), sqlx::Error> {
         let rows: usize = jobs.iter().map(|j| j.deliveries.len()).sum();
         let mut job_of = Vec::with_capacity(rows);
         let mut ids = Vec::with_capacity(rows);
@@ -1109,6 +1521,12 @@ impl Core {
                     .map(|j| j.message.body().as_ref())
                     .collect::<Vec<&[u8]>>(),
             )
+            .bind(
+                jobs.iter()
+                    .map(|j| j.message.ordering_key())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(jobs.iter().map(|j| j.version).collect::<Vec<_>>())
             .bind(job_of)
             .bind(ids)
             .bind(subs)
@@ -1122,22 +1540,117 @@ impl Core {
                 results.push(Err(corrupt("enqueue result", "a row is missing")));
                 continue;
             };
-            let read = || -> Result<(Option<Uuid>, Option<i64>, i64), StoreError> {
-                Ok((row.col(0)?, row.col(1)?, row.col(2)?))
+            type Read = (i64, bool, Option<Uuid>, Option<i64>, i64);
+            let read = || -> Result<Read, StoreError> {
+                Ok((
+                    row.col(0)?,
+                    row.col(1)?,
+                    row.col(2)?,
+                    row.col(3)?,
+                    row.col(4)?,
+                ))
             };
             results.push(match read() {
-                Ok((Some(sub), _, _)) => {
-                    Err(not_found("subscription", SubscriptionId::from_uuid(sub)))
+                Ok((version, false, ..)) => {
+                    stored_version(version).and_then(|version| Err(StoreError::Stale { version }))
                 }
-                Ok((None, None, _)) => Err(conflict("message", job.message.id())),
-                Ok((None, Some(_), pending)) => {
+                Ok((_, true, Some(sub), ..)) => Err(not_found(
+                    Entity::Subscription,
+                    SubscriptionId::from_uuid(sub),
+                )),
+                Ok((_, true, None, None, _)) => Err(conflict(
+                    Entity::Message,
+                    job.message.id(),
+                    "already exists",
+                )),
+                Ok((_, true, None, Some(_), pending)) => {
                     due |= pending > 0;
-                    Ok(())
+                    Ok(Enqueued::Stored)
                 }
                 Err(error) => Err(error),
             });
         }
         Ok((results, due))
+    }
+
+    /// One enqueue, in one statement ([`ENQUEUE`]) on `conn`, in whatever transaction it is
+    /// in: with an idempotency key, or inside the application's transaction. `strict`: a
+    /// delivery to an unknown subscription fails it (otherwise it is left out). `payload` is
+    /// notified on commit if a delivery is due. A stale version, a duplicate key and a taken
+    /// message id raise no SQL error: the transaction stays usable.
+    async fn enqueue_single(
+        &self,
+        conn: &mut PgConnection,
+        enqueue: &Enqueue<'_>,
+        strict: bool,
+        payload: String,
+    ) -> Result<Enqueued, StoreError> {
+        let (message, deliveries) = (enqueue.message, enqueue.deliveries);
+        let id = message.id();
+        let subs: Vec<Uuid> = deliveries
+            .iter()
+            .map(|d| d.subscription_id.as_uuid())
+            .collect();
+        let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id.as_uuid()).collect();
+        let skipped: Vec<bool> = deliveries.iter().map(|d| d.skipped).collect();
+        let key = enqueue.idempotency.as_ref().map(|i| i.key.as_str());
+        let since = enqueue.idempotency.as_ref().map_or(0, |i| millis(i.since));
+        let result = query(&self.sql.enqueue)
+            .bind(id.as_uuid())
+            .bind(millis(message.timestamp()))
+            .bind(message.event_type())
+            .bind(json(message.labels())?)
+            .bind(message.body().as_ref())
+            .bind(message.ordering_key())
+            .bind(subs)
+            .bind(ids)
+            .bind(skipped)
+            .bind(strict)
+            .bind(version_param(enqueue.subscriptions_version))
+            .bind(key)
+            .bind(since)
+            .bind(self.channel.as_str())
+            .bind(payload)
+            .fetch_one(&mut *conn)
+            .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(enqueue_conflict(&*e, id, deliveries));
+            }
+            Err(e) => return Err(db(e)),
+        };
+        if !row.col::<bool>(1)? {
+            return Err(StoreError::Stale {
+                version: stored_version(row.col(0)?)?,
+            });
+        }
+        if key.is_some() && !row.col::<bool>(3)? {
+            // Held within its window by another message, whose insert this one waited for if
+            // it was under way: a new statement's snapshot sees it.
+            let first: Option<Uuid> = query(&self.sql.first_of_key)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?
+                .map(|row| row.col(0))
+                .transpose()?;
+            return match first {
+                Some(first) => Ok(Enqueued::Duplicate(MessageId::from_uuid(first))),
+                None => Err(corrupt("idempotency key", "held, then gone")),
+            };
+        }
+        // (With a key, it was taken: the caller's transaction gives it back.)
+        if let Some(sub) = row.col::<Option<Uuid>>(2)? {
+            return Err(not_found(
+                Entity::Subscription,
+                SubscriptionId::from_uuid(sub),
+            ));
+        }
+        if row.col::<Option<i64>>(4)?.is_none() {
+            return Err(conflict(Entity::Message, id, "already exists"));
+        }
+        Ok(Enqueued::Stored)
     }
 
     /// Queues a `record_attempt` for the next group commit and waits for it.
@@ -1365,7 +1878,7 @@ impl Core {
         let mut results = Vec::with_capacity(jobs.len());
         for ((job, s), health) in jobs.iter().zip(&seen).zip(each) {
             if s.subscription.is_none() {
-                results.push(Err(not_found("delivery", job.attempt.delivery_id)));
+                results.push(Err(not_found(Entity::Delivery, job.attempt.delivery_id)));
                 continue;
             }
             wake |= s.applied && (matches!(job.next, Next::RetryAt(_)) || s.ordered);
@@ -1671,19 +2184,6 @@ impl Columns for PgRow {
     }
 }
 
-/// The claimed rows of [`CLAIM`], and whether an enabled ordered subscription exists.
-fn split_claim(mut rows: Vec<PgRow>) -> Result<(Vec<PgRow>, bool), StoreError> {
-    let ordered = match rows.first() {
-        Some(row) => row.col::<bool>(15)?,
-        None => return Err(corrupt("claim result", "no rows")),
-    };
-    // Nothing claimed: the one row is only the flag.
-    if rows.len() == 1 && rows[0].col::<Option<Uuid>>(0)?.is_none() {
-        rows.clear();
-    }
-    Ok((rows, ordered))
-}
-
 /// Binds the 15 subscription columns, in `SUBSCRIPTION_COLUMNS` order, as `$1`-`$15`.
 fn bind_subscription(
     query: sqlx::query::Query<'static, Postgres, PgArguments>,
@@ -1713,63 +2213,57 @@ fn bind_subscription(
 // ---------------------------------------------------------------------------------------------
 
 impl Store for PostgresStore {
-    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        let query = bind_subscription(query(&self.core.sql.insert_subscription), subscription)?
-            .bind(self.core.channel.clone())
-            .bind(self.core.own("subscriptions"));
-        match query.execute(&self.core.pool).await {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(conflict("subscription", subscription.id))
-            }
-            Err(e) => Err(db(e)),
-        }
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<u64, StoreError> {
+        Ok(self.edit(&Edit::Insert(subscription)).await?.1)
     }
 
-    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        let updated = bind_subscription(query(&self.core.sql.update_subscription), subscription)?
-            .bind(subscription.disabled.is_none())
-            .bind(self.core.channel.clone())
-            .bind(self.core.own("subscriptions"))
-            .fetch_optional(&self.core.pool)
-            .await
-            .map_err(db)?;
-        match updated {
-            Some(_) => Ok(()),
-            None => Err(not_found("subscription", subscription.id)),
-        }
+    async fn update_subscription(
+        &self,
+        subscription: &Subscription,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        self.edited(&Edit::Update(subscription)).await
+    }
+
+    async fn enable_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        self.edited(&Edit::Enable(id)).await
     }
 
     async fn disable_subscription(
         &self,
         id: SubscriptionId,
         disabled: Disabled,
-    ) -> Result<Subscription, StoreError> {
-        let (at, reason, detail) = disabled_parts(Some(&disabled));
-        let row = query(&self.core.sql.disable_subscription)
-            .bind(id.as_uuid())
-            .bind(at)
-            .bind(reason)
-            .bind(detail)
-            .bind(self.core.channel.clone())
-            .bind(self.core.own("subscriptions"))
-            .fetch_optional(&self.core.pool)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found("subscription", id))?;
-        decode_subscription(&row)
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        self.edited(&Edit::Disable(id, &disabled)).await
     }
 
-    async fn delete_subscription(&self, id: SubscriptionId) -> Result<bool, StoreError> {
-        let deleted: i64 = query(&self.core.sql.delete_subscription)
-            .bind(id.as_uuid())
-            .bind(self.core.channel.clone())
-            .bind(self.core.own("subscriptions"))
-            .fetch_one(&self.core.pool)
-            .await
-            .map_err(db)?
-            .col(0)?;
-        Ok(deleted > 0)
+    async fn rotate_secret(
+        &self,
+        id: SubscriptionId,
+        secret: &Secret,
+        now: SystemTime,
+        overlap: Duration,
+    ) -> Result<Versioned<Subscription>, StoreError> {
+        self.edited(&Edit::Rotate {
+            id,
+            secret,
+            now,
+            overlap,
+        })
+        .await
+    }
+
+    async fn delete_subscription(&self, id: SubscriptionId) -> Result<Option<u64>, StoreError> {
+        match self.edit(&Edit::Delete(id)).await {
+            Ok((_, version)) => Ok(Some(version)),
+            Err(StoreError::NotFound {
+                entity: Entity::Subscription,
+                ..
+            }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
@@ -1781,28 +2275,52 @@ impl Store for PostgresStore {
         row.as_ref().map(decode_subscription).transpose()
     }
 
-    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        // UUID v7 ids sort by creation time: oldest first.
+    async fn subscriptions(&self) -> Result<Versioned<Vec<Subscription>>, StoreError> {
         let rows = query(&self.core.sql.subscriptions)
             .fetch_all(&self.core.pool)
             .await
             .map_err(db)?;
-        rows.iter().map(decode_subscription).collect()
-    }
-
-    async fn enqueue(
-        &self,
-        message: &Message,
-        deliveries: &[NewDelivery],
-    ) -> Result<(), StoreError> {
-        self.core.enqueue(message, deliveries).await
-    }
-
-    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claim>, StoreError> {
-        if request.limit == 0 {
-            return Ok(Vec::new());
+        let Some(first) = rows.first() else {
+            return Err(corrupt("subscriptions version", "no row"));
+        };
+        let version = stored_version(first.col(15)?)?;
+        let mut subscriptions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // Without subscriptions, the one row holds only the version.
+            if row.col::<Option<Uuid>>(0)?.is_some() {
+                subscriptions.push(decode_subscription(row)?);
+            }
         }
+        Ok(Versioned::new(subscriptions, version))
+    }
+
+    async fn enqueue(&self, enqueue: &Enqueue<'_>) -> Result<Enqueued, StoreError> {
+        if enqueue.idempotency.is_none() {
+            return self.core.enqueue(enqueue).await;
+        }
+        // With a key: alone, in a transaction of its own, so that a key taken for a message
+        // that then does not go in (its id is taken) is given back.
+        let mut tx = self.core.pool.begin().await.map_err(db)?;
+        let result = self
+            .core
+            .enqueue_single(&mut tx, enqueue, true, self.core.own("work"))
+            .await;
+        match result {
+            Ok(Enqueued::Stored) => tx.commit().await.map_err(db)?,
+            _ => {
+                let _ = tx.rollback().await;
+            }
+        }
+        result
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, StoreError> {
         let now = millis(request.now);
+        let now_us = unix_micros(request.now);
+        // As `Slots` computes it: no slot later than half a lease after now.
+        let horizon_us =
+            now_us.saturating_add(u64::try_from(request.lease.as_micros() / 2).unwrap_or(u64::MAX));
+        let micros = |us: u64| i64::try_from(us).unwrap_or(i64::MAX);
         let lease_until = request
             .now
             .checked_add(request.lease)
@@ -1810,76 +2328,71 @@ impl Store for PostgresStore {
         let exclude: Vec<Uuid> = request.exclude.iter().map(|s| s.as_uuid()).collect();
         let after = *self.rotation.lock().unwrap_or_else(|p| p.into_inner());
         let per_subscription = count(request.per_subscription);
-        let lease_until_ms = millis_ceil(lease_until);
-        let claim = |locked: Vec<Uuid>, limit: usize| {
-            query(&self.core.sql.claim)
-                .bind(exclude.clone())
-                .bind(now)
-                .bind(after)
-                .bind(locked)
-                .bind(per_subscription)
-                .bind(count(limit))
-                .bind(lease_until_ms)
-        };
 
-        let mut rows = Vec::new();
-        let mut left = request.limit;
-        if !self.ordered.load(Ordering::Acquire) {
-            // No ordered subscription to lock: one statement, one round trip.
-            let (claimed, ordered) = split_claim(
-                claim(Vec::new(), left)
-                    .fetch_all(&self.core.pool)
-                    .await
-                    .map_err(db)?,
-            )?;
-            left -= claimed.len().min(left);
-            rows = claimed;
-            if ordered {
-                // One was added meanwhile: from now on (and for the rest of this claim), lock
-                // ordered heads first.
-                self.ordered.store(true, Ordering::Release);
-            } else {
-                left = 0;
-            }
-        }
-        if left > 0 {
-            let mut tx = self.core.pool.begin().await.map_err(db)?;
-            let locked: Vec<Uuid> = query(&self.core.sql.lock_ordered)
-                .bind(exclude.clone())
-                .bind(now)
-                .bind(after)
-                .bind(count(left))
-                .bind(self.schema.clone())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|row| row.col(0))
-                .collect::<Result<_, _>>()?;
-            let (claimed, ordered) =
-                split_claim(claim(locked, left).fetch_all(&mut *tx).await.map_err(db)?)?;
+        let mut tx = self.core.pool.begin().await.map_err(db)?;
+        let locked = query(&self.core.sql.lock_claims)
+            .bind(exclude)
+            .bind(now)
+            .bind(after)
+            .bind(per_subscription)
+            .bind(micros(horizon_us))
+            .bind(self.schema.as_str())
+            .bind(count(request.limit))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let version = stored_version(locked.col(0)?)?;
+        let locked: Vec<Uuid> = locked.col(1)?;
+        if locked.is_empty() {
             tx.commit().await.map_err(db)?;
-            rows.extend(claimed);
-            if !ordered {
-                self.ordered.store(false, Ordering::Release);
-            }
+            return Ok(Claimed::new(Vec::new(), version));
         }
+        let rows = query(&self.core.sql.claim)
+            .bind(locked)
+            .bind(now)
+            .bind(after)
+            .bind(per_subscription)
+            .bind(micros(now_us))
+            .bind(micros(horizon_us))
+            .bind(count(ORDERED_WINDOW))
+            .bind(count(request.limit))
+            .bind(millis_ceil(lease_until))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
 
-        // (turn, due, send order): the order the claim picked them in.
+        // Columns: the delivery (11), lease, labels, body, ordering key, subscription, turn,
+        // place in its subscription's picks, send slot, version.
+        let Some(first) = rows.first() else {
+            return Err(corrupt("claim result", "no rows"));
+        };
+        let version = stored_version(first.col(19)?).unwrap_or(version);
         let mut claims = Vec::with_capacity(rows.len());
         for row in &rows {
-            let lease = LeaseId(row.col(10)?);
-            let claim = decode_claim(row, 11, lease, lease_until)?;
-            let turn: i64 = row.col(13)?;
-            let seq: i64 = row.col(14)?;
-            claims.push(((turn, claim.delivery.next_attempt_at, seq), claim));
+            // Nothing claimed: the one row holds only the version.
+            if row.col::<Option<Uuid>>(0)?.is_none() {
+                continue;
+            }
+            let lease = LeaseId(row.col(11)?);
+            let not_before = row
+                .col::<Option<i64>>(18)?
+                .map(|us| from_unix_micros(us.unsigned_abs()));
+            let claim = decode_claim(row, 12, lease, lease_until, not_before)?;
+            let turn: i64 = row.col(16)?;
+            let nth: i64 = row.col(17)?;
+            claims.push(((turn, nth), claim));
         }
+        // The order the claim picked them in: subscription by subscription, in turn.
         claims.sort_by_key(|(key, _)| *key);
         if let Some((_, last)) = claims.last() {
             *self.rotation.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(last.delivery.subscription_id.as_uuid());
         }
-        Ok(claims.into_iter().map(|(_, claim)| claim).collect())
+        Ok(Claimed::new(
+            claims.into_iter().map(|(_, claim)| claim).collect(),
+            version,
+        ))
     }
 
     async fn record_attempt(
@@ -1893,6 +2406,8 @@ impl Store for PostgresStore {
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
         let earliest: Option<i64> = query(&self.core.sql.next_due)
+            .bind(millis(now))
+            .bind(count(ORDERED_WINDOW))
             .fetch_one(&self.core.pool)
             .await
             .map_err(db)?
@@ -1939,6 +2454,19 @@ impl Store for PostgresStore {
                 .map_err(db)?
                 .rows_affected();
             purged += done;
+            if done < PURGE_CHUNK.unsigned_abs() {
+                break;
+            }
+        }
+        // The idempotency keys stored before `before`: their window is long past.
+        loop {
+            let done = query(&self.core.sql.purge_keys)
+                .bind(before)
+                .bind(PURGE_CHUNK)
+                .execute(&self.core.pool)
+                .await
+                .map_err(db)?
+                .rows_affected();
             if done < PURGE_CHUNK.unsigned_abs() {
                 return Ok(purged);
             }
@@ -2004,16 +2532,15 @@ impl Store for PostgresStore {
         if let Some(row) = row {
             return decode_delivery(&row);
         }
-        let leased: Option<bool> = query(&self.core.sql.leased)
+        // It exists but was not requeued: its lease holds.
+        let exists = query(&self.core.sql.leased)
             .bind(id.as_uuid())
             .fetch_optional(&self.core.pool)
             .await
-            .map_err(db)?
-            .map(|row| row.col(0))
-            .transpose()?;
-        Err(match leased {
-            Some(_) => conflict("in-flight delivery", id),
-            None => not_found("delivery", id),
+            .map_err(db)?;
+        Err(match exists {
+            Some(_) => conflict(Entity::Delivery, id, "is in flight"),
+            None => not_found(Entity::Delivery, id),
         })
     }
 
@@ -2035,9 +2562,16 @@ impl Store for PostgresStore {
             .await
             .map_err(db)?;
         if !row.col::<bool>(0)? {
-            return Err(not_found("subscription", subscription));
+            return Err(not_found(Entity::Subscription, subscription));
         }
-        let requeued: i64 = row.col(1)?;
+        if let Some(held) = row.col::<Option<Uuid>>(1)? {
+            return Err(conflict(
+                Entity::Delivery,
+                DeliveryId::from_uuid(held),
+                "is in flight",
+            ));
+        }
+        let requeued: i64 = row.col(2)?;
         Ok(requeued.unsigned_abs())
     }
 

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::{
-    Attempt, AttemptErrorKind, Claim, Cursor, Delivery, DeliveryStatus, Entity, LeaseId, Page,
-    StoreError,
+    Attempt, AttemptErrorKind, AttemptOutcome, Claim, Cursor, Delivery, DeliveryStatus, Entity,
+    LeaseId, Page, StoreError,
 };
 use crate::subscription::{DisableReason, Disabled};
 use crate::time::{from_unix_millis, unix_millis};
@@ -462,14 +462,21 @@ pub(super) fn decode_attempt(
         None => None,
     };
     let body = row.bytes(6)?;
+    let outcome = match status_code {
+        Some(status) => AttemptOutcome::Answered {
+            status,
+            body: Bytes::from(body),
+        },
+        None => AttemptOutcome::Failed {
+            kind: error.unwrap_or(AttemptErrorKind::Request),
+            message: row.opt_text(5)?.unwrap_or_default(),
+        },
+    };
     Ok(Attempt::new(
         delivery_id,
         row.u32(0)?,
         row.time(1)?,
         Duration::from_nanos(latency),
-        status_code,
-        error,
-        row.opt_text(5)?,
-        Bytes::from(body),
+        outcome,
     ))
 }

@@ -4,8 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::webhooks::SubscriptionState;
-use crate::{EventPattern, Message, SubscriptionId};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::runtime::rate_limit::RateLimiter;
+use crate::{Error, EventPattern, Message, Subscription, SubscriptionId};
 
 /// The subscriptions, by id and by pattern.
 #[derive(Default)]
@@ -186,6 +190,59 @@ fn unfile(map: &mut HashMap<String, Bucket>, key: &str, state: &SubscriptionStat
         if bucket.is_empty() {
             map.remove(key);
         }
+    }
+}
+
+/// A subscription as the runtime holds it: compiled patterns, and its share of the limits.
+pub(crate) struct SubscriptionState {
+    pub(crate) subscription: Subscription,
+    pub(crate) patterns: Vec<EventPattern>,
+    /// At most this many held (claimed and not finished): its limit on requests in flight,
+    /// which the store's claim also enforces over every worker.
+    pub(crate) hold: usize,
+    pub(crate) held: std::sync::atomic::AtomicUsize,
+    /// Its limit on requests in flight.
+    pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) limiter: Option<Mutex<RateLimiter>>,
+}
+
+impl SubscriptionState {
+    /// Whether this subscription has room enough to be claimed for: idle, or a quarter of its
+    /// slots free (the same hysteresis as [`Shared::can_claim`]).
+    pub(crate) fn can_claim(&self) -> bool {
+        let held = self.held.load(std::sync::atomic::Ordering::Acquire);
+        held == 0 || self.hold.saturating_sub(held) >= (self.hold / 4).max(1)
+    }
+
+    pub(crate) fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
+        let patterns = subscription.validate()?;
+        // The store leases at most this many of its deliveries over all workers (and, when it
+        // is ordered, one per ordering key); in this process it is also the request limit.
+        let limit = subscription
+            .max_in_flight
+            .unwrap_or(config.max_in_flight_per_subscription)
+            .max(1);
+        let hold = limit;
+        Ok(SubscriptionState {
+            limiter: subscription
+                .rate_limit
+                .map(|r| Mutex::new(RateLimiter::new(r, Instant::now()))),
+            subscription,
+            patterns,
+            hold,
+            held: Default::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(limit)),
+        })
+    }
+
+    /// When the rate limiter lets the next request go, if it is later than `now`.
+    pub(crate) fn rate_limited_until(&self, now: Instant) -> Option<Instant> {
+        let limiter = self.limiter.as_ref()?;
+        let ready = limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ready_at(now);
+        (ready > now).then_some(ready)
     }
 }
 

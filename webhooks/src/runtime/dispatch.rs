@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
 use crate::SubscriptionId;
+use crate::runtime::shared::Shared;
 use crate::store::{Change, ClaimRequest};
-use crate::webhooks::Shared;
 
 /// Runs until the runtime stops, then lets the requests in flight finish (bounded).
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -74,7 +74,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                             break;
                         };
                         state.held.fetch_add(1, Ordering::AcqRel);
-                        tasks.spawn(crate::deliver::deliver(
+                        tasks.spawn(crate::runtime::deliver::deliver(
                             shared.clone(),
                             claim,
                             state,

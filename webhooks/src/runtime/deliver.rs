@@ -10,10 +10,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::Notification;
-use crate::sender::Outcome;
-use crate::store::{Attempt, AttemptErrorKind, Claim, Next};
+use crate::runtime::sender::Outcome;
+use crate::runtime::{routing::SubscriptionState, shared::Shared};
+use crate::store::{Attempt, AttemptErrorKind, AttemptOutcome, Claim, Next};
 use crate::subscription::DisableReason;
-use crate::webhooks::{Shared, SubscriptionState};
 
 /// Gives the slots back however the task ends, panics included.
 struct Held {
@@ -88,37 +88,25 @@ pub(crate) async fn deliver(
             .await;
         let span = tracing::Span::current();
         span.record("latency_ms", outcome.latency.as_millis() as u64);
-        let (status, error, error_message, body, retry_after) = match &outcome.result {
+        let (result, retry_after) = match &outcome.result {
             Ok(answer) => {
                 span.record("status", answer.status);
-                let error =
-                    (!(200..300).contains(&answer.status)).then_some(AttemptErrorKind::Status);
-                (
-                    Some(answer.status),
-                    error,
-                    None,
-                    answer.body.clone(),
-                    answer.retry_after,
-                )
+                let answered = AttemptOutcome::Answered {
+                    status: answer.status,
+                    body: answer.body.clone(),
+                };
+                (answered, answer.retry_after)
             }
-            Err(failure) => (
-                None,
-                Some(failure.kind),
-                Some(failure.message.clone()),
-                Default::default(),
-                None,
-            ),
+            Err(failure) => {
+                let failed = AttemptOutcome::Failed {
+                    kind: failure.kind,
+                    message: failure.message.clone(),
+                };
+                (failed, None)
+            }
         };
-        let attempt = Attempt::new(
-            delivery.id,
-            number,
-            at,
-            outcome.latency,
-            status,
-            error,
-            error_message,
-            body,
-        );
+        let attempt = Attempt::new(delivery.id, number, at, outcome.latency, result);
+        let (status, error) = (attempt.status_code, attempt.error);
         let next = decide(&shared, &state, &outcome, number, error, retry_after);
         match error {
             None => tracing::debug!("delivered"),

@@ -1,24 +1,21 @@
-//! [`Webhooks`]: the handle applications keep, and its [`Builder`].
+//! [`Webhooks`]: the handle applications keep. It sits on top of the background work in
+//! [`crate::runtime`], which never refers back to it.
 
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::config::{AutoDisable, Config};
-use crate::rate_limit::RateLimiter;
-use crate::routing::Routes;
-use crate::sender::{Sender, SenderConfig};
-use crate::ssrf::NetworkPolicy;
+use crate::runtime::routing::SubscriptionState;
+use crate::runtime::shared::{Shared, not_found};
 use crate::store::{
-    Attempt, Delivery, DeliveryQuery, DynStore, Enqueue, Enqueued, Idempotency, NewDelivery, Page,
-    Store, StoreError, Versioned,
+    Attempt, Delivery, DeliveryQuery, Enqueue, Enqueued, Idempotency, Page, StoreError,
 };
-use crate::subscription::{DisableReason, Disabled};
+use crate::subscription::DisableReason;
 use crate::{
-    DeliveryId, Envelope, Error, EventPattern, Message, MessageId, Notification, RetryPolicy,
-    Secret, SendOptions, Subscription, SubscriptionId, WebhookEvent,
+    DeliveryId, Error, Message, MessageId, Notification, Secret, SendOptions, Subscription,
+    SubscriptionId, WebhookEvent,
 };
 
 /// Sends webhook events to the subscriptions that match them, in the background.
@@ -64,318 +61,17 @@ impl Drop for Handle {
     }
 }
 
-/// What the dispatcher, the delivery tasks and the handle share.
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn DynStore>,
-    pub(crate) config: Config,
-    pub(crate) sender: Sender,
-    pub(crate) subscriptions: RwLock<Routes>,
-    pub(crate) notifications: broadcast::Sender<Notification>,
-    /// New work, or room for more.
-    pub(crate) wake: Notify,
-    /// Slots for deliveries held (claimed and not finished), across subscriptions: twice
-    /// `max_in_flight`, so that the next batch is claimed while the current one is sent and a
-    /// store round trip never leaves the connections idle.
-    pub(crate) global: Arc<tokio::sync::Semaphore>,
-    /// Slots for requests in flight: `max_in_flight`.
-    pub(crate) sending: tokio::sync::Semaphore,
-    pub(crate) stop: watch::Sender<bool>,
-}
-
-/// A subscription as the runtime holds it: compiled patterns, and its share of the limits.
-pub(crate) struct SubscriptionState {
-    pub(crate) subscription: Subscription,
-    pub(crate) patterns: Vec<EventPattern>,
-    /// At most this many held (claimed and not finished): its limit on requests in flight,
-    /// which the store's claim also enforces over every worker.
-    pub(crate) hold: usize,
-    pub(crate) held: std::sync::atomic::AtomicUsize,
-    /// Its limit on requests in flight.
-    pub(crate) permits: Arc<tokio::sync::Semaphore>,
-    pub(crate) limiter: Option<Mutex<RateLimiter>>,
-}
-
-/// How many deliveries are held for `in_flight` requests: twice as many, so that claiming the
-/// next batch overlaps sending the current one.
-pub(crate) fn hold_capacity(in_flight: usize) -> usize {
-    in_flight.saturating_mul(2)
-}
-
-impl Shared {
-    /// Whether enough global slots are free for the dispatcher to claim: all of them, or a
-    /// quarter, so that claims come in batches rather than one per completion.
-    pub(crate) fn can_claim(&self) -> bool {
-        let max = hold_capacity(self.config.max_in_flight);
-        let available = self.global.available_permits();
-        available == max || available >= (max / 4).max(1)
-    }
-}
-
-impl SubscriptionState {
-    /// Whether this subscription has room enough to be claimed for: idle, or a quarter of its
-    /// slots free (the same hysteresis as [`Shared::can_claim`]).
-    pub(crate) fn can_claim(&self) -> bool {
-        let held = self.held.load(std::sync::atomic::Ordering::Acquire);
-        held == 0 || self.hold.saturating_sub(held) >= (self.hold / 4).max(1)
-    }
-
-    pub(crate) fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
-        let patterns = subscription.validate()?;
-        // The store leases at most this many of its deliveries over all workers (and, when it
-        // is ordered, one per ordering key); in this process it is also the request limit.
-        let limit = subscription
-            .max_in_flight
-            .unwrap_or(config.max_in_flight_per_subscription)
-            .max(1);
-        let hold = limit;
-        Ok(SubscriptionState {
-            limiter: subscription
-                .rate_limit
-                .map(|r| Mutex::new(RateLimiter::new(r, Instant::now()))),
-            subscription,
-            patterns,
-            hold,
-            held: Default::default(),
-            permits: Arc::new(tokio::sync::Semaphore::new(limit)),
-        })
-    }
-
-    /// When the rate limiter lets the next request go, if it is later than `now`.
-    pub(crate) fn rate_limited_until(&self, now: Instant) -> Option<Instant> {
-        let limiter = self.limiter.as_ref()?;
-        let ready = limiter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .ready_at(now);
-        (ready > now).then_some(ready)
-    }
-}
-
-/// Configures and starts a [`Webhooks`] runtime.
-pub struct Builder {
-    store: Option<Arc<dyn DynStore>>,
-    config: Config,
-}
-
 impl Webhooks {
-    /// A builder with the defaults.
-    pub fn builder() -> Builder {
-        Builder {
-            store: None,
-            config: Config::default(),
-        }
-    }
-}
-
-impl Builder {
-    /// Where state lives. Required.
-    pub fn store(mut self, store: impl Store) -> Self {
-        self.store = Some(Arc::new(store));
-        self
-    }
-
-    /// The body's shape (default [`Envelope::Compact`]).
-    pub fn envelope(mut self, envelope: Envelope) -> Self {
-        self.config.envelope = envelope;
-        self
-    }
-
-    /// The retry policy of subscriptions that have none of their own.
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.config.retry = policy;
-        self
-    }
-
-    /// Which destinations may be reached (default: public addresses only, http and https).
-    pub fn network_policy(mut self, policy: NetworkPolicy) -> Self {
-        self.config.network = policy;
-        self
-    }
-
-    /// Allows private, loopback and other special addresses: for development and tests only.
-    pub fn allow_private_networks(mut self) -> Self {
-        self.config.network = self.config.network.allow_private_networks();
-        self
-    }
-
-    /// Refuses plain `http` endpoints.
-    pub fn https_only(mut self) -> Self {
-        self.config.network = self.config.network.https_only();
-        self
-    }
-
-    /// How long connecting may take (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a whole request may take, answer included (default 15 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.config.timeout = timeout;
-        self
-    }
-
-    /// Requests in flight at once, over every subscription (default 512).
-    ///
-    /// The runtime claims up to twice as many deliveries from the store, so that the next
-    /// batch is ready when a request ends; the requests themselves never exceed this.
-    pub fn max_in_flight(mut self, max: usize) -> Self {
-        self.config.max_in_flight = max;
-        self
-    }
-
-    /// Requests in flight at once to one subscription, unless it sets its own (default 64).
-    pub fn max_in_flight_per_subscription(mut self, max: usize) -> Self {
-        self.config.max_in_flight_per_subscription = max;
-        self
-    }
-
-    /// How long a claimed delivery stays reserved for this worker (default 60 s). A worker that
-    /// dies holds its deliveries this long at most.
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.config.lease = lease;
-        self
-    }
-
-    /// How often an idle worker looks for due work it was not told about (default 1 s).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.config.poll_interval = interval;
-        self
-    }
-
-    /// How much of a response body is kept with the attempt (default 16 KiB).
-    pub fn response_body_limit(mut self, bytes: usize) -> Self {
-        self.config.response_body_limit = bytes;
-        self
-    }
-
-    /// The least wait after a `429 Too Many Requests` or a timeout (default 60 s).
-    pub fn slow_down_floor(mut self, floor: Duration) -> Self {
-        self.config.slow_down_floor = floor;
-        self
-    }
-
-    /// The longest `Retry-After` honoured (default 24 h); longer ones are cut to it.
-    pub fn max_retry_after(mut self, max: Duration) -> Self {
-        self.config.max_retry_after = max;
-        self
-    }
-
-    /// When failing subscriptions are disabled (default: failing for 5 days).
-    pub fn auto_disable(mut self, rule: AutoDisable) -> Self {
-        self.config.auto_disable = rule;
-        self
-    }
-
-    /// How long a rotated-out secret keeps signing beside the new one (default 24 h).
-    pub fn rotation_overlap(mut self, overlap: Duration) -> Self {
-        self.config.rotation_overlap = overlap;
-        self
-    }
-
-    /// Delivered messages older than this are purged automatically, hourly (default 30 days;
-    /// `None` keeps everything). Undelivered ones are kept until resolved.
-    pub fn retention(mut self, age: Option<Duration>) -> Self {
-        self.config.retention = age;
-        self
-    }
-
-    /// How long `shutdown` waits for requests in flight (default 30 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.shutdown_timeout = timeout;
-        self
-    }
-
-    /// The largest message body `send` accepts, in bytes (default 1 MiB). A larger one is
-    /// refused with [`Error::MessageTooLarge`] before anything is stored. For scale: Svix caps
-    /// a payload at about 350 KB, Hook0 at 512 KiB, and many receivers refuse bodies over
-    /// 1 MiB; a large document is better sent as a link the receiver fetches.
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.config.max_message_size = bytes;
-        self
-    }
-
-    /// How long an idempotency key is remembered (default 24 h; see
-    /// [`SendOptions::idempotency_key`]). At most the retention, which purges older keys.
-    pub fn idempotency_window(mut self, window: Duration) -> Self {
-        self.config.idempotency_window = window;
-        self
-    }
-
-    /// Only enqueue: start no delivery workers in this process. With a store shared by several
-    /// processes (PostgreSQL), web servers can send while dedicated worker processes deliver.
-    pub fn send_only(mut self) -> Self {
-        self.config.send_only = true;
-        self
-    }
-
-    /// Starts the runtime: loads the subscriptions and spawns the workers on the current tokio
-    /// runtime.
-    pub async fn build(self) -> Result<Webhooks, Error> {
-        let store = self
-            .store
-            .ok_or_else(|| Error::config("store", "no store: call `.store(...)` on the builder"))?;
-        let config = self.config;
-        config.validate()?;
-        let sender = Sender::new(SenderConfig {
-            policy: config.network.clone(),
-            connect_timeout: config.connect_timeout,
-            timeout: config.timeout,
-            body_limit: config.response_body_limit,
-            user_agent: concat!("webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
-        })?;
-        let subscriptions = load_subscriptions(store.subscriptions().await?, &config);
-        let (notifications, _) = broadcast::channel(config.notification_capacity);
-        let config_max_in_flight = config.max_in_flight;
-        let (stop, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            store,
-            config,
-            sender,
-            subscriptions: RwLock::new(subscriptions),
-            notifications,
-            wake: Notify::new(),
-            global: Arc::new(tokio::sync::Semaphore::new(hold_capacity(
-                config_max_in_flight,
-            ))),
-            sending: tokio::sync::Semaphore::new(config_max_in_flight),
-            stop,
-        });
-        // A send-only process starts no dispatcher: other processes deliver.
-        let dispatcher =
-            (!shared.config.send_only).then(|| tokio::spawn(crate::dispatch::run(shared.clone())));
-        Ok(Webhooks {
+    /// The handle of a runtime `Builder::build` started (`dispatcher`: `None` when send-only).
+    pub(crate) fn from_parts(shared: Arc<Shared>, dispatcher: Option<JoinHandle<()>>) -> Self {
+        Webhooks {
             handle: Arc::new(Handle {
                 shared,
                 dispatcher: Mutex::new(dispatcher),
             }),
-        })
-    }
-}
-
-impl AutoDisable {
-    /// Whether a subscription with this health must be disabled now, and why.
-    pub(crate) fn verdict(
-        &self,
-        health: &crate::store::Health,
-        now: std::time::SystemTime,
-    ) -> Option<DisableReason> {
-        if let (Some(limit), Some(since)) = (self.after_failing_for, health.failing_since)
-            && now.duration_since(since).is_ok_and(|d| d >= limit)
-        {
-            return Some(DisableReason::FailingSince(since));
-        }
-        match self.after_exhausted {
-            Some(n) if health.consecutive_exhausted >= n => Some(
-                DisableReason::ConsecutiveExhausted(health.consecutive_exhausted),
-            ),
-            _ => None,
         }
     }
-}
 
-impl Webhooks {
     fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
@@ -497,7 +193,7 @@ impl Webhooks {
     /// set of subscriptions, and the runtime then matches again.
     ///
     /// Fails with [`Error::MessageTooLarge`] if the body exceeds
-    /// [`Builder::max_message_size`], storing nothing.
+    /// [`Builder::max_message_size`](crate::Builder::max_message_size), storing nothing.
     pub async fn send<E: WebhookEvent + ?Sized>(&self, event: &E) -> Result<MessageId, Error> {
         let message = Message::with_envelope(event, self.shared().config.envelope)?;
         self.send_message_with(&message, &SendOptions::new()).await
@@ -722,191 +418,6 @@ impl Webhooks {
 /// gives up with [`StoreError::Stale`] (only under a storm of subscription changes).
 const MAX_STALE_RETRIES: u32 = 8;
 
-/// Whether two versions of a subscription behave the same (so its runtime state can be kept).
-fn same_settings(a: &Subscription, b: &Subscription) -> bool {
-    a.url == b.url
-        && a.events == b.events
-        && a.labels == b.labels
-        && a.headers == b.headers
-        && a.ordered == b.ordered
-        && a.rate_limit == b.rate_limit
-        && a.max_in_flight == b.max_in_flight
-        && a.retry == b.retry
-        && a.disabled == b.disabled
-        && a.secrets == b.secrets
-}
-
-fn not_found(id: SubscriptionId) -> impl FnOnce(StoreError) -> Error {
-    move |e| match e {
-        StoreError::NotFound {
-            entity: crate::store::Entity::Subscription,
-            ..
-        } => Error::SubscriptionNotFound(id),
-        other => Error::Store(other),
-    }
-}
-
-/// The runtime's view of stored subscriptions.
-fn load_subscriptions(stored: Versioned<Vec<Subscription>>, config: &Config) -> Routes {
-    let mut subscriptions = Routes::default();
-    subscriptions.version = stored.version;
-    for subscription in stored.value {
-        let id = subscription.id;
-        match SubscriptionState::new(subscription, config) {
-            Ok(state) => {
-                subscriptions.insert(Arc::new(state));
-            }
-            // Stored by an older version with looser rules: keep serving the others.
-            Err(error) => {
-                tracing::error!(subscription = %id, %error, "invalid stored subscription ignored")
-            }
-        }
-    }
-    subscriptions
-}
-
-impl Shared {
-    /// Reloads the subscriptions from the store (another process changed them). States of
-    /// unchanged subscriptions are kept, so their in-flight counts stay right.
-    pub(crate) async fn reload_subscriptions(&self) -> Result<(), Error> {
-        let stored = self.store.subscriptions().await?;
-        let fresh = load_subscriptions(stored, &self.config);
-        let mut cache = self
-            .subscriptions
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        // A concurrent reload may have brought a newer set already.
-        if fresh.version < cache.version {
-            return Ok(());
-        }
-        let old = std::mem::take(&mut *cache);
-        let version = fresh.version;
-        *cache = fresh
-            .iter()
-            .map(|state| {
-                old.get(state.subscription.id)
-                    .filter(|o| same_settings(&o.subscription, &state.subscription))
-                    .unwrap_or(state)
-                    .clone()
-            })
-            .collect();
-        cache.version = version;
-        Ok(())
-    }
-
-    /// Reloads the subscriptions if the store's `version` is newer than the copy's.
-    pub(crate) async fn refresh(&self, version: u64) {
-        let current = self
-            .subscriptions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .version;
-        if version > current
-            && let Err(error) = self.reload_subscriptions().await
-        {
-            tracing::warn!(%error, "could not reload webhook subscriptions");
-        }
-    }
-
-    /// Applies a change this process made (`state` of subscription `id`, or its deletion) that
-    /// took the store to `version`: in place when it is the next version, by a reload when
-    /// another change came between.
-    async fn apply(&self, state: Option<SubscriptionState>, id: SubscriptionId, version: u64) {
-        {
-            let mut cache = self
-                .subscriptions
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            if version <= cache.version {
-                return; // a reload brought it already
-            }
-            if version == cache.version + 1 {
-                match state {
-                    Some(state) => cache.insert(Arc::new(state)),
-                    None => {
-                        cache.remove(id);
-                    }
-                }
-                cache.version = version;
-                return;
-            }
-        }
-        self.refresh(version).await;
-    }
-
-    /// [`apply`](Self::apply) for a subscription as the store returned it; returns it.
-    async fn applied(&self, stored: Versioned<Subscription>) -> Subscription {
-        let subscription = stored.value;
-        let id = subscription.id;
-        match SubscriptionState::new(subscription.clone(), &self.config) {
-            Ok(state) => self.apply(Some(state), id, stored.version).await,
-            Err(_) => self.refresh(stored.version).await,
-        }
-        subscription
-    }
-
-    /// Refuses a message larger than the configured limit.
-    pub(crate) fn check_size(&self, message: &Message) -> Result<(), Error> {
-        let size = message.body().len();
-        let limit = self.config.max_message_size;
-        if size > limit {
-            return Err(Error::MessageTooLarge {
-                event_type: message.event_type().to_owned(),
-                size,
-                limit,
-            });
-        }
-        Ok(())
-    }
-
-    /// The deliveries of a message: one per matching subscription, skipped if it is disabled,
-    /// and the version of the subscriptions they were matched against. (Shared by
-    /// `send_message` and `send_in_tx`.)
-    pub(crate) fn deliveries_for(&self, message: &Message) -> (Vec<NewDelivery>, u64) {
-        let subscriptions = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
-        let deliveries = subscriptions
-            .matching(message)
-            .into_iter()
-            .map(|state| NewDelivery::new(state.subscription.id, !state.subscription.is_enabled()))
-            .collect();
-        (deliveries, subscriptions.version)
-    }
-
-    pub(crate) fn subscription_state(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
-        self.subscriptions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
-    }
-
-    /// Disables a subscription in the store and the cache, and tells the listeners.
-    pub(crate) async fn disable(
-        &self,
-        id: SubscriptionId,
-        reason: DisableReason,
-    ) -> Result<Subscription, Error> {
-        let disabled = Disabled {
-            at: crate::time::now_millis(),
-            reason: reason.clone(),
-        };
-        let stored = self
-            .store
-            .disable_subscription(id, disabled)
-            .await
-            .map_err(not_found(id))?;
-        let subscription = self.applied(stored).await;
-        if reason != DisableReason::Manual {
-            tracing::warn!(subscription = %id, %reason, "subscription disabled");
-        }
-        let _ = self.notifications.send(Notification::SubscriptionDisabled {
-            subscription: id,
-            reason,
-        });
-        Ok(subscription)
-    }
-}
-
 #[cfg(feature = "sqlite")]
 impl Webhooks {
     /// A runtime with the defaults on a durable [`SqliteStore`](crate::store::SqliteStore) in
@@ -933,9 +444,15 @@ impl Webhooks {
     ///
     /// The runtime's store must be a [`PostgresStore`](crate::store::PostgresStore) on the same
     /// database; pass the transaction as `&mut tx` (a `sqlx::Transaction<'_, Postgres>`).
-    /// Subscriptions are matched as [`send`](Self::send) matches them; one deleted meanwhile is
-    /// left out rather than failing the transaction. If this fails, the transaction is aborted,
-    /// as after any failed statement: roll it back.
+    /// Subscriptions are matched as [`send`](Self::send) matches them: if they changed since
+    /// this runtime loaded them, it loads them again and matches again, within the same
+    /// transaction. If this fails, the transaction is aborted, as after any failed statement:
+    /// roll it back.
+    ///
+    /// The transaction must be READ COMMITTED (PostgreSQL's default). Until it ends it holds a
+    /// shared lock on the subscriptions' version, so subscription changes (in any process)
+    /// wait for it: keep such transactions short, and do not change subscriptions from inside
+    /// one.
     ///
     /// ```no_run
     /// # use serde::Serialize;
@@ -963,10 +480,13 @@ impl Webhooks {
         if *shared.stop.borrow() {
             return Err(Error::ShutDown);
         }
-        let store = shared
-            .store
-            .as_any()
+        let any = shared.store.as_any();
+        let store = any
             .downcast_ref::<crate::store::PostgresStore>()
+            .or_else(|| {
+                any.downcast_ref::<Arc<crate::store::PostgresStore>>()
+                    .map(|shared| &**shared)
+            })
             .ok_or_else(|| {
                 Error::config(
                     "store",
