@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use webhooks::store::{
-    Attempt, Claim, ClaimRequest, DeliveryStatus, Enqueue, Enqueued, Idempotency, NewDelivery,
-    Next, Recorded, SqliteStore, Store, StoreError,
+    Attempt, AttemptOutcome, Claim, ClaimRequest, DeliveryStatus, Enqueue, Enqueued, Idempotency,
+    NewDelivery, Next, Recorded, SqliteStore, Store, StoreError,
 };
 use webhooks::{DeliveryId, Labels, Message, MessageId, Subscription, SubscriptionId};
 
@@ -71,10 +71,10 @@ async fn record(store: &SqliteStore, claim: &Claim, ms: u64, next: Next) -> Reco
         claim.delivery.attempts + 1,
         at(ms),
         Duration::from_millis(42),
-        Some(status),
-        (status != 200).then_some(webhooks::store::AttemptErrorKind::Status),
-        None,
-        Vec::new().into(),
+        AttemptOutcome::Answered {
+            status,
+            body: Default::default(),
+        },
     );
     store
         .record_attempt(claim.lease, &attempt, next)
@@ -259,7 +259,7 @@ async fn schema_1_with_data_is_upgraded() {
     let store = open(&path).await;
     assert_eq!(user_version(&path).await, 2);
     let subscriptions = store.subscriptions().await.unwrap();
-    assert_eq!(subscriptions.value, [sub.clone()]);
+    assert_eq!(subscriptions.value, std::slice::from_ref(&sub));
     let version = subscriptions.version;
     assert_eq!(store.attempts(done).await.unwrap().len(), 1);
     let mut statuses = Vec::new();

@@ -52,7 +52,7 @@ use super::{
     Enqueue, Enqueued, Entity, Health, Idempotency, LeaseId, NewDelivery, Next, ORDERED_WINDOW,
     Page, Recorded, Store, StoreError, Versioned,
 };
-use crate::rate_limit::Slots;
+use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
@@ -2114,7 +2114,7 @@ mod tests {
 
     use super::*;
     use crate::Labels;
-    use crate::store::Claim;
+    use crate::store::{AttemptOutcome, Claim};
 
     fn message() -> Message {
         let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -2251,10 +2251,10 @@ mod tests {
                 1,
                 now,
                 Duration::ZERO,
-                Some(500),
-                Some(AttemptErrorKind::Status),
-                None,
-                Vec::new().into(),
+                AttemptOutcome::Answered {
+                    status: 500,
+                    body: Default::default(),
+                },
             )
         };
         let (first, second) = (attempt(&claims[0]), attempt(&claims[1]));
