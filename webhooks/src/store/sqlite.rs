@@ -459,9 +459,9 @@ macro_rules! claim_sql {
             "\
 PRAGMA synchronous = NORMAL;
 BEGIN IMMEDIATE;
-WITH p AS MATERIALIZED (SELECT ? AS now)
-UPDATE OR ROLLBACK deliveries SET lease = NULL, lease_until = NULL FROM p
-WHERE lease IS NOT NULL AND lease_until <= p.now;
+",
+            release_lapsed!(),
+            ";
 WITH p AS MATERIALIZED (SELECT ? AS now, ? AS per, ? AS after, ? AS lease, ? AS until, ? AS lim,
   ? AS now_us, ? AS half_us, ? AS win, ? AS b, jsonb(?) AS j),
 ex(id) AS MATERIALIZED (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r),
@@ -607,11 +607,11 @@ macro_rules! keyed_candidates {
 /// An ordered subscription `s`'s [`ORDERED_WINDOW`] (`p.win`) oldest unfinished deliveries,
 /// each with `nth`, its rank within its ordering key (1: the key's head; deliveries without a
 /// key share one queue), and `busy`, whether a delivery of its key is leased. Columns: `pk`,
-/// `message`, `due`, `nth`, `busy`.
+/// `message`, `due`, `leased`, `nth`, `busy`.
 macro_rules! ordered_heads {
     () => {
         "
-        SELECT v.pk, v.message, v.due,
+        SELECT v.pk, v.message, v.due, v.leased,
           row_number() OVER (PARTITION BY v.k ORDER BY v.message, v.pk) AS nth,
           MAX(v.leased) OVER (PARTITION BY v.k) AS busy
         FROM (
@@ -621,6 +621,18 @@ macro_rules! ordered_heads {
           ORDER BY y.message, y.pk LIMIT (SELECT win FROM p)) AS v"
     };
 }
+
+/// Releases the leases that lapsed at `now` (the parameter), whatever their delivery's status.
+macro_rules! release_lapsed {
+    () => {
+        "WITH p AS MATERIALIZED (SELECT ? AS now)
+UPDATE OR ROLLBACK deliveries SET lease = NULL, lease_until = NULL FROM p
+WHERE lease IS NOT NULL AND lease_until <= p.now"
+    };
+}
+
+/// See [`release_lapsed`].
+const RELEASE_LAPSED: &str = release_lapsed!();
 
 /// See [`claim_sql`].
 const CLAIM: &str = claim_sql!();
@@ -1823,8 +1835,10 @@ impl Store for SqliteStore {
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
-        // The earliest of: a lease that lapses; an ordered subscription's earliest head of a key
-        // with nothing leased; an unordered subscription's earliest unleased delivery.
+        // The earliest of: a lease that lapses; an ordered subscription's earliest unleased head
+        // of a key; an unordered subscription's earliest unleased delivery. (A head waiting for
+        // a later delivery of its key leased before the subscription was ordered is early: that
+        // lease's end is counted too.)
         let earliest: Option<i64> = sqlx::query_scalar(concat!(
             "WITH p AS MATERIALIZED (SELECT ? AS win) \
              SELECT MIN(due) FROM ( \
@@ -1835,11 +1849,9 @@ impl Store for SqliteStore {
             keyed!(),
             ") THEN (SELECT MIN(w.due) FROM (",
             ordered_heads!(),
-            ") AS w WHERE w.nth = 1 AND NOT w.busy) \
+            ") AS w WHERE w.nth = 1 AND NOT w.leased) \
                WHEN s.ordered THEN \
-                 (SELECT CASE WHEN NOT EXISTS (",
-            leased_unfinished!(),
-            ") THEN y.next_attempt_at END \
+                 (SELECT CASE WHEN y.lease IS NULL THEN y.next_attempt_at END \
                   FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending' \
                   ORDER BY y.message, y.pk LIMIT 1) \
                ELSE \
@@ -2016,15 +2028,25 @@ impl Store for SqliteStore {
     async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
         let key = blob(id.as_uuid());
         let mut tx = self.write().await?;
-        let leased: bool =
+        // A lapsed lease holds nothing: released, as a claim would.
+        sqlx::query(RELEASE_LAPSED)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let leased: Option<bool> =
             sqlx::query_scalar("SELECT lease IS NOT NULL FROM deliveries WHERE id = ?")
                 .bind(&key)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db)?
-                .ok_or_else(|| not_found(Entity::Delivery, id))?;
-        if leased {
-            return Err(conflict(Entity::Delivery, id, "is in flight"));
+                .map_err(db)?;
+        if leased != Some(false) {
+            // The leases released stay released.
+            tx.commit().await.map_err(db)?;
+            return Err(match leased {
+                None => not_found(Entity::Delivery, id),
+                Some(_) => conflict(Entity::Delivery, id, "is in flight"),
+            });
         }
         sqlx::query(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, requeued = 1 \
@@ -2067,13 +2089,15 @@ impl Store for SqliteStore {
             return Err(not_found(Entity::Subscription, subscription));
         }
         let (since, until) = (millis_ceil(since), millis_ceil(until));
-        // A delivery skipped while in flight holds its lease until its attempt is recorded: it
-        // cannot be requeued, as `redeliver` refuses it; then nothing is.
+        // A delivery skipped while in flight holds its lease until its attempt is recorded or the
+        // lease lapses: it cannot be requeued, as `redeliver` refuses it; then nothing is.
         let leased: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT id FROM deliveries WHERE subscription_id = ? AND status = 'skipped' \
-               AND lease IS NOT NULL AND created_at >= ? AND created_at < ? LIMIT 1",
+               AND lease IS NOT NULL AND lease_until > ? AND created_at >= ? AND created_at < ? \
+             LIMIT 1",
         )
         .bind(&key)
+        .bind(millis(now))
         .bind(since)
         .bind(until)
         .fetch_optional(&mut *tx)
@@ -2088,7 +2112,8 @@ impl Store for SqliteStore {
             ));
         }
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, requeued = 1 \
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, requeued = 1, \
+               lease = NULL, lease_until = NULL \
              WHERE subscription_id = ? AND status IN ('exhausted', 'skipped') \
                AND created_at >= ? AND created_at < ?",
         )
