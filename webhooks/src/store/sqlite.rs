@@ -2250,6 +2250,39 @@ mod tests {
         assert_eq!(store.enqueue(&job).await.unwrap(), first);
     }
 
+    /// A claim that shares its call with a round ([`CLAIM_AND_READ`]) gets its own rows: its
+    /// deliveries with their send slots, and the version; the round's jobs theirs.
+    #[tokio::test]
+    async fn claim_sharing_a_round() {
+        let (store, _dir, _, _) = store().await;
+        let limited = Subscription::new("https://example.com/slow")
+            .unwrap()
+            .rate_limit(2);
+        let version = store.insert_subscription(&limited).await.unwrap();
+        let deliveries: Vec<Vec<NewDelivery>> = (0..3)
+            .map(|_| vec![NewDelivery::new(limited.id(), false)])
+            .collect();
+        let messages: Vec<Message> = deliveries.iter().map(|_| message()).collect();
+        for (m, d) in messages.iter().zip(&deliveries).take(2) {
+            store.enqueue(&Enqueue::new(m, d, version)).await.unwrap();
+        }
+        let now = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let request = ClaimRequest::new(now, 10, 10, Duration::from_secs(30));
+        // Joined at once: the claim is served with the round's read.
+        let third = Enqueue::new(&messages[2], &deliveries[2], version);
+        let (claimed, stored) = tokio::join!(store.claim(&request), store.enqueue(&third));
+        let claimed = claimed.unwrap();
+        assert_eq!(stored.unwrap(), Enqueued::Stored);
+        assert_eq!(claimed.subscriptions_version, version);
+        let slots: Vec<Option<SystemTime>> = claimed.claims.iter().map(|c| c.not_before).collect();
+        let half = Duration::from_millis(500);
+        assert_eq!(slots, [Some(now), Some(now + half)]);
+        // The next claim's slots follow on.
+        let claimed = store.claim(&request).await.unwrap();
+        assert_eq!(claimed.claims.len(), 1);
+        assert_eq!(claimed.claims[0].not_before, Some(now + 2 * half));
+    }
+
     /// Attempts recorded in one round see the health the ones before them left, and a lease
     /// recorded twice applies once.
     #[tokio::test]
