@@ -384,3 +384,250 @@ async fn user_version(path: &Path) -> i64 {
     conn.close().await.unwrap();
     version
 }
+
+/// The same random operations on a `MemoryStore` (the reference) and a `SqliteStore` give the
+/// same answers and leave the same state: results, claims (deliveries and send slots per
+/// subscription), every delivery as shown, the subscriptions and `next_due`, after every step.
+#[tokio::test]
+async fn behaves_as_the_memory_store() {
+    for seed in 1..=6 {
+        same_as_memory(seed, 300).await;
+    }
+}
+
+/// A xorshift generator: the same operations for a seed, every run.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A result as compared: the value, or the kind of error.
+fn outcome<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> String {
+    match result {
+        Ok(value) => format!("{value:?}"),
+        Err(StoreError::Backend(error)) => panic!("backend error: {error}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// Claims grouped by subscription: delivery ids and send slots, sorted (the two stores may take
+/// subscriptions in another order, and number one subscription's slots in another).
+type ByClaim = std::collections::BTreeMap<SubscriptionId, (Vec<DeliveryId>, Vec<SystemTime>)>;
+
+fn by_subscription(claims: &[Claim]) -> ByClaim {
+    let mut by = ByClaim::new();
+    for claim in claims {
+        let entry = by.entry(claim.delivery.subscription_id).or_default();
+        entry.0.push(claim.delivery.id);
+        entry.1.extend(claim.not_before);
+    }
+    for entry in by.values_mut() {
+        entry.0.sort();
+        entry.1.sort();
+    }
+    by
+}
+
+async fn same_as_memory(seed: u64, steps: usize) {
+    use webhooks::store::MemoryStore;
+    use webhooks::{DisableReason, Disabled, Secret};
+
+    let mut rng = Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let dir = tempfile::tempdir().unwrap();
+    let sql = open(&dir.path().join("webhooks.db")).await;
+    let mem = MemoryStore::new();
+    let (mut now, mut subs, mut deliveries) = (0, Vec::new(), Vec::new());
+    // Claims not recorded yet: the delivery, its attempts, its lease in each store.
+    let mut held: Vec<(DeliveryId, u32, Claim, Claim)> = Vec::new();
+    for step in 0..steps {
+        let op = rng.below(100);
+        let context = format!("seed {seed}, step {step}, operation {op}");
+        let pick = |rng: &mut Random, subs: &[SubscriptionId]| subs[rng.below(subs.len())];
+        if op < 8 || subs.is_empty() {
+            let mut s = subscription().ordered(rng.chance(40));
+            if rng.chance(40) {
+                s = s.max_in_flight(1 + rng.below(3));
+            }
+            if rng.chance(30) {
+                s = s.rate_limit(1 + rng.below(3) as u32);
+            }
+            let (a, b) = (
+                mem.insert_subscription(&s).await,
+                sql.insert_subscription(&s).await,
+            );
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+            subs.push(s.id());
+        } else if op < 12 {
+            // Settings only: the secret and the disable given are not written.
+            let Some(stored) = mem.subscription(pick(&mut rng, &subs)).await.unwrap() else {
+                continue;
+            };
+            let mut s = stored.ordered(rng.chance(50)).secret(Secret::generate());
+            if rng.chance(50) {
+                s = s
+                    .max_in_flight(1 + rng.below(3))
+                    .rate_limit(1 + rng.below(3) as u32);
+            }
+            let (a, b) = (
+                mem.update_subscription(&s).await,
+                sql.update_subscription(&s).await,
+            );
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 15 {
+            let id = pick(&mut rng, &subs);
+            let (a, b) = (
+                mem.enable_subscription(id).await,
+                sql.enable_subscription(id).await,
+            );
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 18 {
+            let id = pick(&mut rng, &subs);
+            let disabled = Disabled {
+                at: at(now),
+                reason: DisableReason::Manual,
+            };
+            let a = mem.disable_subscription(id, disabled.clone()).await;
+            let b = sql.disable_subscription(id, disabled).await;
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 20 {
+            let (id, secret) = (pick(&mut rng, &subs), Secret::generate());
+            let overlap = Duration::from_secs(1);
+            let a = mem.rotate_secret(id, &secret, at(now), overlap).await;
+            let b = sql.rotate_secret(id, &secret, at(now), overlap).await;
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 21 {
+            let id = pick(&mut rng, &subs);
+            let (a, b) = (
+                mem.delete_subscription(id).await,
+                sql.delete_subscription(id).await,
+            );
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 50 {
+            let mut to: Vec<SubscriptionId> = Vec::new();
+            for _ in 0..=rng.below(3) {
+                let s = pick(&mut rng, &subs);
+                if !to.contains(&s) {
+                    to.push(s);
+                }
+            }
+            let new: Vec<NewDelivery> = to
+                .iter()
+                .map(|s| NewDelivery::new(*s, rng.chance(5)))
+                .collect();
+            let mut m = message(now);
+            if let Some(key) = ["x", "y", ""].get(rng.below(4)).filter(|k| !k.is_empty()) {
+                m = m.with_ordering_key(*key).unwrap();
+            }
+            let version = mem.subscriptions().await.unwrap().version;
+            let version = if rng.chance(10) { version - 1 } else { version };
+            let mut enqueue = Enqueue::new(&m, &new, version);
+            if rng.chance(30) {
+                let since = at(now.saturating_sub(rng.below(5000) as u64));
+                enqueue =
+                    enqueue.idempotency(Idempotency::new(format!("k{}", rng.below(3)), since));
+            }
+            let (a, b) = (mem.enqueue(&enqueue).await, sql.enqueue(&enqueue).await);
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+            if matches!(a, Ok(Enqueued::Stored)) {
+                deliveries.extend(new.iter().map(|d| d.id));
+            }
+        } else if op < 68 {
+            let lease = Duration::from_millis(2000 + rng.below(20_000) as u64);
+            let mut request = ClaimRequest::new(at(now), 1000, 1 + rng.below(4), lease);
+            if rng.chance(20) {
+                request.exclude.push(pick(&mut rng, &subs));
+            }
+            let (a, b) = (
+                mem.claim(&request).await.unwrap(),
+                sql.claim(&request).await.unwrap(),
+            );
+            assert_eq!(
+                a.subscriptions_version, b.subscriptions_version,
+                "{context}"
+            );
+            assert_eq!(
+                by_subscription(&a.claims),
+                by_subscription(&b.claims),
+                "{context}"
+            );
+            for claim in a.claims {
+                let other = b.claims.iter().find(|c| c.delivery.id == claim.delivery.id);
+                let other = other.unwrap().clone();
+                assert_eq!(claim.delivery, other.delivery, "{context}");
+                assert_eq!(claim.message.ordering_key(), other.message.ordering_key());
+                assert_eq!(claim.lease_until, other.lease_until, "{context}");
+                held.push((claim.delivery.id, claim.delivery.attempts, claim, other));
+            }
+        } else if op < 85 {
+            if held.is_empty() {
+                continue;
+            }
+            let (id, attempts, a, b) = held.swap_remove(rng.below(held.len()));
+            let next = match rng.below(4) {
+                0 => Next::Delivered,
+                1 => Next::RetryAt(at(now + rng.below(3000) as u64)),
+                2 => Next::Exhausted,
+                _ => Next::Skipped,
+            };
+            let outcome_of = AttemptOutcome::Answered {
+                status: 500,
+                body: Default::default(),
+            };
+            let attempt = Attempt::new(id, attempts + 1, at(now), Duration::ZERO, outcome_of);
+            let (a, b) = (
+                mem.record_attempt(a.lease, &attempt, next).await,
+                sql.record_attempt(b.lease, &attempt, next).await,
+            );
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 89 {
+            if deliveries.is_empty() {
+                continue;
+            }
+            let id = deliveries[rng.below(deliveries.len())];
+            let (a, b) = (
+                mem.redeliver(id, at(now)).await,
+                sql.redeliver(id, at(now)).await,
+            );
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 91 {
+            // Not while a claim of the subscription is held: MemoryStore requeues some of its
+            // deliveries before refusing one in flight (or whose lease lapsed), SqliteStore none.
+            let id = pick(&mut rng, &subs);
+            let busy = held.iter().any(|(.., c)| c.delivery.subscription_id == id);
+            if busy {
+                continue;
+            }
+            let a = mem.recover(id, at(0), at(now + 1), at(now)).await;
+            let b = sql.recover(id, at(0), at(now + 1), at(now)).await;
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else if op < 92 {
+            let before = at(now.saturating_sub(3000));
+            let (a, b) = (mem.purge(before).await, sql.purge(before).await);
+            assert_eq!(outcome(&a), outcome(&b), "{context}");
+        } else {
+            now += rng.below(3000) as u64;
+        }
+
+        let (a, b) = (
+            mem.subscriptions().await.unwrap(),
+            sql.subscriptions().await.unwrap(),
+        );
+        assert_eq!(a, b, "{context}");
+        for id in &deliveries {
+            let (a, b) = (mem.delivery(*id).await, sql.delivery(*id).await);
+            assert_eq!(outcome(&a), outcome(&b), "{context}: delivery {id}");
+        }
+        let (a, b) = (mem.next_due(at(now)).await, sql.next_due(at(now)).await);
+        assert_eq!(outcome(&a), outcome(&b), "{context}: next_due");
+    }
+}
