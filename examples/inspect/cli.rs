@@ -16,10 +16,10 @@ use webhooks::{DeliveryId, SubscriptionId};
                   requeued deliveries (a SQLite store is used by one process at a time: stop the \
                   application first; it sends them when it starts again)."
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// The SQLite store file.
     #[arg(long, value_name = "PATH", env = "WEBHOOKS_DB")]
-    db: Option<PathBuf>,
+    pub(crate) db: Option<PathBuf>,
 
     /// The PostgreSQL store (a connection URL).
     #[cfg(feature = "postgres")]
@@ -29,7 +29,7 @@ struct Cli {
         env = "WEBHOOKS_POSTGRES",
         conflicts_with = "db"
     )]
-    postgres: Option<String>,
+    pub(crate) postgres: Option<String>,
 
     /// The PostgreSQL schema holding the store's tables [default: webhooks].
     #[cfg(feature = "postgres")]
@@ -39,18 +39,18 @@ struct Cli {
         requires = "postgres",
         conflicts_with = "db"
     )]
-    schema: Option<String>,
+    pub(crate) schema: Option<String>,
 
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Every subscription: id, URL, events, labels, and whether it is enabled.
     Subscriptions,
     /// The delivery log, newest first, one page at a time.
@@ -83,36 +83,36 @@ enum Command {
 }
 
 #[derive(Args)]
-struct DeliveriesArgs {
+pub(crate) struct DeliveriesArgs {
     /// Only this status (repeatable: any of them). One of pending, in_flight, delivered,
     /// failed, exhausted, skipped.
     #[arg(long = "status", value_name = "STATUS", value_parser = parse_status)]
-    statuses: Vec<DeliveryStatus>,
+    pub(crate) statuses: Vec<DeliveryStatus>,
     /// Only this subscription's (`sub_…`).
     #[arg(long)]
-    subscription: Option<SubscriptionId>,
+    pub(crate) subscription: Option<SubscriptionId>,
     /// Only this event name (`random_number:generate`).
     #[arg(long)]
-    event: Option<String>,
+    pub(crate) event: Option<String>,
     /// Only messages carrying this label (`county=denver`).
     #[arg(long, value_name = "NAME=VALUE", value_parser = parse_label)]
-    label: Option<(String, String)>,
+    pub(crate) label: Option<(String, String)>,
     #[command(flatten)]
-    page: PageArgs,
+    pub(crate) page: PageArgs,
 }
 
 #[derive(Args)]
-struct PageArgs {
+pub(crate) struct PageArgs {
     /// At most this many (1 to 1000).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    limit: u16,
+    pub(crate) limit: u16,
     /// Start after this cursor (printed after a full page).
     #[arg(long, value_name = "CURSOR")]
-    after: Option<Cursor>,
+    pub(crate) after: Option<Cursor>,
 }
 
 impl PageArgs {
-    fn apply(&self, mut query: DeliveryQuery) -> DeliveryQuery {
+    pub(crate) fn apply(&self, mut query: DeliveryQuery) -> DeliveryQuery {
         query = query.limit(usize::from(self.limit));
         if let Some(cursor) = self.after {
             query = query.after(cursor);
@@ -121,7 +121,7 @@ impl PageArgs {
     }
 }
 
-const STATUSES: [DeliveryStatus; 6] = [
+pub(crate) const STATUSES: [DeliveryStatus; 6] = [
     DeliveryStatus::Pending,
     DeliveryStatus::InFlight,
     DeliveryStatus::Delivered,
@@ -130,7 +130,7 @@ const STATUSES: [DeliveryStatus; 6] = [
     DeliveryStatus::Skipped,
 ];
 
-fn parse_status(text: &str) -> Result<DeliveryStatus, String> {
+pub(crate) fn parse_status(text: &str) -> Result<DeliveryStatus, String> {
     STATUSES
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -143,7 +143,7 @@ fn parse_status(text: &str) -> Result<DeliveryStatus, String> {
         })
 }
 
-fn parse_label(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_label(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         _ => Err(format!("expected NAME=VALUE, got {text:?}")),
@@ -162,7 +162,15 @@ pub(crate) fn parse_time(text: &str) -> Result<SystemTime, String> {
         Ok(seconds) => jiff::Timestamp::from_second(seconds),
         Err(_) => text.parse::<jiff::Timestamp>(),
     };
-    timestamp
-        .map(SystemTime::from)
-        .map_err(|e| invalid(e.to_string()))
+    let timestamp = timestamp.map_err(|e| invalid(e.to_string()))?;
+    // Whole nanoseconds since the epoch, either side of it.
+    let nanos = timestamp.as_nanosecond();
+    let magnitude = std::time::Duration::from_nanos(
+        u64::try_from(nanos.unsigned_abs()).map_err(|e| invalid(e.to_string()))?,
+    );
+    Ok(if nanos >= 0 {
+        SystemTime::UNIX_EPOCH + magnitude
+    } else {
+        SystemTime::UNIX_EPOCH - magnitude
+    })
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use serde_json::json;
+use serde_json::{Value, json};
 use webhooks::store::{DeliveryQuery, Store, StoreError};
 
 use cli::{Cli, Command};
@@ -102,7 +102,7 @@ async fn run<S: Store>(store: S, cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     match cli.command {
         Command::Subscriptions => {
-            let subscriptions = store.subscriptions().await?;
+            let subscriptions = store.subscriptions().await?.value;
             if json {
                 print_json(&Value::Array(
                     subscriptions.iter().map(subscription_json).collect(),

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use webhooks::Subscription;
 use webhooks::store::{Attempt, Delivery, Page};
 
-fn print_json(value: &Value) {
+pub(crate) fn print_json(value: &Value) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         // A `Value` always serializes; say so rather than print nothing if that ever changes.
@@ -15,7 +15,7 @@ fn print_json(value: &Value) {
 }
 
 /// Columns separated by two spaces, each as wide as its widest cell; the last is not padded.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -40,21 +40,21 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn state(subscription: &Subscription) -> String {
+pub(crate) fn state(subscription: &Subscription) -> String {
     match subscription.disabled() {
         None => "enabled".to_owned(),
         Some(disabled) => format!("disabled {}: {}", rfc3339(disabled.at), disabled.reason),
     }
 }
 
-fn events(subscription: &Subscription) -> Vec<String> {
+pub(crate) fn events(subscription: &Subscription) -> Vec<String> {
     match subscription.event_patterns() {
         [] => vec!["*".to_owned()],
         patterns => patterns.to_vec(),
     }
 }
 
-fn labels(subscription: &Subscription) -> Vec<String> {
+pub(crate) fn labels(subscription: &Subscription) -> Vec<String> {
     subscription
         .labels()
         .iter()
@@ -62,7 +62,7 @@ fn labels(subscription: &Subscription) -> Vec<String> {
         .collect()
 }
 
-fn print_subscriptions(subscriptions: &[Subscription]) {
+pub(crate) fn print_subscriptions(subscriptions: &[Subscription]) {
     if subscriptions.is_empty() {
         println!("no subscriptions");
         return;
@@ -87,7 +87,7 @@ fn print_subscriptions(subscriptions: &[Subscription]) {
     print_table(&["ID", "URL", "EVENTS", "LABELS", "STATE"], &rows);
 }
 
-fn subscription_json(s: &Subscription) -> Value {
+pub(crate) fn subscription_json(s: &Subscription) -> Value {
     let labels: serde_json::Map<String, Value> = s
         .labels()
         .iter()
@@ -108,7 +108,7 @@ fn subscription_json(s: &Subscription) -> Value {
     })
 }
 
-fn delivery_json(d: &Delivery) -> Value {
+pub(crate) fn delivery_json(d: &Delivery) -> Value {
     json!({
         "id": d.id,
         "message_id": d.message_id,
@@ -122,7 +122,7 @@ fn delivery_json(d: &Delivery) -> Value {
     })
 }
 
-fn print_page(page: &Page<Delivery>, json: bool) {
+pub(crate) fn print_page(page: &Page<Delivery>, json: bool) {
     if json {
         print_json(&json!({
             "deliveries": page.items.iter().map(delivery_json).collect::<Vec<_>>(),
@@ -170,7 +170,7 @@ fn print_page(page: &Page<Delivery>, json: bool) {
 
 /// The start of a response body (or failure message) on one line: at most `max` characters,
 /// control characters shown as spaces.
-fn excerpt(text: &str, max: usize) -> String {
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let mut out: String = text
         .chars()
         .take(max)
@@ -182,7 +182,7 @@ fn excerpt(text: &str, max: usize) -> String {
     out
 }
 
-fn print_attempts(attempts: &[Attempt]) {
+pub(crate) fn print_attempts(attempts: &[Attempt]) {
     let rows: Vec<Vec<String>> = attempts
         .iter()
         .map(|a| {
@@ -210,7 +210,7 @@ fn print_attempts(attempts: &[Attempt]) {
     );
 }
 
-fn attempt_json(a: &Attempt) -> Value {
+pub(crate) fn attempt_json(a: &Attempt) -> Value {
     json!({
         "number": a.number,
         "at": rfc3339(a.at),

@@ -188,7 +188,7 @@ async fn a_second_run_finishes_what_a_killed_run_left_without_duplicating_subscr
     let requests = receiver.requests();
     assert_eq!(received(&requests[before..]), printed);
     let store = SqliteStore::open(&db).await.unwrap();
-    let subscriptions = store.subscriptions().await.unwrap();
+    let subscriptions = store.subscriptions().await.unwrap().value;
     assert_eq!(subscriptions.len(), 1, "{subscriptions:#?}");
     assert_eq!(
         subscriptions[0].signing_secret(),
