@@ -34,6 +34,7 @@ pub fn optional_ordering_key<T: Display>(value: &Option<T>) -> Option<String> {
 /// variant as `null`, a newtype variant as its value, a tuple variant as an array, a struct
 /// variant as an object. Everything else passes through unchanged, so the user's field
 /// attributes and any other enum representation are honoured.
+#[derive(Debug)]
 pub struct VariantContent<S>(S);
 
 impl<S> VariantContent<S> {
@@ -190,6 +191,7 @@ impl<S: Serializer> Serializer for VariantContent<S> {
 }
 
 /// A tuple variant's fields, written as a plain tuple.
+#[derive(Debug)]
 pub struct TupleContent<T>(T);
 
 impl<T: ser::SerializeTuple> ser::SerializeTupleVariant for TupleContent<T> {
@@ -208,6 +210,7 @@ impl<T: ser::SerializeTuple> ser::SerializeTupleVariant for TupleContent<T> {
 }
 
 /// A struct variant's fields, written as a plain struct.
+#[derive(Debug)]
 pub struct StructContent<T>(T);
 
 impl<T: ser::SerializeStruct> ser::SerializeStructVariant for StructContent<T> {

@@ -13,9 +13,19 @@ use crate::store::{DynStore, Store};
 use crate::{Envelope, Error, RetryPolicy, Webhooks};
 
 /// Configures and starts a [`Webhooks`] runtime.
+#[must_use = "a Builder does nothing until `.build().await`"]
 pub struct Builder {
     store: Option<Arc<dyn DynStore>>,
     config: Config,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("store", &self.store.as_ref().map(|_| "set"))
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl Webhooks {

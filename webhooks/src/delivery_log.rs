@@ -266,30 +266,35 @@ impl DeliveryQuery {
     }
 
     /// Only this subscription's.
+    #[must_use]
     pub fn subscription(mut self, id: SubscriptionId) -> Self {
         self.subscription = Some(id);
         self
     }
 
     /// Also this status (statuses given are alternatives).
+    #[must_use]
     pub fn status(mut self, status: DeliveryStatus) -> Self {
         self.statuses.push(status);
         self
     }
 
     /// Only this event name.
+    #[must_use]
     pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
         self.event_type = Some(event_type.into());
         self
     }
 
     /// Only messages carrying this label with this value.
+    #[must_use]
     pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.label = Some((name.into(), value.into()));
         self
     }
 
     /// Only deliveries created in `[since, until)`.
+    #[must_use]
     pub fn between(mut self, since: SystemTime, until: SystemTime) -> Self {
         self.since = Some(since);
         self.until = Some(until);
@@ -297,12 +302,14 @@ impl DeliveryQuery {
     }
 
     /// At most this many a page (clamped to 1..=1000).
+    #[must_use]
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;
         self
     }
 
     /// The page after the one that returned this cursor.
+    #[must_use]
     pub fn after(mut self, cursor: Cursor) -> Self {
         self.cursor = Some(cursor);
         self

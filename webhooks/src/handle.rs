@@ -61,6 +61,23 @@ impl Drop for Handle {
     }
 }
 
+impl std::fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = self.shared();
+        let subscriptions = shared
+            .subscriptions
+            .read()
+            .map(|routes| (routes.iter().count(), routes.version))
+            .unwrap_or_default();
+        f.debug_struct("Webhooks")
+            .field("subscriptions", &subscriptions.0)
+            .field("subscriptions_version", &subscriptions.1)
+            .field("send_only", &shared.config.send_only)
+            .field("shut_down", &*shared.stop.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Webhooks {
     /// The handle of a runtime `Builder::build` started (`dispatcher`: `None` when send-only).
     pub(crate) fn from_parts(shared: Arc<Shared>, dispatcher: Option<JoinHandle<()>>) -> Self {

@@ -89,6 +89,7 @@ impl RetryPolicy {
     }
 
     /// Varies each delay by up to ± `fraction` (0.0 to 1.0; clamped).
+    #[must_use]
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = if fraction.is_finite() {
             fraction.clamp(0.0, 1.0)

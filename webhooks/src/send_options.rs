@@ -36,6 +36,7 @@ impl SendOptions {
     /// nothing and returns that first message's id. This is what makes "send after my own
     /// commit, and send again after a crash" safe. Keys are shared by every process on the
     /// store; at most [`MAX_IDEMPOTENCY_KEY_LEN`] bytes.
+    #[must_use]
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
         self
@@ -43,6 +44,7 @@ impl SendOptions {
 
     /// Sets the message's ordering key, replacing the one the event gives (see
     /// `Message::with_ordering_key`).
+    #[must_use]
     pub fn ordering_key(mut self, key: impl Into<String>) -> Self {
         self.ordering_key = Some(key.into());
         self

@@ -73,6 +73,7 @@ impl NetworkPolicy {
 
     /// Turns the address guard off: every address is allowed, including loopback and private
     /// networks. For development and tests only; the scheme checks still apply.
+    #[must_use]
     pub fn allow_private_networks(mut self) -> Self {
         self.allow_private_networks = true;
         self
@@ -82,6 +83,7 @@ impl NetworkPolicy {
     /// receiver on `10.20.0.0/16`. May be called several times.
     ///
     /// An IPv4 net also covers the IPv4-mapped IPv6 form of its addresses (`::ffff:10.20.0.1`).
+    #[must_use]
     pub fn allow_cidr(mut self, net: IpNet) -> Self {
         // `trunc` so that `Debug` shows the network, not whatever host address was written.
         self.allowed_nets.push(net.trunc());
@@ -89,6 +91,7 @@ impl NetworkPolicy {
     }
 
     /// Refuses `http` URLs: only `https` is allowed.
+    #[must_use]
     pub fn https_only(mut self) -> Self {
         self.https_only = true;
         self

@@ -137,6 +137,7 @@ impl Subscription {
 
     /// The event patterns to receive: exact names, `resource:*`, or `*` (see [`EventPattern`]).
     /// Without this call, every event. Checked by `Webhooks::subscribe`.
+    #[must_use]
     pub fn events<I, S>(mut self, patterns: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -148,12 +149,14 @@ impl Subscription {
 
     /// Scopes the subscription: an event is received only if it carries this label with this
     /// value. Several labels must all match.
+    #[must_use]
     pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.insert(name.into(), value);
         self
     }
 
     /// The signing secret (one is generated otherwise).
+    #[must_use]
     pub fn secret(mut self, secret: Secret) -> Self {
         self.secrets = vec![(secret, None)];
         self
@@ -161,6 +164,7 @@ impl Subscription {
 
     /// A header sent with every request to this endpoint. The headers the library sets itself
     /// (`content-type`, `user-agent`, `webhook-*`, …) cannot be overridden.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers
             .push((name.into().to_ascii_lowercase(), value.into()));
@@ -170,12 +174,14 @@ impl Subscription {
     /// First in, first out: at most one request in flight, and messages arrive in the order they
     /// were sent. A failing message holds back the ones after it until it is delivered or
     /// exhausted: order costs throughput and latency, so use it only where the receiver needs it.
+    #[must_use]
     pub fn ordered(mut self, ordered: bool) -> Self {
         self.ordered = ordered;
         self
     }
 
     /// At most this many requests per second to this endpoint.
+    #[must_use]
     pub fn rate_limit(mut self, per_second: u32) -> Self {
         self.rate_limit = Some(per_second);
         self
@@ -183,18 +189,21 @@ impl Subscription {
 
     /// At most this many requests in flight to this endpoint (default: the runtime's
     /// per-subscription limit).
+    #[must_use]
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = Some(max);
         self
     }
 
     /// The retry policy for this endpoint (default: the runtime's).
+    #[must_use]
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
     }
 
     /// A note for people (shown by the inspection tools).
+    #[must_use]
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = Some(text.into());
         self

@@ -125,23 +125,27 @@ impl Reply {
     }
 
     /// Wait this long before answering (or dropping).
+    #[must_use]
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 
     /// Add a header to the answer.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Add `Retry-After: <seconds>`.
+    #[must_use]
     pub fn retry_after(self, seconds: u64) -> Self {
         self.header("retry-after", seconds.to_string())
     }
 
     /// Answer with this body.
+    #[must_use]
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
         self
@@ -186,6 +190,15 @@ pub struct WaitTimeout {
     pub received: usize,
     /// How long was waited.
     pub deadline: Duration,
+}
+
+impl std::fmt::Debug for TestReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestReceiver")
+            .field("addr", &self.addr)
+            .field("received", &self.count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestReceiver {

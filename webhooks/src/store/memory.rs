@@ -72,6 +72,18 @@ struct Queue {
     unfinished: BTreeSet<(u64, DeliveryId)>,
 }
 
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("subscriptions", &inner.subscriptions.len())
+            .field("messages", &inner.messages.len())
+            .field("deliveries", &inner.deliveries.len())
+            .field("leased", &inner.leased.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {

@@ -199,6 +199,7 @@ impl<'a> Enqueue<'a> {
     }
 
     /// With an idempotency key (see [`Idempotency`]).
+    #[must_use]
     pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
         self.idempotency = Some(idempotency);
         self
