@@ -60,7 +60,7 @@ impl std::fmt::Display for DeliveryStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Delivery {
-    /// Its id.
+    /// Its id (`dlv_…`), one per message and subscription.
     pub id: DeliveryId,
     /// The message delivered.
     pub message_id: MessageId,
@@ -133,7 +133,7 @@ impl std::fmt::Display for AttemptErrorKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Attempt {
-    /// The delivery.
+    /// The delivery it belongs to.
     pub delivery_id: DeliveryId,
     /// 1 for the first attempt.
     pub number: u32,
@@ -345,7 +345,7 @@ impl DeliveryQuery {
 pub struct Cursor {
     /// Creation time of the last delivery of the page, in unix milliseconds.
     pub created_at_ms: i64,
-    /// Its id.
+    /// The id of that delivery (ties between equal times are broken by id).
     pub id: DeliveryId,
 }
 
@@ -387,14 +387,14 @@ impl std::str::FromStr for Cursor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Page<T> {
-    /// The results.
+    /// The results, in the query's order.
     pub items: Vec<T>,
     /// The cursor of the next page, if there may be one.
     pub next: Option<Cursor>,
 }
 
 impl<T> Page<T> {
-    /// A page.
+    /// A page of `items`, followed by the page at `next` if there may be one.
     pub fn new(items: Vec<T>, next: Option<Cursor>) -> Self {
         Page { items, next }
     }

@@ -133,7 +133,8 @@ impl Webhooks {
         Ok(subscription)
     }
 
-    /// One subscription.
+    /// One subscription, as stored (secrets and disabled state included). Fails with
+    /// [`Error::SubscriptionNotFound`] for an unknown id.
     pub async fn subscription(&self, id: SubscriptionId) -> Result<Subscription, Error> {
         self.shared()
             .store
@@ -305,7 +306,7 @@ impl Webhooks {
         Ok(self.shared().store.message_deliveries(message).await?)
     }
 
-    /// One delivery.
+    /// One delivery, as the log shows it; `None` for an unknown id.
     pub async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, Error> {
         Ok(self.shared().store.delivery(id).await?)
     }

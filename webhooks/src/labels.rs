@@ -22,7 +22,7 @@ use std::fmt;
 pub struct Labels(Vec<(Cow<'static, str>, String)>);
 
 impl Labels {
-    /// No labels.
+    /// An empty set: the labels of an event without `#[webhook(label)]` fields.
     pub const fn new() -> Self {
         Labels(Vec::new())
     }

@@ -25,11 +25,11 @@ use crate::{DeliveryId, MessageId, SubscriptionId};
 pub enum Notification {
     /// An endpoint answered 2xx.
     Delivered {
-        /// The delivery.
+        /// The delivery (`dlv_…`): look it up with `Webhooks::delivery` and its attempts.
         delivery: DeliveryId,
-        /// Its message.
+        /// The message delivered: the `webhook-id` the receiver saw.
         message: MessageId,
-        /// Its subscription.
+        /// The subscription it went to.
         subscription: SubscriptionId,
         /// Which attempt succeeded (1 for the first).
         attempt: u32,
@@ -40,11 +40,11 @@ pub enum Notification {
     },
     /// An attempt failed and another is scheduled.
     AttemptFailed {
-        /// The delivery.
+        /// The delivery (`dlv_…`): look it up with `Webhooks::delivery` and its attempts.
         delivery: DeliveryId,
-        /// Its message.
+        /// The message delivered: the `webhook-id` the receiver saw.
         message: MessageId,
-        /// Its subscription.
+        /// The subscription it went to.
         subscription: SubscriptionId,
         /// Which attempt failed.
         attempt: u32,
@@ -57,29 +57,29 @@ pub enum Notification {
     },
     /// The last attempt failed: the delivery is exhausted (kept, and recoverable).
     Exhausted {
-        /// The delivery.
+        /// The delivery (`dlv_…`): look it up with `Webhooks::delivery` and its attempts.
         delivery: DeliveryId,
-        /// Its message.
+        /// The message delivered: the `webhook-id` the receiver saw.
         message: MessageId,
-        /// Its subscription.
+        /// The subscription it went to.
         subscription: SubscriptionId,
-        /// Attempts made.
+        /// How many attempts were made, all failed.
         attempts: u32,
     },
     /// A delivery will not be attempted further because its subscription is disabled.
     Skipped {
-        /// The delivery.
+        /// The delivery (`dlv_…`): look it up with `Webhooks::delivery` and its attempts.
         delivery: DeliveryId,
-        /// Its message.
+        /// The message delivered: the `webhook-id` the receiver saw.
         message: MessageId,
-        /// Its subscription.
+        /// The subscription it went to.
         subscription: SubscriptionId,
     },
     /// A subscription was disabled (410 Gone, or auto-disable after repeated failure).
     SubscriptionDisabled {
-        /// The subscription.
+        /// The subscription now disabled: `enable` or `recover` it once its endpoint works.
         subscription: SubscriptionId,
-        /// Why.
+        /// Why it was disabled.
         reason: DisableReason,
     },
 }

@@ -45,9 +45,9 @@ pub struct Subscription {
 /// Why and when a subscription was disabled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Disabled {
-    /// When.
+    /// When it was disabled.
     pub at: SystemTime,
-    /// Why.
+    /// Why it was disabled.
     pub reason: DisableReason,
 }
 
@@ -209,12 +209,12 @@ impl Subscription {
         self
     }
 
-    /// The id.
+    /// The id (`sub_…`), fixed when the subscription is created.
     pub fn id(&self) -> SubscriptionId {
         self.id
     }
 
-    /// The endpoint.
+    /// The endpoint requests are POSTed to.
     pub fn url(&self) -> &url::Url {
         &self.url
     }
@@ -268,7 +268,7 @@ impl Subscription {
         self.retry.as_ref()
     }
 
-    /// The description.
+    /// The note for people, if one was set.
     pub fn description_text(&self) -> Option<&str> {
         self.description.as_deref()
     }

@@ -60,9 +60,9 @@ pub struct ReceivedRequest {
     pub method: String,
     /// The path and query.
     pub path: String,
-    /// Every header.
+    /// Every header, as received (signature headers included).
     pub headers: HeaderMap,
-    /// The body.
+    /// The body, byte for byte.
     pub body: Bytes,
     /// When it arrived.
     pub at: SystemTime,

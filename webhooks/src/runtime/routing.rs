@@ -138,12 +138,12 @@ impl Routes {
         Some(state)
     }
 
-    /// One subscription.
+    /// A subscription's runtime state, by id.
     pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Arc<SubscriptionState>> {
         self.states.get(&id)
     }
 
-    /// Every subscription.
+    /// Every subscription's runtime state, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<SubscriptionState>> {
         self.states.values()
     }

@@ -76,7 +76,7 @@ pub use sqlite::SqliteStore;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct NewDelivery {
-    /// Its id.
+    /// Its id, chosen by the caller (a fresh UUID v7).
     pub id: DeliveryId,
     /// The subscription it goes to.
     pub subscription_id: SubscriptionId,
@@ -113,7 +113,8 @@ pub struct ClaimRequest {
 }
 
 impl ClaimRequest {
-    /// A request.
+    /// A request for at most `limit` deliveries due at `now`, leased for `lease`, with
+    /// `per_subscription` the default cap on a subscription's leased deliveries.
     pub fn new(now: SystemTime, limit: usize, per_subscription: usize, lease: Duration) -> Self {
         ClaimRequest {
             now,
@@ -155,7 +156,7 @@ impl Claimed {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Versioned<T> {
-    /// The value.
+    /// The value read or written.
     pub value: T,
     /// The version of the subscriptions it belongs to.
     pub version: u64,
@@ -172,7 +173,7 @@ impl<T> Versioned<T> {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Enqueue<'a> {
-    /// The message.
+    /// The message, with the body every delivery sends.
     pub message: &'a Message,
     /// One per matching subscription.
     pub deliveries: &'a [NewDelivery],
@@ -244,9 +245,10 @@ pub enum Enqueued {
 pub struct Claim {
     /// The delivery (status [`DeliveryStatus::InFlight`]).
     pub delivery: Delivery,
-    /// Its message.
+    /// Its message: the exact body to send, and its id for `webhook-id`.
     pub message: Message,
-    /// The lease.
+    /// The lease that proves this claim holds the delivery: [`Store::record_attempt`] applies
+    /// only with it.
     pub lease: LeaseId,
     /// Until when the lease holds.
     pub lease_until: SystemTime,
@@ -257,7 +259,7 @@ pub struct Claim {
 /// What happens to a delivery after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// It succeeded.
+    /// It succeeded: the delivery is finished.
     Delivered,
     /// Try again at this time.
     RetryAt(SystemTime),
@@ -302,11 +304,11 @@ pub enum Change {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Entity {
-    /// A subscription.
+    /// A subscription (`sub_…`).
     Subscription,
-    /// A message.
+    /// A message (`msg_…`).
     Message,
-    /// A delivery.
+    /// A delivery (`dlv_…`).
     Delivery,
 }
 
@@ -329,15 +331,15 @@ pub enum StoreError {
     NotFound {
         /// What was looked for.
         entity: Entity,
-        /// Its id.
+        /// The id asked for.
         id: String,
     },
     /// The operation conflicts with the entity's state: its id is taken, or it is in flight.
     #[error("{entity} {id} {reason}")]
     Conflict {
-        /// What.
+        /// What kind of entity.
         entity: Entity,
-        /// Its id.
+        /// The id in question.
         id: String,
         /// Why, in words: `already exists`, `is in flight`.
         reason: &'static str,
@@ -450,7 +452,7 @@ pub trait Store: Send + Sync + 'static {
         id: SubscriptionId,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 
-    /// One subscription.
+    /// One subscription; `None` if there is none with this id.
     fn subscription(
         &self,
         id: SubscriptionId,
@@ -491,7 +493,7 @@ pub trait Store: Send + Sync + 'static {
         now: SystemTime,
     ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
 
-    /// One delivery.
+    /// One delivery, its status as [`Delivery::status`] shows it; `None` if unknown.
     fn delivery(
         &self,
         id: DeliveryId,
