@@ -6,7 +6,9 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{BearAttack, DEADLINE, RandomNumber, builder, collect_until, fast_retries, wait_for};
+use common::{
+    BearAttack, DEADLINE, RandomNumber, Setup, builder, collect_until, fast_retries, wait_for,
+};
 use webhooks::store::{AttemptErrorKind, DeliveryStatus};
 use webhooks::testing::{Reply, TestReceiver};
 use webhooks::{
@@ -77,18 +79,17 @@ async fn request_has_exact_headers_body_and_a_valid_signature() {
 
 #[tokio::test]
 async fn failures_are_retried_until_success_with_a_stable_webhook_id() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        mut notifications,
+        ..
+    } = Setup::start(builder()).await;
     receiver.script([
         Reply::status(500),
         Reply::drop_connection(),
         Reply::status(503),
     ]);
-    let hooks = builder().build().await.unwrap();
-    hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let id = hooks.send(&RandomNumber(1)).await.unwrap();
     let seen = collect_until(&mut notifications, |n| {
@@ -138,14 +139,13 @@ async fn failures_are_retried_until_success_with_a_stable_webhook_id() {
 
 #[tokio::test]
 async fn exhausted_after_the_last_attempt_and_kept() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        mut notifications,
+        ..
+    } = Setup::start(builder().retry(fast_retries(2))).await;
     receiver.reply(Reply::status(500).body("nope"));
-    let hooks = builder().retry(fast_retries(2)).build().await.unwrap();
-    hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let id = hooks.send(&RandomNumber(2)).await.unwrap();
     let attempts = wait_for(&mut notifications, |n| match n {
@@ -165,14 +165,13 @@ async fn exhausted_after_the_last_attempt_and_kept() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        mut notifications,
+        ..
+    } = Setup::start(builder()).await;
     receiver.script([Reply::status(429).retry_after(1)]);
-    let hooks = builder().build().await.unwrap();
-    hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     hooks.send(&RandomNumber(3)).await.unwrap();
     let requests = receiver.wait_for(2, DEADLINE).await.unwrap();
@@ -213,14 +212,14 @@ async fn slow_down_floor_applies_to_429_and_timeouts() {
 
 #[tokio::test]
 async fn gone_disables_the_subscription_and_later_deliveries_are_skipped() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        subscription: sub,
+        mut notifications,
+        ..
+    } = Setup::start(builder()).await;
     receiver.reply(Reply::status(410));
-    let hooks = builder().build().await.unwrap();
-    let sub = hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let first = hooks.send(&RandomNumber(5)).await.unwrap();
     let reason = wait_for(&mut notifications, |n| match n {
@@ -251,14 +250,13 @@ async fn gone_disables_the_subscription_and_later_deliveries_are_skipped() {
 #[tokio::test]
 async fn redirects_are_failures_and_never_followed() {
     let target = TestReceiver::start().await.unwrap();
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        mut notifications,
+        ..
+    } = Setup::start(builder().retry(RetryPolicy::never())).await;
     receiver.reply(Reply::status(307).header("location", target.url()));
-    let hooks = builder().retry(RetryPolicy::never()).build().await.unwrap();
-    hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let id = hooks.send(&RandomNumber(7)).await.unwrap();
     wait_for(&mut notifications, |n| {
@@ -275,18 +273,13 @@ async fn redirects_are_failures_and_never_followed() {
 
 #[tokio::test]
 async fn timeouts_fail_the_attempt() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        mut notifications,
+        ..
+    } = Setup::start(builder().timeout(Duration::from_millis(200))).await;
     receiver.script([Reply::status(200).delay(Duration::from_secs(5))]);
-    let hooks = builder()
-        .timeout(Duration::from_millis(200))
-        .build()
-        .await
-        .unwrap();
-    hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let id = hooks.send(&RandomNumber(8)).await.unwrap();
     let error = wait_for(&mut notifications, |n| match n {
@@ -311,14 +304,13 @@ async fn timeouts_fail_the_attempt() {
 
 #[tokio::test]
 async fn response_body_is_kept_up_to_the_cap() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        mut notifications,
+        ..
+    } = Setup::start(builder()).await;
     receiver.reply(Reply::status(200).body(vec![b'x'; 100_000]));
-    let hooks = builder().build().await.unwrap();
-    hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let id = hooks.send(&RandomNumber(9)).await.unwrap();
     wait_for(&mut notifications, |n| {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{BearAttack, DEADLINE, RandomNumber, builder, wait_for};
+use common::{BearAttack, DEADLINE, RandomNumber, Setup, builder, wait_for};
 use webhooks::store::{DeliveryQuery, DeliveryStatus};
 use webhooks::testing::{Reply, TestReceiver};
 use webhooks::{Error, Notification, RetryPolicy, Subscription};
@@ -111,14 +111,13 @@ async fn log_filters_and_pages_newest_first() {
 
 #[tokio::test]
 async fn redeliver_makes_one_more_attempt_now() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        mut notifications,
+        ..
+    } = Setup::start(builder().retry(RetryPolicy::never())).await;
     receiver.script([Reply::status(500)]);
-    let hooks = builder().retry(RetryPolicy::never()).build().await.unwrap();
-    hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let id = hooks.send(&RandomNumber(1)).await.unwrap();
     let delivery = wait_for(&mut notifications, |n| match n {
@@ -151,14 +150,14 @@ async fn redeliver_makes_one_more_attempt_now() {
 
 #[tokio::test]
 async fn recover_requeues_a_window_and_re_enables() {
-    let receiver = TestReceiver::start().await.unwrap();
+    let Setup {
+        receiver,
+        hooks,
+        subscription: sub,
+        mut notifications,
+        ..
+    } = Setup::start(builder()).await;
     receiver.reply(Reply::status(410));
-    let hooks = builder().build().await.unwrap();
-    let sub = hooks
-        .subscribe(Subscription::new(receiver.url()).unwrap())
-        .await
-        .unwrap();
-    let mut notifications = hooks.notifications();
 
     let start = SystemTime::now() - Duration::from_secs(1);
     hooks.send(&RandomNumber(1)).await.unwrap();

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use webhooks::store::MemoryStore;
-use webhooks::{Builder, Notification, RetryPolicy, WebhookEvent, Webhooks};
+use webhooks::testing::TestReceiver;
+use webhooks::{Builder, Notification, RetryPolicy, Subscription, WebhookEvent, Webhooks};
 
 /// How long any test waits for something that should happen within milliseconds.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -39,6 +40,42 @@ pub fn builder() -> Builder {
         .allow_private_networks()
         .retry(fast_retries(5))
         .slow_down_floor(Duration::ZERO)
+}
+
+/// What most runtime tests start with: a receiver on loopback, a runtime, one subscription to
+/// every event at the receiver, and the runtime's notifications, opened before anything is
+/// sent. Script the receiver before the first send.
+pub struct Setup {
+    pub receiver: TestReceiver,
+    pub hooks: Webhooks,
+    pub subscription: Subscription,
+    pub notifications: broadcast::Receiver<Notification>,
+}
+
+impl Setup {
+    /// A runtime built from `builder`, subscribed to the receiver.
+    pub async fn start(builder: Builder) -> Setup {
+        Setup::with(builder, |subscription| subscription).await
+    }
+
+    /// As [`start`](Self::start), with the subscription shaped by `shape` (events, labels,
+    /// limits).
+    pub async fn with(builder: Builder, shape: impl FnOnce(Subscription) -> Subscription) -> Setup {
+        let receiver = TestReceiver::start().await.expect("a receiver on loopback");
+        let hooks = builder.build().await.expect("the runtime starts");
+        let subscription = Subscription::new(receiver.url()).expect("a loopback URL");
+        let subscription = hooks
+            .subscribe(shape(subscription))
+            .await
+            .expect("the subscription is stored");
+        let notifications = hooks.notifications();
+        Setup {
+            receiver,
+            hooks,
+            subscription,
+            notifications,
+        }
+    }
 }
 
 /// `n` retries, 20 ms apart, no jitter.
