@@ -1,5 +1,5 @@
 //! Tests of signing and verifying: the Standard Webhooks test vectors, rotation, tolerance,
-//! malformed headers and secrets.
+//! malformed headers and secrets. (Past 600 lines: one case per rule of the specification.)
 
 use super::*;
 use http::{HeaderMap, HeaderValue};

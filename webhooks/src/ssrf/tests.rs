@@ -1,5 +1,5 @@
 //! Tests of the SSRF guard: every special range refused, literal and resolved, IPv4-mapped
-//! addresses canonicalised, the allow-lists.
+//! addresses canonicalised, the allow-lists. (Past 600 lines: one table-driven case per range.)
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

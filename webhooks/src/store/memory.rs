@@ -1,5 +1,9 @@
 //! [`MemoryStore`]: everything in RAM. For tests, demos and applications that can afford to lose
 //! undelivered webhooks on restart; the durable stores implement the same contract.
+//!
+//! One file past 600 lines on purpose: it is the reference implementation of the contract, and
+//! every operation reads and writes the same maps under one lock, so the rules are read in one
+//! place.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
