@@ -59,8 +59,8 @@ use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId
 /// The schema, one migration per version: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Append only.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-    include_str!("../../migrations/postgres/0002_many_workers.sql"),
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0002_many_workers.sql"),
 ];
 
 /// The schema [`PostgresStore::connect`] uses.
