@@ -43,9 +43,9 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::sql::{
-    Columns, RowExt, SubscriptionRow, conflict, corrupt, count, db, decode_attempt, decode_claim,
-    decode_delivery, decode_subscription, delivery_page, disabled_parts, json, millis, millis_ceil,
-    not_found, or_status,
+    Columns, LogDialect, RowExt, SubscriptionRow, conflict, corrupt, count, db, decode_attempt,
+    decode_claim, decode_delivery, decode_subscription, delivery_page, disabled_parts, json,
+    millis, millis_ceil, not_found, push_log_filter,
 };
 use super::{
     Attempt, AttemptErrorKind, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery,
@@ -2184,6 +2184,22 @@ impl Columns for PgRow {
     }
 }
 
+/// PostgreSQL's side of the delivery log's filter: ids are `uuid`s, labels a `json` object.
+impl LogDialect for Postgres {
+    const FALSE: &'static str = "false";
+
+    fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
+        sql.push_bind(id);
+    }
+
+    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str) {
+        sql.push("(m.labels ->> ")
+            .push_bind(name.to_owned())
+            .push(") = ")
+            .push_bind(value.to_owned());
+    }
+}
+
 /// Binds the 15 subscription columns, in `SUBSCRIPTION_COLUMNS` order, as `$1`-`$15`.
 fn bind_subscription(
     query: sqlx::query::Query<'static, Postgres, PgArguments>,
@@ -2475,47 +2491,7 @@ impl Store for PostgresStore {
 
     async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
         let mut sql = QueryBuilder::<Postgres>::new(self.core.sql.log.as_str());
-        if let Some(cursor) = query.cursor {
-            // Row values walk the (created_at, id) index backwards from the cursor.
-            sql.push(" AND (d.created_at, d.id) < (")
-                .push_bind(cursor.created_at_ms)
-                .push(", ")
-                .push_bind(cursor.id.as_uuid())
-                .push(")");
-        }
-        if let Some(sub) = query.subscription {
-            sql.push(" AND d.subscription_id = ")
-                .push_bind(sub.as_uuid());
-        }
-        if !query.statuses.is_empty() {
-            // As the view shows them: in flight and failed are pending rows.
-            sql.push(" AND (false");
-            for status in &query.statuses {
-                sql.push(or_status(*status));
-            }
-            sql.push(")");
-        }
-        if let Some(event_type) = &query.event_type {
-            sql.push(" AND m.event_type = ")
-                .push_bind(event_type.clone());
-        }
-        if let Some((name, value)) = &query.label {
-            sql.push(" AND (m.labels ->> ")
-                .push_bind(name.clone())
-                .push(") = ")
-                .push_bind(value.clone());
-        }
-        if let Some(since) = query.since {
-            sql.push(" AND d.created_at >= ")
-                .push_bind(millis_ceil(since));
-        }
-        if let Some(until) = query.until {
-            sql.push(" AND d.created_at < ")
-                .push_bind(millis_ceil(until));
-        }
-        let size = query.page_size();
-        sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
-            .push_bind(count(size));
+        let size = push_log_filter(&mut sql, query);
         let rows = sql.build().fetch_all(&self.core.pool).await.map_err(db)?;
         delivery_page(&rows, size)
     }
