@@ -288,89 +288,35 @@ impl Sql {
         Sql {
             bump_version: sql(BUMP_VERSION),
             insert_subscription: sql(INSERT_SUBSCRIPTION),
-            update_subscription: sql(
-                "UPDATE {s}.subscriptions SET url = $2, events = $3::json, labels = $4::json, \
-                 headers = $5::json, ordered = $6, rate_limit = $7, max_in_flight = $8, \
-                 retry = $9::json, description = $10 WHERE id = $1 RETURNING {subscription}",
-            ),
-            // SET sees the row before the update: health is reset only if it was disabled.
-            enable_subscription: sql(
-                "UPDATE {s}.subscriptions SET disabled_at = NULL, disabled_reason = NULL, \
-                 disabled_detail = NULL, \
-                 failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END, \
-                 consecutive_exhausted = \
-                     CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
-                 WHERE id = $1 RETURNING {subscription}",
-            ),
-            // In flight ones too, keeping their lease: their attempt is still recorded, and
-            // only a success changes them from skipped.
-            skip_deliveries: sql(
-                "UPDATE {s}.deliveries SET status = 'skipped', next_attempt_at = NULL \
-                 WHERE subscription_id = $1 AND status = 'pending'",
-            ),
-            disable_subscription: sql(
-                "UPDATE {s}.subscriptions SET disabled_at = $2, disabled_reason = $3, \
-                 disabled_detail = $4 WHERE id = $1 RETURNING {subscription}",
-            ),
-            lock_subscription: sql(
-                "SELECT {subscription} FROM {s}.subscriptions WHERE id = $1 FOR NO KEY UPDATE",
-            ),
-            write_secrets: sql(
-                "UPDATE {s}.subscriptions SET secrets = $2::json WHERE id = $1 \
-                 RETURNING {subscription}",
-            ),
-            delete_subscription: sql("DELETE FROM {s}.subscriptions WHERE id = $1"),
-            subscription: sql("SELECT {subscription} FROM {s}.subscriptions WHERE id = $1"),
-            // One statement, one snapshot: the set and its version agree. UUID v7 ids sort by
-            // creation time (oldest first); without subscriptions, one row of NULLs.
-            subscriptions: sql(
-                "SELECT {subscription}, v.version FROM {s}.subscriptions_version v \
-                 LEFT JOIN {s}.subscriptions ON true ORDER BY id",
-            ),
+            update_subscription: sql(UPDATE_SUBSCRIPTION),
+            enable_subscription: sql(ENABLE_SUBSCRIPTION),
+            skip_deliveries: sql(SKIP_DELIVERIES),
+            disable_subscription: sql(DISABLE_SUBSCRIPTION),
+            lock_subscription: sql(LOCK_SUBSCRIPTION),
+            write_secrets: sql(WRITE_SECRETS),
+            delete_subscription: sql(DELETE_SUBSCRIPTION),
+            subscription: sql(SUBSCRIPTION),
+            subscriptions: sql(SUBSCRIPTIONS),
             enqueue: sql(ENQUEUE),
             enqueue_batch: sql(ENQUEUE_BATCH),
-            first_of_key: sql("SELECT message_id FROM {s}.idempotency_keys WHERE key = $1"),
-            unknown_subscription: sql("SELECT u.id FROM unnest($1::uuid[]) AS u(id) \
-                 WHERE NOT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = u.id) LIMIT 1"),
+            first_of_key: sql(FIRST_OF_KEY),
+            unknown_subscription: sql(UNKNOWN_SUBSCRIPTION),
             lock_claims: sql(LOCK_CLAIMS),
             claim: sql(CLAIM),
             record_attempts: sql(RECORD_ATTEMPTS),
-            lock_health: sql(
-                "SELECT id, failing_since, consecutive_exhausted FROM {s}.subscriptions \
-                 WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-            ),
-            write_health: sql(
-                "UPDATE {s}.subscriptions s SET failing_since = u.failing_since, \
-                 consecutive_exhausted = u.consecutive_exhausted \
-                 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) \
-                 AS u(id, failing_since, consecutive_exhausted) WHERE s.id = u.id",
-            ),
-            wake: sql("SELECT pg_notify($1, $2)"),
+            lock_health: sql(LOCK_HEALTH),
+            write_health: sql(WRITE_HEALTH),
+            wake: sql(WAKE),
             next_due: sql(NEXT_DUE),
-            delivery: sql(
-                "SELECT {delivery} FROM {s}.deliveries d JOIN {s}.messages m ON m.seq = d.message \
-                 WHERE d.id = $1",
-            ),
-            message_deliveries: sql(
-                "SELECT {delivery} FROM {s}.messages m JOIN {s}.deliveries d ON d.message = m.seq \
-                 WHERE m.id = $1 ORDER BY d.pk",
-            ),
-            attempts: sql(
-                "SELECT a.number, a.at, a.latency_ns, a.status_code, a.error, a.error_message, \
-                 a.response_body FROM {s}.deliveries d JOIN {s}.attempts a ON a.delivery = d.pk \
-                 WHERE d.id = $1 ORDER BY a.pk",
-            ),
+            delivery: sql(DELIVERY),
+            message_deliveries: sql(MESSAGE_DELIVERIES),
+            attempts: sql(ATTEMPTS),
             purge: sql(PURGE),
-            purge_keys: sql("DELETE FROM {s}.idempotency_keys WHERE key IN (\
-                 SELECT key FROM {s}.idempotency_keys WHERE created_at < $1 LIMIT $2)"),
+            purge_keys: sql(PURGE_KEYS),
             redeliver: sql(REDELIVER),
-            leased: sql("SELECT 1 FROM {s}.deliveries WHERE id = $1"),
+            leased: sql(LEASED),
             recover: sql(RECOVER),
-            log: sql(
-                "SELECT {delivery} FROM {s}.deliveries d JOIN {s}.messages m ON m.seq = d.message \
-                 WHERE true",
-            )
-            .to_string(),
+            log: sql(LOG).to_string(),
         }
     }
 }
@@ -380,6 +326,105 @@ fn query(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, PgArguments> {
     // The text is ours: templates above with a quoted schema name written in.
     sqlx::query(AssertSqlSafe(sql.clone()))
 }
+
+/// Writes a subscription's settings: not its secrets, nor whether it is disabled (their own
+/// operations), so that an update never undoes a rotation or a disable. `$1`: the id; `$2`-`$10`:
+/// url, events, labels, headers, ordered, rate_limit, max_in_flight, retry, description. Returns
+/// the subscription as stored.
+const UPDATE_SUBSCRIPTION: &str = "UPDATE {s}.subscriptions SET url = $2, events = $3::json, \
+     labels = $4::json, headers = $5::json, ordered = $6, rate_limit = $7, max_in_flight = $8, \
+     retry = $9::json, description = $10 WHERE id = $1 RETURNING {subscription}";
+
+/// Enables subscription `$1`, and returns it as stored. SET sees the row before the update:
+/// health is reset only if it was disabled.
+const ENABLE_SUBSCRIPTION: &str = "UPDATE {s}.subscriptions SET disabled_at = NULL, \
+     disabled_reason = NULL, disabled_detail = NULL, \
+     failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END, \
+     consecutive_exhausted = \
+         CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
+     WHERE id = $1 RETURNING {subscription}";
+
+/// Skips the pending deliveries of subscription `$1`, as it is disabled: in flight ones too,
+/// keeping their lease: their attempt is still recorded, and only a success changes them from
+/// skipped.
+const SKIP_DELIVERIES: &str = "UPDATE {s}.deliveries SET status = 'skipped', \
+     next_attempt_at = NULL WHERE subscription_id = $1 AND status = 'pending'";
+
+/// Disables subscription `$1`: `$2`-`$4` as [`disabled_parts`] gives them (when, the reason's
+/// name, its detail). Returns the subscription as stored.
+const DISABLE_SUBSCRIPTION: &str = "UPDATE {s}.subscriptions SET disabled_at = $2, \
+     disabled_reason = $3, disabled_detail = $4 WHERE id = $1 RETURNING {subscription}";
+
+/// Subscription `$1`, its row locked until the transaction ends (a secret's rotation reads it,
+/// then writes it back).
+const LOCK_SUBSCRIPTION: &str =
+    "SELECT {subscription} FROM {s}.subscriptions WHERE id = $1 FOR NO KEY UPDATE";
+
+/// Writes the secrets of subscription `$1`: `$2`, as [`SubscriptionRow`] encodes them. Returns
+/// the subscription as stored.
+const WRITE_SECRETS: &str = "UPDATE {s}.subscriptions SET secrets = $2::json WHERE id = $1 \
+     RETURNING {subscription}";
+
+/// Deletes subscription `$1`, with its deliveries and their attempts, and its claim state
+/// (ON DELETE CASCADE).
+const DELETE_SUBSCRIPTION: &str = "DELETE FROM {s}.subscriptions WHERE id = $1";
+
+/// Subscription `$1`.
+const SUBSCRIPTION: &str = "SELECT {subscription} FROM {s}.subscriptions WHERE id = $1";
+
+/// Every subscription, then the subscriptions' version (column 15). One statement, one
+/// snapshot: the set and its version agree. UUID v7 ids sort by creation time (oldest first);
+/// without subscriptions, one row of NULLs.
+const SUBSCRIPTIONS: &str = "SELECT {subscription}, v.version FROM {s}.subscriptions_version v \
+     LEFT JOIN {s}.subscriptions ON true ORDER BY id";
+
+/// The message that holds idempotency key `$1`.
+const FIRST_OF_KEY: &str = "SELECT message_id FROM {s}.idempotency_keys WHERE key = $1";
+
+/// The first of the subscriptions `$1` (ids) that is not stored, if any: what a failed
+/// enqueue's foreign key violation means.
+const UNKNOWN_SUBSCRIPTION: &str = "SELECT u.id FROM unnest($1::uuid[]) AS u(id) \
+     WHERE NOT EXISTS (SELECT 1 FROM {s}.subscriptions s WHERE s.id = u.id) LIMIT 1";
+
+/// The health (`failing_since`, `consecutive_exhausted`) of the subscriptions `$1` (ids),
+/// their rows locked until commit, in id order (as every batch of attempts locks them).
+const LOCK_HEALTH: &str = "SELECT id, failing_since, consecutive_exhausted FROM {s}.subscriptions \
+     WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
+
+/// Writes the health of subscriptions: `$1`-`$3`, one element per subscription: id,
+/// `failing_since` and `consecutive_exhausted`.
+const WRITE_HEALTH: &str = "UPDATE {s}.subscriptions s SET failing_since = u.failing_since, \
+     consecutive_exhausted = u.consecutive_exhausted \
+     FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) \
+     AS u(id, failing_since, consecutive_exhausted) WHERE s.id = u.id";
+
+/// Tells the other workers that there is new work: `$1`, `$2`: channel and payload.
+const WAKE: &str = "SELECT pg_notify($1, $2)";
+
+/// The view of delivery `$1`.
+const DELIVERY: &str = "SELECT {delivery} FROM {s}.deliveries d \
+     JOIN {s}.messages m ON m.seq = d.message WHERE d.id = $1";
+
+/// The views of the deliveries of message `$1`, in the order they were stored.
+const MESSAGE_DELIVERIES: &str = "SELECT {delivery} FROM {s}.messages m \
+     JOIN {s}.deliveries d ON d.message = m.seq WHERE m.id = $1 ORDER BY d.pk";
+
+/// The attempts of delivery `$1`, first to last, as [`decode_attempt`] reads them.
+const ATTEMPTS: &str = "SELECT a.number, a.at, a.latency_ns, a.status_code, a.error, \
+     a.error_message, a.response_body FROM {s}.deliveries d \
+     JOIN {s}.attempts a ON a.delivery = d.pk WHERE d.id = $1 ORDER BY a.pk";
+
+/// Deletes up to `$2` idempotency keys stored before `$1`: their window is long past.
+const PURGE_KEYS: &str = "DELETE FROM {s}.idempotency_keys WHERE key IN (\
+     SELECT key FROM {s}.idempotency_keys WHERE created_at < $1 LIMIT $2)";
+
+/// Whether delivery `$1` exists (a redelivery that requeued nothing: then it is in flight).
+const LEASED: &str = "SELECT 1 FROM {s}.deliveries WHERE id = $1";
+
+/// The start of the delivery log's query (`SELECT` of the delivery view, `WHERE true`), which
+/// [`push_log_filter`] continues.
+const LOG: &str = "SELECT {delivery} FROM {s}.deliveries d JOIN {s}.messages m \
+     ON m.seq = d.message WHERE true";
 
 /// The first statement of every change to subscriptions: the next version, which takes the
 /// version row's lock until the change commits (so changes go one at a time, and wait for the
@@ -1969,32 +2014,27 @@ async fn migrate(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
 
 async fn migrate_in(tx: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
     let quoted = quote_ident(schema);
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('webhooks migrate ' || $1))")
+    sqlx::query(LOCK_MIGRATIONS)
         .bind(schema)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
     // A quoted identifier of our own making: nothing else goes into these statements.
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "CREATE SCHEMA IF NOT EXISTS {quoted}; SET LOCAL search_path TO {quoted}"
-    )))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    let exists: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass(format('%I.schema_version', $1::text))::text")
-            .bind(schema)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-    let found: i64 = match exists {
-        None => 0,
-        Some(_) => sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COALESCE(MAX(version), 0)::bigint FROM {quoted}.schema_version"
-        )))
+    sqlx::raw_sql(AssertSqlSafe(CREATE_SCHEMA.replace("{s}", &quoted)))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let exists: Option<String> = sqlx::query_scalar(SCHEMA_VERSION_TABLE)
+        .bind(schema)
         .fetch_one(&mut *tx)
         .await
-        .map_err(db)?,
+        .map_err(db)?;
+    let found: i64 = match exists {
+        None => 0,
+        Some(_) => sqlx::query_scalar(AssertSqlSafe(SCHEMA_VERSION.replace("{s}", &quoted)))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?,
     };
     let applied = usize::try_from(found)
         .ok()
@@ -2012,16 +2052,36 @@ async fn migrate_in(tx: &mut PgConnection, schema: &str) -> Result<(), StoreErro
     for sql in &MIGRATIONS[applied..] {
         sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
     }
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "DELETE FROM {quoted}.schema_version; \
-         INSERT INTO {quoted}.schema_version (version) VALUES ({})",
-        MIGRATIONS.len()
-    )))
+    sqlx::raw_sql(AssertSqlSafe(
+        SET_SCHEMA_VERSION
+            .replace("{s}", &quoted)
+            .replace("{version}", &MIGRATIONS.len().to_string()),
+    ))
     .execute(&mut *tx)
     .await
     .map_err(db)?;
     Ok(())
 }
+
+/// Makes workers that start together migrate one at a time: an advisory lock, held until the
+/// migration's transaction ends. `$1`: the schema.
+const LOCK_MIGRATIONS: &str = "SELECT pg_advisory_xact_lock(hashtext('webhooks migrate ' || $1))";
+
+/// Creates the schema if it is missing, and makes it the transaction's search path (the
+/// migrations name their tables without it).
+const CREATE_SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS {s}; SET LOCAL search_path TO {s}";
+
+/// The name of the schema's version table, NULL if it does not exist yet (a new schema). `$1`:
+/// the schema.
+const SCHEMA_VERSION_TABLE: &str =
+    "SELECT to_regclass(format('%I.schema_version', $1::text))::text";
+
+/// The schema's version: how many of [`MIGRATIONS`] it has.
+const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0)::bigint FROM {s}.schema_version";
+
+/// Writes the schema's version (`{version}`) after its migrations.
+const SET_SCHEMA_VERSION: &str = "DELETE FROM {s}.schema_version; \
+     INSERT INTO {s}.schema_version (version) VALUES ({version})";
 
 // ---------------------------------------------------------------------------------------------
 // LISTEN/NOTIFY
