@@ -29,16 +29,17 @@
 //! runtime pays a statement and a WAL flush per batch rather than per call. The other workers
 //! are told of new work by one notification per batch, sent after the commit.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod group_commit;
+mod notify;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use sqlx::postgres::{
-    PgArguments, PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow,
-};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -55,6 +56,8 @@ use super::{
 use crate::subscription::Disabled;
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
+use group_commit::{Batched, OnDrop, Queue, stopped};
+use notify::{Signals, WAKE, WakeState, channel_name, listen, run_listener, stable_hash};
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes the schema from version `n` to
 /// `n + 1`. Append only.
@@ -76,9 +79,6 @@ const INDEX_JOINS: &str = "BEGIN; SET LOCAL enable_seqscan TO off; \
 
 /// Messages deleted per statement by `purge`, so that retention never holds locks long.
 const PURGE_CHUNK: i64 = 1000;
-
-/// The longest wait between two attempts to restore the LISTEN connection.
-const MAX_LISTEN_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A [`Store`] in PostgreSQL, shared by any number of worker processes: each runs a
 /// `Webhooks` on its own `PostgresStore`, and together they deliver every message once per
@@ -196,23 +196,6 @@ enum PostgresError {
 /// `name` as a quoted SQL identifier.
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// The NOTIFY channel of a schema: readable when it fits PostgreSQL's 63-byte limit, else a
-/// hash that every process computes alike.
-fn channel_name(schema: &str) -> String {
-    let name = format!("webhooks:{schema}");
-    if name.len() <= 63 {
-        return name;
-    }
-    format!("webhooks:{:016x}", stable_hash(schema))
-}
-
-/// FNV-1a: stable across processes, platforms and versions (unlike std's hasher).
-fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// The advisory lock that queues subscription changes and enqueues of a schema fairly (see
@@ -397,9 +380,6 @@ const WRITE_HEALTH: &str = "UPDATE {s}.subscriptions s SET failing_since = u.fai
      consecutive_exhausted = u.consecutive_exhausted \
      FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) \
      AS u(id, failing_since, consecutive_exhausted) WHERE s.id = u.id";
-
-/// Tells the other workers that there is new work: `$1`, `$2`: channel and payload.
-const WAKE: &str = "SELECT pg_notify($1, $2)";
 
 /// The view of delivery `$1`.
 const DELIVERY: &str = "SELECT {delivery} FROM {s}.deliveries d \
@@ -1230,128 +1210,6 @@ fn enqueue_conflict(
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Group commits
-// ---------------------------------------------------------------------------------------------
-
-/// At most this many calls share one group commit.
-const MAX_BATCH_JOBS: usize = 256;
-
-/// Batches of one kind committing at once. More than one, so that a batch fills while the
-/// previous one waits for its WAL flush (PostgreSQL flushes concurrent commits together); few,
-/// so that batches stay large.
-const COMMITTERS: usize = 2;
-
-/// And about this many rows (an `enqueue` writes one per delivery, plus its message): one big
-/// fan-out does not make a statement of unbounded size.
-const MAX_BATCH_ROWS: usize = 4096;
-
-/// A call waiting for a group commit.
-trait Batched {
-    /// What two jobs of one batch must not share: a multi-row statement would apply both at
-    /// once, where one after the other the second sees the first (a duplicate message id is a
-    /// conflict; a second attempt on a delivery finds the lease released).
-    fn key(&self) -> Uuid;
-
-    /// The rows the job writes.
-    fn rows(&self) -> usize;
-}
-
-/// Calls waiting for their group commit, and how many tasks are committing them.
-struct Queue<J> {
-    state: Mutex<QueueState<J>>,
-}
-
-struct QueueState<J> {
-    jobs: VecDeque<J>,
-    /// Tasks committing batches: at most [`COMMITTERS`].
-    running: usize,
-}
-
-impl<J> Default for Queue<J> {
-    fn default() -> Self {
-        Queue {
-            state: Mutex::new(QueueState {
-                jobs: VecDeque::new(),
-                running: 0,
-            }),
-        }
-    }
-}
-
-impl<J: Batched> Queue<J> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<J>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Adds a job. Returns whether the caller is to start a task to commit it (fewer than
-    /// [`COMMITTERS`] are running).
-    fn push(&self, job: J) -> bool {
-        let mut state = self.lock();
-        state.jobs.push_back(job);
-        let start = state.running < COMMITTERS;
-        if start {
-            state.running += 1;
-        }
-        start
-    }
-
-    /// The next batch, oldest first, up to the limits and to the first job whose key the batch
-    /// holds already (it leads the next batch). `None` when nothing waits: the task then ends,
-    /// and the next `push` starts another.
-    fn take(&self) -> Option<Vec<J>> {
-        let mut state = self.lock();
-        if state.jobs.is_empty() {
-            state.running = state.running.saturating_sub(1);
-            return None;
-        }
-        let mut batch: Vec<J> = Vec::new();
-        let mut keys = HashSet::new();
-        let mut rows = 0;
-        while let Some(job) = state.jobs.front() {
-            let full = batch.len() >= MAX_BATCH_JOBS || rows + job.rows() > MAX_BATCH_ROWS;
-            if !batch.is_empty() && (full || keys.contains(&job.key())) {
-                break;
-            }
-            rows += job.rows();
-            keys.insert(job.key());
-            batch.extend(state.jobs.pop_front());
-        }
-        Some(batch)
-    }
-
-    /// Gives up a committer's role when its task is dropped unfinished (the runtime shut
-    /// down): the waiting calls fail (their senders are dropped), later ones start a new task.
-    fn abandon(&self) {
-        let mut state = self.lock();
-        state.running = state.running.saturating_sub(1);
-        state.jobs.clear();
-    }
-}
-
-/// Runs its closure when dropped, unless disarmed: how a task dropped before it is done (the
-/// runtime shut down) hands its role back.
-struct OnDrop<F: FnMut()>(Option<F>);
-
-impl<F: FnMut()> OnDrop<F> {
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl<F: FnMut()> Drop for OnDrop<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.as_mut() {
-            f();
-        }
-    }
-}
-
-/// The answer a caller gets when the task committing its call was dropped first.
-fn stopped() -> StoreError {
-    StoreError::Backend(Box::new(PostgresError::Stopped))
-}
-
 /// One `enqueue` waiting for its commit.
 struct EnqueueJob {
     message: Message,
@@ -1422,11 +1280,6 @@ fn decode_health(health: StoredHealth) -> Result<Health, StoreError> {
 type RecordedBatch = (Vec<Result<Recorded, StoreError>>, bool);
 
 impl Core {
-    /// A payload for this store's own notifications: the others act on it, this one ignores it.
-    fn own(&self, kind: &str) -> String {
-        format!("{kind} {}", self.instance)
-    }
-
     /// Queues an `enqueue` (without an idempotency key) for the next group commit and waits
     /// for it.
     async fn enqueue(self: &Arc<Self>, enqueue: &Enqueue<'_>) -> Result<Enqueued, StoreError> {
@@ -1934,67 +1787,6 @@ impl Core {
         }
         Ok((results, wake))
     }
-
-    /// Tells the other workers that there is new work, soon: one notification covers every
-    /// commit made while the previous one was being sent.
-    ///
-    /// Outside the transactions that made the work: a transaction that notifies holds
-    /// PostgreSQL's database-wide NOTIFY lock from its commit until its commit record is on
-    /// disk, so commits that notify cannot share a WAL flush. This one writes nothing else, so
-    /// its commit waits for no flush and holds the lock only briefly.
-    fn wake_others(self: &Arc<Self>) {
-        let start = {
-            let mut wake = self.wake.lock().unwrap_or_else(|p| p.into_inner());
-            wake.owed = true;
-            !std::mem::replace(&mut wake.sending, true)
-        };
-        if start {
-            tokio::spawn(self.clone().send_wakes());
-        }
-    }
-
-    /// Sends wake-ups until none is owed. One that fails is retried (the other workers would
-    /// otherwise wait for their next poll), until the store is dropped.
-    async fn send_wakes(self: Arc<Self>) {
-        let mut guard = OnDrop(Some(|| {
-            self.wake.lock().unwrap_or_else(|p| p.into_inner()).sending = false;
-        }));
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            {
-                let mut wake = self.wake.lock().unwrap_or_else(|p| p.into_inner());
-                if !std::mem::take(&mut wake.owed) {
-                    wake.sending = false;
-                    guard.disarm();
-                    return;
-                }
-            }
-            let sent = query(&self.sql.wake)
-                .bind(self.channel.as_str())
-                .bind(self.own("work"))
-                .execute(&self.pool)
-                .await;
-            match sent {
-                Ok(_) => backoff = Duration::from_millis(50),
-                // The guard gives up the role.
-                Err(sqlx::Error::PoolClosed) => return,
-                Err(_) if self.closed.load(Ordering::Acquire) => return,
-                Err(error) => {
-                    tracing::warn!(%error, retry_in = ?backoff, "webhook store: cannot notify the other workers");
-                    self.wake.lock().unwrap_or_else(|p| p.into_inner()).owed = true;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_LISTEN_BACKOFF);
-                }
-            }
-        }
-    }
-}
-
-/// Whether the other workers are owed a wake-up, and whether a task is sending it.
-#[derive(Default)]
-struct WakeState {
-    owed: bool,
-    sending: bool,
 }
 
 /// Creates the schema if missing and applies the migrations it lacks, in one transaction, under
@@ -2082,123 +1874,6 @@ const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0)::bigint FROM {s}.
 /// Writes the schema's version (`{version}`) after its migrations.
 const SET_SCHEMA_VERSION: &str = "DELETE FROM {s}.schema_version; \
      INSERT INTO {s}.schema_version (version) VALUES ({version})";
-
-// ---------------------------------------------------------------------------------------------
-// LISTEN/NOTIFY
-// ---------------------------------------------------------------------------------------------
-
-/// What the listener heard and nobody has taken yet. Kept (not broadcast) so that a
-/// notification arriving while the dispatcher is busy claiming wakes it on its next wait.
-#[derive(Default)]
-struct Signals {
-    pending: Mutex<Pending>,
-    notify: Notify,
-}
-
-#[derive(Default)]
-struct Pending {
-    work: bool,
-    subscriptions: bool,
-}
-
-impl Signals {
-    fn raise(&self, work: bool, subscriptions: bool) {
-        {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.work |= work;
-            pending.subscriptions |= subscriptions;
-        }
-        self.notify.notify_waiters();
-    }
-
-    fn take(&self) -> Option<Change> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        // Subscriptions first: the dispatcher reloads them, then claims anyway.
-        if std::mem::take(&mut pending.subscriptions) {
-            Some(Change::Subscriptions)
-        } else if std::mem::take(&mut pending.work) {
-            Some(Change::Work)
-        } else {
-            None
-        }
-    }
-
-    async fn wait(&self) -> Change {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            // Registered before looking, so that a raise in between is not missed.
-            notified.as_mut().enable();
-            if let Some(change) = self.take() {
-                return change;
-            }
-            notified.await;
-        }
-    }
-
-    /// A payload is `<kind>` or `<kind> <instance>`.
-    fn heard(&self, payload: &str, instance: &str) {
-        let (kind, origin) = payload.split_once(' ').unwrap_or((payload, ""));
-        if origin == instance {
-            return;
-        }
-        match kind {
-            "work" => self.raise(true, false),
-            "subscriptions" => self.raise(false, true),
-            // From a newer version: look at everything.
-            _ => self.raise(true, true),
-        }
-    }
-}
-
-async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(channel).await?;
-    Ok(listener)
-}
-
-/// Hears notifications for as long as the store lives, and restores the connection when it is
-/// lost (a database restart, a proxy's timeout). Whatever was notified meanwhile is lost, so
-/// after a reconnection everyone is told to look at everything.
-async fn run_listener(
-    mut listener: PgListener,
-    pool: PgPool,
-    channel: String,
-    instance: String,
-    signals: Arc<Signals>,
-) {
-    loop {
-        match listener.try_recv().await {
-            Ok(Some(notification)) => signals.heard(notification.payload(), &instance),
-            Ok(None) => {
-                // sqlx reconnected (and listens again) by itself.
-                tracing::warn!("webhook store: the LISTEN connection was lost and restored");
-                signals.raise(true, true);
-            }
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(error) => {
-                tracing::warn!(%error, "webhook store: the LISTEN connection failed; reconnecting");
-                // A fresh listener rather than the old one: after some errors sqlx keeps its
-                // dead connection.
-                drop(listener);
-                let mut backoff = Duration::from_millis(100);
-                listener = loop {
-                    tokio::time::sleep(backoff).await;
-                    match listen(&pool, &channel).await {
-                        Ok(listener) => break listener,
-                        Err(sqlx::Error::PoolClosed) => return,
-                        Err(error) => {
-                            tracing::warn!(%error, retry_in = ?backoff, "webhook store: cannot LISTEN");
-                            backoff = (backoff * 2).min(MAX_LISTEN_BACKOFF);
-                        }
-                    }
-                };
-                tracing::info!("webhook store: listening again");
-                signals.raise(true, true);
-            }
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Rows
