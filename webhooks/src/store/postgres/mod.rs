@@ -32,6 +32,7 @@
 mod claim;
 mod enqueue;
 mod group_commit;
+mod log;
 mod notify;
 mod record;
 mod subscriptions;
@@ -41,23 +42,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Postgres, QueryBuilder};
+use sqlx::{AssertSqlSafe, Postgres};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::sql::{
-    Columns, LogDialect, RowExt, conflict, db, decode_attempt, decode_delivery, delivery_page,
-    millis, millis_ceil, not_found, push_log_filter,
-};
+use super::sql::{Columns, RowExt, db};
 use super::{
-    Attempt, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, Entity,
-    LeaseId, Next, Page, Recorded, Store, StoreError, Versioned,
+    Attempt, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, LeaseId,
+    Next, Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
 use claim::{CLAIM, LOCK_CLAIMS, NEXT_DUE};
 use enqueue::{ENQUEUE, ENQUEUE_BATCH, EnqueueJob, FIRST_OF_KEY, UNKNOWN_SUBSCRIPTION};
 use group_commit::Queue;
+use log::{
+    ATTEMPTS, DELIVERY, DELIVERY_COLUMNS, LEASED, LOG, MESSAGE_DELIVERIES, PURGE, PURGE_KEYS,
+    RECOVER, REDELIVER,
+};
 use notify::{Signals, WAKE, WakeState, channel_name, listen, run_listener};
 use record::{LOCK_HEALTH, RECORD_ATTEMPTS, RecordJob, WRITE_HEALTH};
 use subscriptions::{
@@ -75,9 +77,6 @@ const MIGRATIONS: &[&str] = &[
 
 /// The schema [`PostgresStore::connect`] uses.
 const DEFAULT_SCHEMA: &str = "webhooks";
-
-/// Messages deleted per statement by `purge`, so that retention never holds locks long.
-const PURGE_CHUNK: i64 = 1000;
 
 /// A [`Store`] in PostgreSQL, shared by any number of worker processes: each runs a
 /// `Webhooks` on its own `PostgresStore`, and together they deliver every message once per
@@ -201,12 +200,6 @@ fn quote_ident(name: &str) -> String {
 // SQL
 // ---------------------------------------------------------------------------------------------
 
-/// The columns of a delivery view (`d`: deliveries, `m`: its message), in the order
-/// [`decode_delivery`] reads them.
-const DELIVERY_COLUMNS: &str = "d.id, m.id, d.subscription_id, m.event_type, d.status, \
-     d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at, d.lease IS NOT NULL, \
-     d.requeued";
-
 /// Every statement, with the schema written in (`{s}` in the templates), built once per store.
 /// Statement text is stable, so each connection prepares each statement once.
 struct Sql {
@@ -297,82 +290,6 @@ fn query(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, PgArguments> {
     // The text is ours: templates above with a quoted schema name written in.
     sqlx::query(AssertSqlSafe(sql.clone()))
 }
-
-/// The view of delivery `$1`.
-const DELIVERY: &str = "SELECT {delivery} FROM {s}.deliveries d \
-     JOIN {s}.messages m ON m.seq = d.message WHERE d.id = $1";
-
-/// The views of the deliveries of message `$1`, in the order they were stored.
-const MESSAGE_DELIVERIES: &str = "SELECT {delivery} FROM {s}.messages m \
-     JOIN {s}.deliveries d ON d.message = m.seq WHERE m.id = $1 ORDER BY d.pk";
-
-/// The attempts of delivery `$1`, first to last, as [`decode_attempt`] reads them.
-const ATTEMPTS: &str = "SELECT a.number, a.at, a.latency_ns, a.status_code, a.error, \
-     a.error_message, a.response_body FROM {s}.deliveries d \
-     JOIN {s}.attempts a ON a.delivery = d.pk WHERE d.id = $1 ORDER BY a.pk";
-
-/// Deletes up to `$2` idempotency keys stored before `$1`: their window is long past.
-const PURGE_KEYS: &str = "DELETE FROM {s}.idempotency_keys WHERE key IN (\
-     SELECT key FROM {s}.idempotency_keys WHERE created_at < $1 LIMIT $2)";
-
-/// Whether delivery `$1` exists (a redelivery that requeued nothing: then it is in flight).
-const LEASED: &str = "SELECT 1 FROM {s}.deliveries WHERE id = $1";
-
-/// The start of the delivery log's query (`SELECT` of the delivery view, `WHERE true`), which
-/// [`push_log_filter`] continues.
-const LOG: &str = "SELECT {delivery} FROM {s}.deliveries d JOIN {s}.messages m \
-     ON m.seq = d.message WHERE true";
-
-/// Up to `$2` messages created before `$1` whose deliveries were all delivered, deleted with
-/// their deliveries and attempts (ON DELETE CASCADE).
-const PURGE: &str = "\
-WITH doomed AS (
-    SELECT m.seq FROM {s}.messages m
-    WHERE m.created_at < $1 AND NOT EXISTS (
-        SELECT 1 FROM {s}.deliveries d WHERE d.message = m.seq AND d.status <> 'delivered')
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-)
-DELETE FROM {s}.messages m USING doomed WHERE m.seq = doomed.seq";
-
-/// Makes a delivery that is not in flight due at `$2`, shown pending until its next attempt.
-/// A lapsed lease is dropped (its holder's late attempt no longer applies). `$3`, `$4`: channel
-/// and payload.
-const REDELIVER: &str = "\
-WITH d AS (
-    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $2, requeued = true,
-        lease = NULL, lease_until = NULL
-    WHERE d.id = $1 AND (d.lease IS NULL OR d.lease_until <= $2)
-    RETURNING d.*
-), wake AS (
-    SELECT pg_notify($3, $4) FROM d
-)
-SELECT {delivery}, (SELECT count(*) FROM wake) FROM d JOIN {s}.messages m ON m.seq = d.message";
-
-/// Requeues a subscription's exhausted and skipped deliveries created in [`$2`, `$3`), due at
-/// `$4`, as `REDELIVER` does: none if one of them is in flight (a skipped one whose attempt is
-/// under way), which is returned. `$5`, `$6`: channel and payload.
-const RECOVER: &str = "\
-WITH known AS (
-    SELECT 1 FROM {s}.subscriptions WHERE id = $1
-), held AS (
-    SELECT d.id FROM {s}.deliveries d
-    WHERE d.subscription_id = $1 AND d.status IN ('exhausted', 'skipped')
-      AND d.created_at >= $2 AND d.created_at < $3
-      AND d.lease IS NOT NULL AND d.lease_until > $4
-    LIMIT 1
-), upd AS (
-    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $4, requeued = true,
-        lease = NULL, lease_until = NULL
-    WHERE d.subscription_id = $1 AND d.status IN ('exhausted', 'skipped')
-      AND d.created_at >= $2 AND d.created_at < $3
-      AND NOT EXISTS (SELECT 1 FROM held)
-    RETURNING 1
-), wake AS (
-    SELECT pg_notify($5, $6) WHERE EXISTS (SELECT 1 FROM upd)
-)
-SELECT EXISTS (SELECT 1 FROM known), (SELECT id FROM held), (SELECT count(*) FROM upd),
-    (SELECT count(*) FROM wake)";
 
 // ---------------------------------------------------------------------------------------------
 // Connecting and migrating
@@ -608,22 +525,6 @@ impl Columns for PgRow {
     }
 }
 
-/// PostgreSQL's side of the delivery log's filter: ids are `uuid`s, labels a `json` object.
-impl LogDialect for Postgres {
-    const FALSE: &'static str = "false";
-
-    fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
-        sql.push_bind(id);
-    }
-
-    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str) {
-        sql.push("(m.labels ->> ")
-            .push_bind(name.to_owned())
-            .push(") = ")
-            .push_bind(value.to_owned());
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The store
 // ---------------------------------------------------------------------------------------------
@@ -705,92 +606,27 @@ impl Store for PostgresStore {
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        let row = query(&self.core.sql.delivery)
-            .bind(id.as_uuid())
-            .fetch_optional(&self.core.pool)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(decode_delivery).transpose()
+        log::delivery(self, id).await
     }
 
     async fn message_deliveries(&self, id: MessageId) -> Result<Vec<Delivery>, StoreError> {
-        let rows = query(&self.core.sql.message_deliveries)
-            .bind(id.as_uuid())
-            .fetch_all(&self.core.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(decode_delivery).collect()
+        log::message_deliveries(self, id).await
     }
 
     async fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>, StoreError> {
-        let rows = query(&self.core.sql.attempts)
-            .bind(id.as_uuid())
-            .fetch_all(&self.core.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(|row| decode_attempt(id, row)).collect()
+        log::attempts(self, id).await
     }
 
     async fn purge(&self, before: SystemTime) -> Result<u64, StoreError> {
-        let before = millis(before);
-        let mut purged = 0;
-        loop {
-            let done = query(&self.core.sql.purge)
-                .bind(before)
-                .bind(PURGE_CHUNK)
-                .execute(&self.core.pool)
-                .await
-                .map_err(db)?
-                .rows_affected();
-            purged += done;
-            if done < PURGE_CHUNK.unsigned_abs() {
-                break;
-            }
-        }
-        // The idempotency keys stored before `before`: their window is long past.
-        loop {
-            let done = query(&self.core.sql.purge_keys)
-                .bind(before)
-                .bind(PURGE_CHUNK)
-                .execute(&self.core.pool)
-                .await
-                .map_err(db)?
-                .rows_affected();
-            if done < PURGE_CHUNK.unsigned_abs() {
-                return Ok(purged);
-            }
-        }
+        log::purge(self, before).await
     }
 
     async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
-        let mut sql = QueryBuilder::<Postgres>::new(self.core.sql.log.as_str());
-        let size = push_log_filter(&mut sql, query);
-        let rows = sql.build().fetch_all(&self.core.pool).await.map_err(db)?;
-        delivery_page(&rows, size)
+        log::query_deliveries(self, query).await
     }
 
     async fn redeliver(&self, id: DeliveryId, now: SystemTime) -> Result<Delivery, StoreError> {
-        let row = query(&self.core.sql.redeliver)
-            .bind(id.as_uuid())
-            .bind(millis(now))
-            .bind(self.core.channel.clone())
-            .bind(self.core.own("work"))
-            .fetch_optional(&self.core.pool)
-            .await
-            .map_err(db)?;
-        if let Some(row) = row {
-            return decode_delivery(&row);
-        }
-        // It exists but was not requeued: its lease holds.
-        let exists = query(&self.core.sql.leased)
-            .bind(id.as_uuid())
-            .fetch_optional(&self.core.pool)
-            .await
-            .map_err(db)?;
-        Err(match exists {
-            Some(_) => conflict(Entity::Delivery, id, "is in flight"),
-            None => not_found(Entity::Delivery, id),
-        })
+        log::redeliver(self, id, now).await
     }
 
     async fn recover(
@@ -800,28 +636,7 @@ impl Store for PostgresStore {
         until: SystemTime,
         now: SystemTime,
     ) -> Result<u64, StoreError> {
-        let row = query(&self.core.sql.recover)
-            .bind(subscription.as_uuid())
-            .bind(millis_ceil(since))
-            .bind(millis_ceil(until))
-            .bind(millis(now))
-            .bind(self.core.channel.clone())
-            .bind(self.core.own("work"))
-            .fetch_one(&self.core.pool)
-            .await
-            .map_err(db)?;
-        if !row.col::<bool>(0)? {
-            return Err(not_found(Entity::Subscription, subscription));
-        }
-        if let Some(held) = row.col::<Option<Uuid>>(1)? {
-            return Err(conflict(
-                Entity::Delivery,
-                DeliveryId::from_uuid(held),
-                "is in flight",
-            ));
-        }
-        let requeued: i64 = row.col(2)?;
-        Ok(requeued.unsigned_abs())
+        log::recover(self, subscription, since, until, now).await
     }
 
     /// Resolves when another worker (another `PostgresStore` on the same schema, in this
