@@ -28,8 +28,17 @@
 //! over `unnest` arrays, as are concurrent `record_attempt`s (group commit, `Core`): a busy
 //! runtime pays a statement and a WAL flush per batch rather than per call. The other workers
 //! are told of new work by one notification per batch, sent after the commit.
+//!
+//! One file per concern, each with its statements (named constants, `{s}` standing for the
+//! schema): `connect.rs` (pools, migrations, the statements built with the schema's name),
+//! `subscriptions.rs` (changes and the version, its advisory lock), `enqueue.rs` (where a
+//! delivery is enqueued, `send_in_tx`'s outbox, idempotency keys), `claim.rs` (where it is
+//! claimed), `record.rs` (where its attempt is recorded), `group_commit.rs` (the batching
+//! behind enqueue and record), `log.rs` (the delivery log, redeliver, recover, purge) and
+//! `notify.rs` (LISTEN/NOTIFY). Here: the store, and its [`Store`] impl, which delegates to them.
 
 mod claim;
+mod connect;
 mod enqueue;
 mod group_commit;
 mod log;
@@ -41,42 +50,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Postgres};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::sql::{Columns, RowExt, db};
+use super::sql::{Columns, RowExt};
 use super::{
     Attempt, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, LeaseId,
     Next, Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
-use claim::{CLAIM, LOCK_CLAIMS, NEXT_DUE};
-use enqueue::{ENQUEUE, ENQUEUE_BATCH, EnqueueJob, FIRST_OF_KEY, UNKNOWN_SUBSCRIPTION};
-use group_commit::Queue;
-use log::{
-    ATTEMPTS, DELIVERY, DELIVERY_COLUMNS, LEASED, LOG, MESSAGE_DELIVERIES, PURGE, PURGE_KEYS,
-    RECOVER, REDELIVER,
-};
-use notify::{Signals, WAKE, WakeState, channel_name, listen, run_listener};
-use record::{LOCK_HEALTH, RECORD_ATTEMPTS, RecordJob, WRITE_HEALTH};
-use subscriptions::{
-    BUMP_VERSION, DELETE_SUBSCRIPTION, DISABLE_SUBSCRIPTION, ENABLE_SUBSCRIPTION, Edit,
-    INSERT_SUBSCRIPTION, LOCK_SUBSCRIPTION, SKIP_DELIVERIES, SUBSCRIPTION, SUBSCRIPTION_COLUMNS,
-    SUBSCRIPTIONS, UPDATE_SUBSCRIPTION, WRITE_SECRETS, version_lock,
-};
 
-/// The schema, one migration per version: `MIGRATIONS[n]` takes the schema from version `n` to
-/// `n + 1`. Append only.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/postgres/0001_initial.sql"),
-    include_str!("../../../migrations/postgres/0002_many_workers.sql"),
-];
-
-/// The schema [`PostgresStore::connect`] uses.
-const DEFAULT_SCHEMA: &str = "webhooks";
+use self::connect::Sql;
+use self::enqueue::EnqueueJob;
+use self::group_commit::Queue;
+use self::notify::{Signals, WakeState};
+use self::record::RecordJob;
+use self::subscriptions::Edit;
 
 /// A [`Store`] in PostgreSQL, shared by any number of worker processes: each runs a
 /// `Webhooks` on its own `PostgresStore`, and together they deliver every message once per
@@ -191,295 +183,12 @@ enum PostgresError {
     Stopped,
 }
 
-/// `name` as a quoted SQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-// ---------------------------------------------------------------------------------------------
-// SQL
-// ---------------------------------------------------------------------------------------------
-
-/// Every statement, with the schema written in (`{s}` in the templates), built once per store.
-/// Statement text is stable, so each connection prepares each statement once.
-struct Sql {
-    bump_version: Arc<str>,
-    insert_subscription: Arc<str>,
-    update_subscription: Arc<str>,
-    enable_subscription: Arc<str>,
-    skip_deliveries: Arc<str>,
-    disable_subscription: Arc<str>,
-    lock_subscription: Arc<str>,
-    write_secrets: Arc<str>,
-    delete_subscription: Arc<str>,
-    subscription: Arc<str>,
-    subscriptions: Arc<str>,
-    enqueue: Arc<str>,
-    enqueue_batch: Arc<str>,
-    first_of_key: Arc<str>,
-    unknown_subscription: Arc<str>,
-    lock_claims: Arc<str>,
-    claim: Arc<str>,
-    record_attempts: Arc<str>,
-    lock_health: Arc<str>,
-    write_health: Arc<str>,
-    wake: Arc<str>,
-    next_due: Arc<str>,
-    delivery: Arc<str>,
-    message_deliveries: Arc<str>,
-    attempts: Arc<str>,
-    purge: Arc<str>,
-    purge_keys: Arc<str>,
-    redeliver: Arc<str>,
-    leased: Arc<str>,
-    recover: Arc<str>,
-    /// `SELECT ... FROM <deliveries d JOIN messages m>`: the start of the delivery log query.
-    log: String,
-}
-
-impl Sql {
-    fn new(schema: &str) -> Self {
-        let s = quote_ident(schema);
-        let lock = version_lock(schema).to_string();
-        let sql = |template: &str| -> Arc<str> {
-            template
-                .replace("{s}", &s)
-                .replace("{version_lock}", &lock)
-                .replace("{subscription}", SUBSCRIPTION_COLUMNS)
-                .replace("{delivery}", DELIVERY_COLUMNS)
-                .into()
-        };
-        Sql {
-            bump_version: sql(BUMP_VERSION),
-            insert_subscription: sql(INSERT_SUBSCRIPTION),
-            update_subscription: sql(UPDATE_SUBSCRIPTION),
-            enable_subscription: sql(ENABLE_SUBSCRIPTION),
-            skip_deliveries: sql(SKIP_DELIVERIES),
-            disable_subscription: sql(DISABLE_SUBSCRIPTION),
-            lock_subscription: sql(LOCK_SUBSCRIPTION),
-            write_secrets: sql(WRITE_SECRETS),
-            delete_subscription: sql(DELETE_SUBSCRIPTION),
-            subscription: sql(SUBSCRIPTION),
-            subscriptions: sql(SUBSCRIPTIONS),
-            enqueue: sql(ENQUEUE),
-            enqueue_batch: sql(ENQUEUE_BATCH),
-            first_of_key: sql(FIRST_OF_KEY),
-            unknown_subscription: sql(UNKNOWN_SUBSCRIPTION),
-            lock_claims: sql(LOCK_CLAIMS),
-            claim: sql(CLAIM),
-            record_attempts: sql(RECORD_ATTEMPTS),
-            lock_health: sql(LOCK_HEALTH),
-            write_health: sql(WRITE_HEALTH),
-            wake: sql(WAKE),
-            next_due: sql(NEXT_DUE),
-            delivery: sql(DELIVERY),
-            message_deliveries: sql(MESSAGE_DELIVERIES),
-            attempts: sql(ATTEMPTS),
-            purge: sql(PURGE),
-            purge_keys: sql(PURGE_KEYS),
-            redeliver: sql(REDELIVER),
-            leased: sql(LEASED),
-            recover: sql(RECOVER),
-            log: sql(LOG).to_string(),
-        }
-    }
-}
-
-/// A query of one of the statements above.
+/// A query of one of the store's statements ([`Sql`]).
 fn query(sql: &Arc<str>) -> sqlx::query::Query<'static, Postgres, PgArguments> {
-    // The text is ours: templates above with a quoted schema name written in.
+    // The text is ours: the templates of this module's files, with a quoted schema name written
+    // in.
     sqlx::query(AssertSqlSafe(sql.clone()))
 }
-
-// ---------------------------------------------------------------------------------------------
-// Connecting and migrating
-// ---------------------------------------------------------------------------------------------
-
-impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user:password@host/database`, with any
-    /// option sqlx's `PgConnectOptions` reads), and creates or migrates the store's tables in
-    /// the schema `webhooks`.
-    ///
-    /// Fails if the database cannot be reached, or if the schema was written by a newer version
-    /// of this library.
-    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        Self::connect_with(url, DEFAULT_SCHEMA).await
-    }
-
-    /// [`connect`](Self::connect), with the tables in `schema` (created if missing): several
-    /// independent stores can share one database.
-    ///
-    /// Gives up after 10 seconds if the server does not answer (use
-    /// [`from_pool`](Self::from_pool) to choose the pool's settings). The pool has sqlx's
-    /// default size, 10 connections, which is enough for any number of concurrent sends and
-    /// deliveries: they are committed in batches (at most two of each kind at a time), so the
-    /// store itself uses about seven connections at most. Give `from_pool` a bigger pool if the
-    /// application shares it.
-    pub async fn connect_with(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
-        let options: PgConnectOptions = url.parse().map_err(db)?;
-        let pool = PgPoolOptions::new()
-            // An unreachable server must be an error, not a hang.
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(db)?;
-        Self::from_pool(pool, schema).await
-    }
-
-    /// A store on an existing pool (the application's own, say), with its tables in `schema`
-    /// (created or migrated if needed). The store also opens one connection of its own, for
-    /// LISTEN, with the pool's connect options.
-    pub async fn from_pool(pool: PgPool, schema: &str) -> Result<PostgresStore, StoreError> {
-        if schema.is_empty() || schema.len() > 63 || schema.contains('\0') {
-            return Err(StoreError::Backend(Box::new(PostgresError::InvalidSchema(
-                schema.to_owned(),
-            ))));
-        }
-        migrate(&pool, schema).await?;
-        // Its own pool: a LISTEN connection is held for good, and must not take one of the
-        // pool's. Two, so that a replacement never waits for a dead one to be given back.
-        let listen_pool = PgPoolOptions::new()
-            .max_connections(2)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
-        let channel = channel_name(schema);
-        // Listening before `connect` returns: nothing another worker does afterwards is missed.
-        let listener = listen(&listen_pool, &channel).await.map_err(db)?;
-        let instance = Uuid::now_v7().simple().to_string();
-        let signals = Arc::new(Signals::default());
-        let task = tokio::spawn(run_listener(
-            listener,
-            listen_pool,
-            channel.clone(),
-            instance.clone(),
-            signals.clone(),
-        ));
-        Ok(PostgresStore {
-            core: Arc::new(Core {
-                pool,
-                sql: Sql::new(schema),
-                channel,
-                instance,
-                enqueues: Queue::default(),
-                records: Queue::default(),
-                wake: Mutex::new(WakeState::default()),
-                closed: AtomicBool::new(false),
-            }),
-            schema: schema.to_owned(),
-            rotation: Mutex::new(None),
-            signals,
-            listener: task,
-        })
-    }
-
-    /// The pool the store uses. Share it with the application, say to begin the transactions
-    /// that `Webhooks::send_in_tx` joins.
-    pub fn pool(&self) -> &PgPool {
-        &self.core.pool
-    }
-
-    /// The schema holding the store's tables.
-    pub fn schema(&self) -> &str {
-        &self.schema
-    }
-
-    /// Stops listening and closes the pool, waiting for the operations under way. Dropping the
-    /// store also stops listening; the pool closes when its last clone is dropped.
-    pub async fn close(self) {
-        self.listener.abort();
-        self.core.closed.store(true, Ordering::Release);
-        self.core.pool.close().await;
-    }
-}
-
-impl Core {}
-
-/// Creates the schema if missing and applies the migrations it lacks, in one transaction, under
-/// an advisory lock: workers starting together migrate once.
-async fn migrate(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    match migrate_in(&mut tx, schema).await {
-        Ok(()) => tx.commit().await.map_err(db),
-        Err(error) => {
-            // Now rather than when the connection is next used: the pool may be dropped with
-            // it (a failed connect), and the transaction holds the advisory lock.
-            let _ = tx.rollback().await;
-            Err(error)
-        }
-    }
-}
-
-async fn migrate_in(tx: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
-    let quoted = quote_ident(schema);
-    sqlx::query(LOCK_MIGRATIONS)
-        .bind(schema)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    // A quoted identifier of our own making: nothing else goes into these statements.
-    sqlx::raw_sql(AssertSqlSafe(CREATE_SCHEMA.replace("{s}", &quoted)))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let exists: Option<String> = sqlx::query_scalar(SCHEMA_VERSION_TABLE)
-        .bind(schema)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-    let found: i64 = match exists {
-        None => 0,
-        Some(_) => sqlx::query_scalar(AssertSqlSafe(SCHEMA_VERSION.replace("{s}", &quoted)))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?,
-    };
-    let applied = usize::try_from(found)
-        .ok()
-        .filter(|v| *v <= MIGRATIONS.len())
-        .ok_or_else(|| {
-            StoreError::Backend(Box::new(PostgresError::NewerSchema {
-                schema: schema.to_owned(),
-                found,
-                known: MIGRATIONS.len(),
-            }))
-        })?;
-    if applied == MIGRATIONS.len() {
-        return Ok(());
-    }
-    for sql in &MIGRATIONS[applied..] {
-        sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
-    }
-    sqlx::raw_sql(AssertSqlSafe(
-        SET_SCHEMA_VERSION
-            .replace("{s}", &quoted)
-            .replace("{version}", &MIGRATIONS.len().to_string()),
-    ))
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// Makes workers that start together migrate one at a time: an advisory lock, held until the
-/// migration's transaction ends. `$1`: the schema.
-const LOCK_MIGRATIONS: &str = "SELECT pg_advisory_xact_lock(hashtext('webhooks migrate ' || $1))";
-
-/// Creates the schema if it is missing, and makes it the transaction's search path (the
-/// migrations name their tables without it).
-const CREATE_SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS {s}; SET LOCAL search_path TO {s}";
-
-/// The name of the schema's version table, NULL if it does not exist yet (a new schema). `$1`:
-/// the schema.
-const SCHEMA_VERSION_TABLE: &str =
-    "SELECT to_regclass(format('%I.schema_version', $1::text))::text";
-
-/// The schema's version: how many of [`MIGRATIONS`] it has.
-const SCHEMA_VERSION: &str = "SELECT COALESCE(MAX(version), 0)::bigint FROM {s}.schema_version";
-
-/// Writes the schema's version (`{version}`) after its migrations.
-const SET_SCHEMA_VERSION: &str = "DELETE FROM {s}.schema_version; \
-     INSERT INTO {s}.schema_version (version) VALUES ({version})";
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -530,6 +239,7 @@ impl Columns for PgRow {
 // ---------------------------------------------------------------------------------------------
 
 impl Store for PostgresStore {
+    // Changes to subscriptions (`subscriptions.rs`: `edit`), each bumping the version.
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<u64, StoreError> {
         Ok(self.edit(&Edit::Insert(subscription)).await?.1)
     }
@@ -598,6 +308,7 @@ impl Store for PostgresStore {
         attempt: &Attempt,
         next: Next,
     ) -> Result<Recorded, StoreError> {
+        // Group-committed: `record.rs`.
         self.core.record_attempt(lease, attempt, next).await
     }
 
