@@ -173,6 +173,36 @@ FROM (
 ) t
 LEFT JOIN slotted ON true";
 
+/// The earliest of: a lease that lapses (of a pending delivery, which is claimable then, or
+/// one that still holds, which makes room then); the head of an ordered subscription's key
+/// (among its `$2` oldest pending deliveries) when it is not in flight; an unordered
+/// subscription's earliest unleased delivery. `$1`: now.
+pub(super) const NEXT_DUE: &str = "\
+SELECT LEAST(
+    (SELECT MIN(lease_until) FROM {s}.deliveries
+     WHERE lease IS NOT NULL AND (status = 'pending' OR lease_until > $1)),
+    (SELECT MIN(x.due) FROM {s}.subscriptions s CROSS JOIN LATERAL (
+        SELECT CASE WHEN s.ordered THEN
+            (SELECT MIN(h.next_attempt_at) FROM (
+                SELECT DISTINCT ON (w.ordering_key) w.next_attempt_at, w.lease
+                FROM (
+                    SELECT d.message, d.ordering_key, d.next_attempt_at, d.lease
+                    FROM {s}.deliveries d
+                    WHERE d.subscription_id = s.id AND d.status = 'pending'
+                    ORDER BY d.message
+                    LIMIT $2
+                ) w
+                ORDER BY w.ordering_key, w.message
+             ) h
+             WHERE h.lease IS NULL)
+        ELSE
+            (SELECT d.next_attempt_at FROM {s}.deliveries d
+             WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL
+             ORDER BY d.next_attempt_at LIMIT 1)
+        END AS due
+    ) x)
+)";
+
 /// [`Store::claim`](crate::store::Store::claim): [`LOCK_CLAIMS`], then [`CLAIM`], in one
 /// transaction; the next claim starts its turn after the last subscription this one served.
 pub(super) async fn claim(
@@ -258,36 +288,6 @@ pub(super) async fn claim(
         version,
     ))
 }
-
-/// The earliest of: a lease that lapses (of a pending delivery, which is claimable then, or
-/// one that still holds, which makes room then); the head of an ordered subscription's key
-/// (among its `$2` oldest pending deliveries) when it is not in flight; an unordered
-/// subscription's earliest unleased delivery. `$1`: now.
-pub(super) const NEXT_DUE: &str = "\
-SELECT LEAST(
-    (SELECT MIN(lease_until) FROM {s}.deliveries
-     WHERE lease IS NOT NULL AND (status = 'pending' OR lease_until > $1)),
-    (SELECT MIN(x.due) FROM {s}.subscriptions s CROSS JOIN LATERAL (
-        SELECT CASE WHEN s.ordered THEN
-            (SELECT MIN(h.next_attempt_at) FROM (
-                SELECT DISTINCT ON (w.ordering_key) w.next_attempt_at, w.lease
-                FROM (
-                    SELECT d.message, d.ordering_key, d.next_attempt_at, d.lease
-                    FROM {s}.deliveries d
-                    WHERE d.subscription_id = s.id AND d.status = 'pending'
-                    ORDER BY d.message
-                    LIMIT $2
-                ) w
-                ORDER BY w.ordering_key, w.message
-             ) h
-             WHERE h.lease IS NULL)
-        ELSE
-            (SELECT d.next_attempt_at FROM {s}.deliveries d
-             WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL
-             ORDER BY d.next_attempt_at LIMIT 1)
-        END AS due
-    ) x)
-)";
 
 /// [`Store::next_due`](crate::store::Store::next_due): [`NEXT_DUE`], never before `now`.
 pub(super) async fn next_due(

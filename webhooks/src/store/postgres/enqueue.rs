@@ -21,13 +21,14 @@ use crate::{DeliveryId, Message, MessageId, SubscriptionId};
 /// usable inside the application's transaction): `enqueue` with an idempotency key, and
 /// `send_in_tx`.
 ///
-/// The version row is locked `FOR SHARE` before anything is written (every insert reads `go`,
-/// which reads it), after the schema's version lock in shared mode (see [`BUMP_VERSION`]), and
-/// compared as locked: in READ COMMITTED a lock that waited for a change returns the changed
-/// row, newer than the statement's snapshot. A stale version, a duplicate key, an unknown
-/// subscription or a taken message id store no message and raise no error, so that the
-/// application's transaction stays usable. (A key taken for a message that then does not go
-/// in is given back by `enqueue`'s rollback; `send_in_tx` sets no key.)
+/// The version row is locked `FOR SHARE` before anything is written (every insert reads `go`, which
+/// reads it), after the schema's version lock in shared mode (see
+/// [`BUMP_VERSION`](super::subscriptions::BUMP_VERSION)), and compared as locked: in READ COMMITTED
+/// a lock that waited for a change returns the changed row, newer than the statement's snapshot. A
+/// stale version, a duplicate key, an unknown subscription or a taken message id store no message
+/// and raise no error, so that the application's transaction stays usable. (A key taken for a
+/// message that then does not go in is given back by `enqueue`'s rollback; `send_in_tx` sets no
+/// key.)
 ///
 /// `$1`-`$6`: the message (id, time, event type, labels, body, ordering key); `$7`, `$8`, `$9`:
 /// the deliveries' subscriptions, ids and skipped flags, in order; `$10`: strict (an unknown
@@ -172,10 +173,11 @@ pub(super) async fn enqueue(
 }
 
 impl PostgresStore {
-    /// [`Store::enqueue`](crate::store::Store::enqueue) on `conn`, inside whatever transaction it is in: the outbox of
-    /// `Webhooks::send_in_tx`. Subscriptions deleted meanwhile are left out rather than failing
-    /// the application's transaction, and every store is woken on commit, this one included
-    /// (the runtime that sent cannot wake itself: the message is not visible before commit).
+    /// [`Store::enqueue`](crate::store::Store::enqueue) on `conn`, inside whatever transaction it
+    /// is in: the outbox of `Webhooks::send_in_tx`. Subscriptions deleted meanwhile are left out
+    /// rather than failing the application's transaction, and every store is woken on commit, this
+    /// one included (the runtime that sent cannot wake itself: the message is not visible before
+    /// commit).
     ///
     /// A stale version ([`StoreError::Stale`]) raises no SQL error: the transaction stays
     /// usable, to match again and retry. The version row stays locked `FOR SHARE` until the

@@ -113,8 +113,8 @@ pub(super) async fn delivery(
     row.as_ref().map(decode_delivery).transpose()
 }
 
-/// [`Store::message_deliveries`](crate::store::Store::message_deliveries): a message's deliveries, in the order
-/// they were stored.
+/// [`Store::message_deliveries`](crate::store::Store::message_deliveries): a message's deliveries,
+/// in the order they were stored.
 pub(super) async fn message_deliveries(
     store: &PostgresStore,
     id: MessageId,
@@ -140,8 +140,8 @@ pub(super) async fn attempts(
     rows.iter().map(|row| decode_attempt(id, row)).collect()
 }
 
-/// [`Store::query_deliveries`](crate::store::Store::query_deliveries): [`LOG`], continued by the filter both SQL
-/// stores share ([`push_log_filter`]).
+/// [`Store::query_deliveries`](crate::store::Store::query_deliveries): [`LOG`], continued by the
+/// filter both SQL stores share ([`push_log_filter`]).
 pub(super) async fn query_deliveries(
     store: &PostgresStore,
     query: &DeliveryQuery,
@@ -152,8 +152,8 @@ pub(super) async fn query_deliveries(
     delivery_page(&rows, size)
 }
 
-/// [`Store::redeliver`](crate::store::Store::redeliver): [`REDELIVER`]; a delivery it did not requeue is in flight
-/// (or not stored).
+/// [`Store::redeliver`](crate::store::Store::redeliver): [`REDELIVER`]; a delivery it did not
+/// requeue is in flight (or not stored).
 pub(super) async fn redeliver(
     store: &PostgresStore,
     id: DeliveryId,
@@ -214,8 +214,8 @@ pub(super) async fn recover(
     Ok(requeued.unsigned_abs())
 }
 
-/// [`Store::purge`](crate::store::Store::purge): [`PURGE_CHUNK`] messages per statement, then the idempotency keys
-/// stored before `before`.
+/// [`Store::purge`](crate::store::Store::purge): [`PURGE_CHUNK`] messages per statement, then the
+/// idempotency keys stored before `before`.
 pub(super) async fn purge(store: &PostgresStore, before: SystemTime) -> Result<u64, StoreError> {
     let before = millis(before);
     let mut purged = 0;

@@ -73,13 +73,13 @@ ORDER BY input.n";
 
 /// The health (`failing_since`, `consecutive_exhausted`) of the subscriptions `$1` (ids),
 /// their rows locked until commit, in id order (as every batch of attempts locks them).
-pub(super) const LOCK_HEALTH: &str = "SELECT id, failing_since, consecutive_exhausted FROM {s}.subscriptions \
-     WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
+pub(super) const LOCK_HEALTH: &str = "SELECT id, failing_since, consecutive_exhausted \
+     FROM {s}.subscriptions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 
 /// Writes the health of subscriptions: `$1`-`$3`, one element per subscription: id,
 /// `failing_since` and `consecutive_exhausted`.
-pub(super) const WRITE_HEALTH: &str = "UPDATE {s}.subscriptions s SET failing_since = u.failing_since, \
-     consecutive_exhausted = u.consecutive_exhausted \
+pub(super) const WRITE_HEALTH: &str = "UPDATE {s}.subscriptions s \
+     SET failing_since = u.failing_since, consecutive_exhausted = u.consecutive_exhausted \
      FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) \
      AS u(id, failing_since, consecutive_exhausted) WHERE s.id = u.id";
 

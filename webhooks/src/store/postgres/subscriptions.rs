@@ -67,9 +67,10 @@ INSERT INTO {s}.subscription_flow (subscription_id) SELECT id FROM ins";
 /// operations), so that an update never undoes a rotation or a disable. `$1`: the id; `$2`-`$10`:
 /// url, events, labels, headers, ordered, rate_limit, max_in_flight, retry, description. Returns
 /// the subscription as stored.
-pub(super) const UPDATE_SUBSCRIPTION: &str = "UPDATE {s}.subscriptions SET url = $2, events = $3::json, \
-     labels = $4::json, headers = $5::json, ordered = $6, rate_limit = $7, max_in_flight = $8, \
-     retry = $9::json, description = $10 WHERE id = $1 RETURNING {subscription}";
+pub(super) const UPDATE_SUBSCRIPTION: &str = "UPDATE {s}.subscriptions SET url = $2, \
+     events = $3::json, labels = $4::json, headers = $5::json, ordered = $6, rate_limit = $7, \
+     max_in_flight = $8, retry = $9::json, description = $10 WHERE id = $1 \
+     RETURNING {subscription}";
 
 /// Enables subscription `$1`, and returns it as stored. SET sees the row before the update:
 /// health is reset only if it was disabled.
@@ -98,8 +99,8 @@ pub(super) const LOCK_SUBSCRIPTION: &str =
 
 /// Writes the secrets of subscription `$1`: `$2`, as [`SubscriptionRow`] encodes them. Returns
 /// the subscription as stored.
-pub(super) const WRITE_SECRETS: &str = "UPDATE {s}.subscriptions SET secrets = $2::json WHERE id = $1 \
-     RETURNING {subscription}";
+pub(super) const WRITE_SECRETS: &str = "UPDATE {s}.subscriptions SET secrets = $2::json \
+     WHERE id = $1 RETURNING {subscription}";
 
 /// Deletes subscription `$1`, with its deliveries and their attempts, and its claim state
 /// (ON DELETE CASCADE).
@@ -111,8 +112,8 @@ pub(super) const SUBSCRIPTION: &str = "SELECT {subscription} FROM {s}.subscripti
 /// Every subscription, then the subscriptions' version (column 15). One statement, one
 /// snapshot: the set and its version agree. UUID v7 ids sort by creation time (oldest first);
 /// without subscriptions, one row of NULLs.
-pub(super) const SUBSCRIPTIONS: &str = "SELECT {subscription}, v.version FROM {s}.subscriptions_version v \
-     LEFT JOIN {s}.subscriptions ON true ORDER BY id";
+pub(super) const SUBSCRIPTIONS: &str = "SELECT {subscription}, v.version \
+     FROM {s}.subscriptions_version v LEFT JOIN {s}.subscriptions ON true ORDER BY id";
 
 /// A change to subscriptions (see [`PostgresStore::edit`]).
 pub(super) enum Edit<'a> {
