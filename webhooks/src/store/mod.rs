@@ -554,7 +554,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// A shared store is a store: several runtimes (or a runtime and a tool) in one process can
-/// use one [`MemoryStore`] or [`SqliteStore`](crate::store::SqliteStore) as workers on one
+/// use one [`MemoryStore`] or [`SqliteStore`] as workers on one
 /// PostgreSQL do.
 ///
 /// ```
