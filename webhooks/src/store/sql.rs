@@ -1,19 +1,22 @@
 //! What the SQL stores (`SqliteStore`, `PostgresStore`) share: how records are encoded into
-//! columns and decoded from them, how the delivery log shows a delivery's status, and the
-//! errors. One copy, so that the two databases cannot drift apart in what they store or show.
+//! columns and decoded from them, how the delivery log shows a delivery's status and filters
+//! deliveries ([`push_log_filter`]), and the errors. One copy, so that the two databases cannot
+//! drift apart in what they store or show.
 //!
-//! What really differs stays with each store: the SQL, the connections, and reading a row's
-//! columns ([`Columns`]): SQLite stores ids as blobs and types columns loosely, PostgreSQL stores
-//! `uuid`s and types columns strictly.
+//! What really differs stays with each store: the SQL, the connections, reading a row's columns
+//! ([`Columns`]) and the log filter's few database-specific words ([`LogDialect`]): SQLite
+//! stores ids as blobs and types columns loosely, PostgreSQL stores `uuid`s and types columns
+//! strictly.
 
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::{
-    Attempt, AttemptErrorKind, AttemptOutcome, Claim, Cursor, Delivery, DeliveryStatus, Entity,
-    LeaseId, Page, StoreError,
+    Attempt, AttemptErrorKind, AttemptOutcome, Claim, Cursor, Delivery, DeliveryQuery,
+    DeliveryStatus, Entity, LeaseId, Page, StoreError,
 };
 use crate::subscription::{DisableReason, Disabled};
 use crate::time::{from_unix_millis, unix_millis};
@@ -405,6 +408,84 @@ pub(super) fn delivery_page<R: Columns>(
         None
     };
     Ok(Page::new(items, next))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The delivery log's filter
+// ---------------------------------------------------------------------------------------------
+
+/// What the delivery log's filter ([`push_log_filter`]) writes differently in each database:
+/// implemented by each store for its database.
+pub(super) trait LogDialect: sqlx::Database {
+    /// The false literal that the statuses' ` OR …` conditions ([`or_status`]) follow
+    /// (PostgreSQL: `false`; SQLite: `0`).
+    const FALSE: &'static str;
+
+    /// Binds an id, as the database stores ids (PostgreSQL: a `uuid`; SQLite: a 16-byte blob).
+    fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid);
+
+    /// Pushes a condition that holds when the labels of the message `m` (a JSON object) have
+    /// `name` with the value `value`, binding both (PostgreSQL: `->>`; SQLite: `json_each`).
+    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str);
+}
+
+/// Pushes the delivery log's query onto `sql`: a `SELECT` of the delivery view (`d`: the
+/// deliveries, `m`: their messages, the columns as [`decode_delivery`] reads them) whose
+/// `WHERE` clause is open to ` AND …` (it ends in a true condition). Pushes the conditions of
+/// `query` (cursor, subscription, statuses, event type, label, since, until), newest first, and
+/// the page's limit. Returns the page size, for [`delivery_page`].
+#[cfg_attr(
+    not(feature = "postgres"),
+    expect(dead_code, reason = "until SqliteStore's query_deliveries uses it too")
+)]
+pub(super) fn push_log_filter<DB>(sql: &mut QueryBuilder<DB>, query: &DeliveryQuery) -> usize
+where
+    DB: LogDialect,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(cursor) = query.cursor {
+        // Row values walk the (created_at, id) index backwards from the cursor.
+        sql.push(" AND (d.created_at, d.id) < (")
+            .push_bind(cursor.created_at_ms)
+            .push(", ");
+        DB::push_id(sql, cursor.id.as_uuid());
+        sql.push(")");
+    }
+    if let Some(sub) = query.subscription {
+        sql.push(" AND d.subscription_id = ");
+        DB::push_id(sql, sub.as_uuid());
+    }
+    if !query.statuses.is_empty() {
+        // As the view shows them: in flight and failed are pending rows.
+        sql.push(" AND (").push(DB::FALSE);
+        for status in &query.statuses {
+            sql.push(or_status(*status));
+        }
+        sql.push(")");
+    }
+    if let Some(event_type) = &query.event_type {
+        sql.push(" AND m.event_type = ")
+            .push_bind(event_type.clone());
+    }
+    if let Some((name, value)) = &query.label {
+        sql.push(" AND ");
+        DB::push_label(sql, name, value);
+    }
+    // Creation times are whole milliseconds: `>= since` and `< until` hold exactly against
+    // the bounds rounded up.
+    if let Some(since) = query.since {
+        sql.push(" AND d.created_at >= ")
+            .push_bind(millis_ceil(since));
+    }
+    if let Some(until) = query.until {
+        sql.push(" AND d.created_at < ")
+            .push_bind(millis_ceil(until));
+    }
+    let size = query.page_size();
+    sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
+        .push_bind(count(size));
+    size
 }
 
 /// A claim from a claimed delivery's row: the delivery view, then its message's labels (JSON
