@@ -27,12 +27,13 @@ use std::time::{Duration, SystemTime};
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
-    kind: Kind,
-    jitter: f64,
+    pub(crate) kind: Kind,
+    pub(crate) jitter: f64,
 }
 
+/// The shape of the delays (read by the stores' stored form, `store::sql`).
 #[derive(Clone, Debug, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Schedule(Vec<Duration>),
     Exponential {
         initial: Duration,
@@ -226,74 +227,5 @@ mod tests {
         for bad in ["", "-1", "soon", "1.5"] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }
-    }
-}
-
-/// The stored form of a [`RetryPolicy`], for stores: JSON such as
-/// `{"schedule":[{"secs":5,"nanos":0}],"jitter":"0.2"}`. Durations are exact and the jitter is its
-/// shortest decimal text (read back exactly), so a policy survives the round trip unchanged.
-// Used by the database stores only.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredRetryPolicy {
-    #[serde(flatten)]
-    kind: StoredKind,
-    jitter: String,
-}
-
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum StoredKind {
-    Schedule(Vec<Duration>),
-    Exponential {
-        initial: Duration,
-        max_delay: Duration,
-        max_attempts: u32,
-    },
-}
-
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-impl RetryPolicy {
-    /// The policy as JSON text, for stores, in the form described above.
-    pub(crate) fn to_stored(&self) -> String {
-        let kind = match &self.kind {
-            Kind::Schedule(delays) => StoredKind::Schedule(delays.clone()),
-            Kind::Exponential {
-                initial,
-                max_delay,
-                max_attempts,
-            } => StoredKind::Exponential {
-                initial: *initial,
-                max_delay: *max_delay,
-                max_attempts: *max_attempts,
-            },
-        };
-        let stored = StoredRetryPolicy {
-            kind,
-            jitter: self.jitter.to_string(),
-        };
-        // Durations, a number and a string: nothing here can fail to serialize.
-        serde_json::to_string(&stored).unwrap_or_default()
-    }
-
-    /// The policy [`to_stored`](Self::to_stored) wrote; `None` if `text` is not one.
-    pub(crate) fn from_stored(text: &str) -> Option<RetryPolicy> {
-        let stored: StoredRetryPolicy = serde_json::from_str(text).ok()?;
-        let jitter: f64 = stored.jitter.parse().ok()?;
-        let kind = match stored.kind {
-            StoredKind::Schedule(delays) => Kind::Schedule(delays),
-            StoredKind::Exponential {
-                initial,
-                max_delay,
-                max_attempts,
-            } => Kind::Exponential {
-                initial,
-                max_delay,
-                max_attempts: max_attempts.max(1),
-            },
-        };
-        // Through the builder, so that a hand-edited jitter is clamped as any other.
-        Some(RetryPolicy { kind, jitter: 0.0 }.jitter(jitter))
     }
 }

@@ -18,6 +18,7 @@ use super::{
     Attempt, AttemptErrorKind, AttemptOutcome, Claim, Cursor, Delivery, DeliveryQuery,
     DeliveryStatus, Entity, LeaseId, Page, StoreError,
 };
+use crate::retry::Kind;
 use crate::subscription::{DisableReason, Disabled};
 use crate::time::{from_unix_millis, unix_millis};
 use crate::{
@@ -178,7 +179,7 @@ pub(super) struct SubscriptionRow {
     pub(super) rate_limit: Option<i64>,
     /// `max_in_flight`.
     pub(super) max_in_flight: Option<i64>,
-    /// `retry`: [`RetryPolicy::to_stored`].
+    /// `retry`: [`retry_to_stored`].
     pub(super) retry: Option<String>,
     /// `description`.
     pub(super) description: Option<String>,
@@ -211,7 +212,7 @@ impl SubscriptionRow {
             ordered: s.ordered,
             rate_limit: s.rate_limit.map(i64::from),
             max_in_flight: s.max_in_flight.map(count),
-            retry: s.retry.as_ref().map(RetryPolicy::to_stored),
+            retry: s.retry.as_ref().map(retry_to_stored),
             description: s.description.clone(),
             created_at: millis(s.created_at),
             disabled_at,
@@ -297,8 +298,7 @@ pub(super) fn decode_subscription(row: &impl Columns) -> Result<Subscription, St
         .map_err(|e| corrupt("subscription max_in_flight", e))?;
     let retry = match row.opt_text(9)? {
         Some(text) => Some(
-            RetryPolicy::from_stored(&text)
-                .ok_or_else(|| corrupt("subscription retry policy", text))?,
+            retry_from_stored(&text).ok_or_else(|| corrupt("subscription retry policy", text))?,
         ),
         None => None,
     };
@@ -560,4 +560,71 @@ pub(super) fn decode_attempt(
         Duration::from_nanos(latency),
         outcome,
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stored form of a retry policy
+// ---------------------------------------------------------------------------------------------
+
+/// The stored form of a [`RetryPolicy`], for stores: JSON such as
+/// `{"schedule":[{"secs":5,"nanos":0}],"jitter":"0.2"}`. Durations are exact and the jitter is its
+/// shortest decimal text (read back exactly), so a policy survives the round trip unchanged.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRetryPolicy {
+    #[serde(flatten)]
+    kind: StoredKind,
+    jitter: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredKind {
+    Schedule(Vec<Duration>),
+    Exponential {
+        initial: Duration,
+        max_delay: Duration,
+        max_attempts: u32,
+    },
+}
+
+/// A retry policy as JSON text, in the form described above.
+pub(super) fn retry_to_stored(policy: &RetryPolicy) -> String {
+    let kind = match &policy.kind {
+        Kind::Schedule(delays) => StoredKind::Schedule(delays.clone()),
+        Kind::Exponential {
+            initial,
+            max_delay,
+            max_attempts,
+        } => StoredKind::Exponential {
+            initial: *initial,
+            max_delay: *max_delay,
+            max_attempts: *max_attempts,
+        },
+    };
+    let stored = StoredRetryPolicy {
+        kind,
+        jitter: policy.jitter.to_string(),
+    };
+    // Durations, a number and a string: nothing here can fail to serialize.
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+/// The policy [`retry_to_stored`] wrote; `None` if `text` is not one.
+pub(super) fn retry_from_stored(text: &str) -> Option<RetryPolicy> {
+    let stored: StoredRetryPolicy = serde_json::from_str(text).ok()?;
+    let jitter: f64 = stored.jitter.parse().ok()?;
+    let kind = match stored.kind {
+        StoredKind::Schedule(delays) => Kind::Schedule(delays),
+        StoredKind::Exponential {
+            initial,
+            max_delay,
+            max_attempts,
+        } => Kind::Exponential {
+            initial,
+            max_delay,
+            max_attempts: max_attempts.max(1),
+        },
+    };
+    // Through the builder, so that a hand-edited jitter is clamped as any other.
+    Some(RetryPolicy { kind, jitter: 0.0 }.jitter(jitter))
 }
