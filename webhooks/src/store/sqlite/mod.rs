@@ -60,8 +60,8 @@ use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId
 /// The schema, one migration per version: `MIGRATIONS[n]` takes `user_version` from `n` to
 /// `n + 1`. Append only.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-    include_str!("../../migrations/sqlite/0002_many_workers.sql"),
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../../migrations/sqlite/0002_many_workers.sql"),
 ];
 
 /// How long a statement waits for a lock held by another connection before failing.
