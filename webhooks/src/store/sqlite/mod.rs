@@ -73,6 +73,23 @@ const READERS: u32 = 4;
 /// Messages deleted per transaction by `purge`, so that retention never holds the writer long.
 const PURGE_CHUNK: usize = 512;
 
+/// Starts a write transaction taking the write lock up front, so that it never fails half-way
+/// on a lock another connection (say, a `sqlite3` shell) holds.
+const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+
+/// Releases every lease, on open: whoever held them is gone. No parameters.
+const CLEAR_LEASES: &str =
+    "UPDATE deliveries SET lease = NULL, lease_until = NULL WHERE lease IS NOT NULL";
+
+/// Reads the schema version of the file (how many of [`MIGRATIONS`] it has). No parameters.
+const USER_VERSION: &str = "PRAGMA user_version";
+
+/// Sets the schema version of the file to `version` (spliced in: PRAGMA takes no parameters;
+/// the value is our own integer).
+fn set_user_version(version: usize) -> String {
+    format!("PRAGMA user_version = {version}")
+}
+
 /// A [`Store`] in one SQLite file: subscriptions, messages, deliveries and attempts survive
 /// restarts, and a process that opens the file after another died takes over its work at once.
 ///
@@ -262,12 +279,10 @@ impl SqliteStore {
         migrate(&writer, &path).await?;
         // We hold the lock, so whoever held these leases is gone: release them now rather than
         // when they lapse.
-        sqlx::query(
-            "UPDATE deliveries SET lease = NULL, lease_until = NULL WHERE lease IS NOT NULL",
-        )
-        .execute(&writer)
-        .await
-        .map_err(db)?;
+        sqlx::query(CLEAR_LEASES)
+            .execute(&writer)
+            .await
+            .map_err(db)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .test_before_acquire(false)
@@ -299,11 +314,9 @@ impl SqliteStore {
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on a
-        // lock another connection (say, a `sqlite3` shell) holds.
         self.inner
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN_IMMEDIATE)
             .await
             .map_err(db)
     }
@@ -340,8 +353,8 @@ fn lock(path: &Path) -> Result<File, StoreError> {
 
 /// Applies the migrations the file lacks, in one transaction.
 async fn migrate(writer: &SqlitePool, path: &Path) -> Result<(), StoreError> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+    let mut tx = writer.begin_with(BEGIN_IMMEDIATE).await.map_err(db)?;
+    let found: i64 = sqlx::query_scalar(USER_VERSION)
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
@@ -357,14 +370,10 @@ async fn migrate(writer: &SqlitePool, path: &Path) -> Result<(), StoreError> {
         })?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
-        // PRAGMA takes no parameters; the value is our own integer.
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "PRAGMA user_version = {}",
-            version + 1
-        )))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        sqlx::raw_sql(AssertSqlSafe(set_user_version(version + 1)))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
     }
     tx.commit().await.map_err(db)
 }
@@ -636,6 +645,37 @@ const RELEASE_LAPSED: &str = release_lapsed!();
 
 /// See [`claim_sql`].
 const CLAIM: &str = claim_sql!();
+
+/// When the next claim may find work: the earliest of a lease that lapses, an ordered
+/// subscription's earliest unleased head of a key, an unordered subscription's earliest unleased
+/// delivery (unix ms; NULL: none). (A head waiting for a later delivery of its key leased before
+/// the subscription was ordered is early: that lease's end is counted too.) Parameter:
+/// [`ORDERED_WINDOW`].
+const NEXT_DUE: &str = concat!(
+    "WITH p AS MATERIALIZED (SELECT ? AS win) \
+     SELECT MIN(due) FROM ( \
+       SELECT MIN(lease_until) AS due FROM deliveries WHERE lease IS NOT NULL \
+       UNION ALL \
+       SELECT CASE \
+       WHEN s.ordered AND EXISTS (",
+    keyed!(),
+    ") THEN (SELECT MIN(w.due) FROM (",
+    ordered_heads!(),
+    ") AS w WHERE w.nth = 1 AND NOT w.leased) \
+       WHEN s.ordered THEN \
+         (SELECT CASE WHEN y.lease IS NULL THEN y.next_attempt_at END \
+          FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending' \
+          ORDER BY y.message, y.pk LIMIT 1) \
+       ELSE \
+         (SELECT MIN(d.next_attempt_at) FROM deliveries d \
+          WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL) \
+       END FROM p, subscriptions s)"
+);
+
+/// Releases the leases of a claim: parameter, the claim's lease (as in the table). `lease IS NOT
+/// NULL`: through the index of leases.
+const RELEASE: &str =
+    "UPDATE deliveries SET lease = NULL, lease_until = NULL WHERE lease IS NOT NULL AND lease = ?";
 
 /// How many columns a claimed delivery's row of [`claim_sql`] has: more than any row of
 /// [`round_read_sql`], which tells them apart when the two run as one call ([`CLAIM_AND_READ`]),
@@ -1390,15 +1430,11 @@ impl Inner {
     async fn release(&self, slot: &mut Option<Writer>, lease: Uuid) {
         let released = async {
             let writer = self.connection(slot).await?;
-            // `lease IS NOT NULL`: through the index of leases.
-            sqlx::query(
-                "UPDATE deliveries SET lease = NULL, lease_until = NULL \
-                 WHERE lease IS NOT NULL AND lease = ?",
-            )
-            .bind(blob(lease))
-            .execute(&mut *writer.conn)
-            .await
-            .map_err(db)
+            sqlx::query(RELEASE)
+                .bind(blob(lease))
+                .execute(&mut *writer.conn)
+                .await
+                .map_err(db)
         }
         .await;
         if let Err(error) = released {
@@ -1535,14 +1571,166 @@ impl Inner {
     }
 }
 
+/// Moves the version of the subscriptions on and returns it. No parameters.
+const BUMP_VERSION: &str =
+    "UPDATE subscriptions_version SET version = version + 1 RETURNING version";
+
+/// Reads the version of the subscriptions. No parameters.
+const SUBSCRIPTIONS_VERSION: &str = "SELECT version FROM subscriptions_version";
+
+/// Inserts a subscription: parameters, its columns in `subscription_columns!()` order (see
+/// [`bind_subscription`]).
+const INSERT_SUBSCRIPTION: &str = concat!(
+    "INSERT INTO subscriptions (",
+    subscription_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+);
+
+/// Writes a subscription's settings — not the secrets, the disable, the health nor the creation
+/// time — and returns its columns. Parameters: url, events, labels, headers, ordered,
+/// rate_limit, max_in_flight, retry, description, then the id.
+const UPDATE_SUBSCRIPTION: &str = concat!(
+    "UPDATE subscriptions SET url = ?, events = ?, labels = ?, headers = ?, ordered = ?, \
+     rate_limit = ?, max_in_flight = ?, retry = ?, description = ? WHERE id = ? \
+     RETURNING ",
+    subscription_columns!()
+);
+
+/// Enables a subscription and returns its columns; its health is reset only if it was disabled
+/// (SET expressions see the row before the update). Parameter: the id.
+const ENABLE_SUBSCRIPTION: &str = concat!(
+    "UPDATE subscriptions SET disabled_at = NULL, disabled_reason = NULL, \
+     disabled_detail = NULL, \
+     failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END, \
+     consecutive_exhausted = \
+       CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
+     WHERE id = ? RETURNING ",
+    subscription_columns!()
+);
+
+/// Disables a subscription and returns its columns. Parameters: disabled_at, disabled_reason,
+/// disabled_detail, then the id.
+const DISABLE_SUBSCRIPTION: &str = concat!(
+    "UPDATE subscriptions SET disabled_at = ?, disabled_reason = ?, disabled_detail = ? \
+     WHERE id = ? RETURNING ",
+    subscription_columns!()
+);
+
+/// Skips a subscription's unfinished deliveries, those in flight too, keeping their lease: their
+/// attempt is still recorded, and only a success changes them from skipped (see the module docs
+/// of `store`). Parameter: the subscription's id.
+const SKIP_PENDING: &str = "UPDATE deliveries SET status = 'skipped', next_attempt_at = NULL \
+                            WHERE subscription_id = ? AND status = 'pending'";
+
+/// Reads a subscription's columns. Parameter: the id.
+const SELECT_SUBSCRIPTION: &str = concat!(
+    "SELECT ",
+    subscription_columns!(),
+    " FROM subscriptions WHERE id = ?"
+);
+
+/// Reads every subscription's columns, oldest first (UUID v7 ids sort by creation time). No
+/// parameters.
+const SELECT_SUBSCRIPTIONS: &str = concat!(
+    "SELECT ",
+    subscription_columns!(),
+    " FROM subscriptions ORDER BY id"
+);
+
+/// Writes a subscription's secrets and returns its columns. Parameters: the secrets, the id.
+const SET_SECRETS: &str = concat!(
+    "UPDATE subscriptions SET secrets = ? WHERE id = ? RETURNING ",
+    subscription_columns!()
+);
+
+/// Deletes a subscription. Parameter: the id.
+const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = ?";
+
+/// Deletes the attempts of a subscription's deliveries. Parameter: the subscription's id.
+const DELETE_SUBSCRIPTION_ATTEMPTS: &str = "DELETE FROM attempts WHERE delivery IN \
+                                            (SELECT pk FROM deliveries WHERE subscription_id = ?)";
+
+/// Deletes a subscription's deliveries. Parameter: the subscription's id.
+const DELETE_SUBSCRIPTION_DELIVERIES: &str = "DELETE FROM deliveries WHERE subscription_id = ?";
+
+/// Reads a delivery (the view). Parameter: its id.
+const SELECT_DELIVERY: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE d.id = ?"
+);
+
+/// Reads a message's deliveries (the view), in the order they were enqueued. Parameter: the
+/// message's id.
+const MESSAGE_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM messages m JOIN deliveries d ON d.message = m.seq WHERE m.id = ? ORDER BY d.pk"
+);
+
+/// Reads a delivery's attempts, first first, in the order [`decode_attempt`] reads them.
+/// Parameter: the delivery's id.
+const ATTEMPTS: &str = "SELECT a.number, a.at, a.latency_ns, a.status_code, a.error, \
+                        a.error_message, a.response_body FROM deliveries d \
+                        JOIN attempts a ON a.delivery = d.pk WHERE d.id = ? ORDER BY a.pk";
+
+/// Deletes the idempotency keys stored before a time. Parameter: the time (unix ms).
+const PURGE_KEYS: &str = "DELETE FROM idempotency_keys WHERE created_at < ?";
+
+/// The next messages `purge` may delete: created before a time, every delivery delivered, after
+/// a `(created_at, seq)` (where the previous chunk ended), oldest first. Parameters: the time
+/// (unix ms), `created_at`, `seq`, how many. Its rows: `created_at`, `seq`.
+const PURGEABLE: &str = "SELECT m.created_at, m.seq FROM messages m \
+                         WHERE m.created_at < ? AND (m.created_at, m.seq) > (?, ?) AND NOT EXISTS \
+                         (SELECT 1 FROM deliveries d WHERE d.message = m.seq \
+                         AND d.status <> 'delivered') \
+                         ORDER BY m.created_at, m.seq LIMIT ?";
+
+/// The statements that delete the messages `list` (their `seq`s, comma-separated; our own
+/// integers, spliced in: nothing to escape), their deliveries and their attempts, in the order
+/// they must run. Not cached: their text varies with the list.
+fn purge_statements(list: &str) -> [String; 3] {
+    [
+        format!(
+            "DELETE FROM attempts WHERE delivery IN \
+             (SELECT pk FROM deliveries WHERE message IN ({list}))"
+        ),
+        format!("DELETE FROM deliveries WHERE message IN ({list})"),
+        format!("DELETE FROM messages WHERE seq IN ({list})"),
+    ]
+}
+
+/// Whether a delivery is leased (NULL: there is none). Parameter: its id.
+const LEASED: &str = "SELECT lease IS NOT NULL FROM deliveries WHERE id = ?";
+
+/// Makes a delivery pending again, due at once, marked requeued. Parameters: now (unix ms), its
+/// id.
+const REQUEUE: &str = "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, \
+                       requeued = 1 WHERE id = ?";
+
+/// Whether a subscription exists. Parameter: its id.
+const SUBSCRIPTION_EXISTS: &str = "SELECT 1 FROM subscriptions WHERE id = ?";
+
+/// A delivery of a subscription, created in a range, skipped while in flight and still leased.
+/// Parameters: the subscription's id, now, since, until (unix ms). Its row: the delivery's id.
+const LEASED_SKIPPED: &str = "SELECT id FROM deliveries WHERE subscription_id = ? \
+                              AND status = 'skipped' AND lease IS NOT NULL AND lease_until > ? \
+                              AND created_at >= ? AND created_at < ? LIMIT 1";
+
+/// Makes a subscription's exhausted and skipped deliveries created in a range pending again,
+/// due at once, marked requeued, their leases released. Parameters: now, the subscription's id,
+/// since, until (unix ms).
+const REQUEUE_RANGE: &str = "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, \
+                             requeued = 1, lease = NULL, lease_until = NULL \
+                             WHERE subscription_id = ? AND status IN ('exhausted', 'skipped') \
+                             AND created_at >= ? AND created_at < ?";
+
 /// The next version of the subscriptions, in the transaction of the change.
 async fn bump(tx: &mut Transaction<'static, Sqlite>) -> Result<u64, StoreError> {
-    let version: i64 = sqlx::query_scalar(
-        "UPDATE subscriptions_version SET version = version + 1 RETURNING version",
-    )
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db)?;
+    let version: i64 = sqlx::query_scalar(BUMP_VERSION)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db)?;
     u64::try_from(version).map_err(|e| corrupt("version", e))
 }
 
@@ -1584,13 +1772,8 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<u64, StoreError> {
         let row = SubscriptionRow::new(subscription)?;
-        let sql = concat!(
-            "INSERT INTO subscriptions (",
-            subscription_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
         let mut tx = self.write().await?;
-        match bind_subscription(sqlx::query(sql), row)
+        match bind_subscription(sqlx::query(INSERT_SUBSCRIPTION), row)
             .execute(&mut *tx)
             .await
         {
@@ -1615,15 +1798,9 @@ impl Store for SqliteStore {
     ) -> Result<Versioned<Subscription>, StoreError> {
         let row = SubscriptionRow::new(subscription)?;
         // Settings only: not the secrets, the disable, the health nor the creation time.
-        let sql = concat!(
-            "UPDATE subscriptions SET url = ?, events = ?, labels = ?, headers = ?, ordered = ?, \
-             rate_limit = ?, max_in_flight = ?, retry = ?, description = ? WHERE id = ? \
-             RETURNING ",
-            subscription_columns!()
-        );
         self.change(
             subscription.id,
-            sql,
+            UPDATE_SUBSCRIPTION,
             |query| {
                 query
                     .bind(row.url)
@@ -1645,18 +1822,8 @@ impl Store for SqliteStore {
         &self,
         id: SubscriptionId,
     ) -> Result<Versioned<Subscription>, StoreError> {
-        // SET expressions see the row before the update: health is reset only if it was
-        // disabled.
-        let sql = concat!(
-            "UPDATE subscriptions SET disabled_at = NULL, disabled_reason = NULL, \
-             disabled_detail = NULL, \
-             failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END, \
-             consecutive_exhausted = \
-               CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
-             WHERE id = ? RETURNING ",
-            subscription_columns!()
-        );
-        self.change(id, sql, |query| query, None).await
+        self.change(id, ENABLE_SUBSCRIPTION, |query| query, None)
+            .await
     }
 
     async fn disable_subscription(
@@ -1665,20 +1832,11 @@ impl Store for SqliteStore {
         disabled: Disabled,
     ) -> Result<Versioned<Subscription>, StoreError> {
         let (at, reason, detail) = disabled_parts(Some(&disabled));
-        let sql = concat!(
-            "UPDATE subscriptions SET disabled_at = ?, disabled_reason = ?, disabled_detail = ? \
-             WHERE id = ? RETURNING ",
-            subscription_columns!()
-        );
-        // Those in flight too, keeping their lease: their attempt is still recorded, and only a
-        // success changes them from skipped (see the module docs of `store`).
-        let skip = "UPDATE deliveries SET status = 'skipped', next_attempt_at = NULL \
-                    WHERE subscription_id = ? AND status = 'pending'";
         self.change(
             id,
-            sql,
+            DISABLE_SUBSCRIPTION,
             |query| query.bind(at).bind(reason).bind(detail),
-            Some(skip),
+            Some(SKIP_PENDING),
         )
         .await
     }
@@ -1692,28 +1850,21 @@ impl Store for SqliteStore {
     ) -> Result<Versioned<Subscription>, StoreError> {
         let key = blob(id.as_uuid());
         let mut tx = self.write().await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            subscription_columns!(),
-            " FROM subscriptions WHERE id = ?"
-        ))
-        .bind(&key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?
-        .ok_or_else(|| not_found(Entity::Subscription, id))?;
+        let row = sqlx::query(SELECT_SUBSCRIPTION)
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| not_found(Entity::Subscription, id))?;
         let mut subscription = decode_subscription(&row)?;
         subscription.rotate(secret.clone(), now, overlap);
         let secrets = SubscriptionRow::new(&subscription)?.secrets;
-        let row = sqlx::query(concat!(
-            "UPDATE subscriptions SET secrets = ? WHERE id = ? RETURNING ",
-            subscription_columns!()
-        ))
-        .bind(secrets)
-        .bind(&key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+        let row = sqlx::query(SET_SECRETS)
+            .bind(secrets)
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
         // As stored: times in whole milliseconds.
         let subscription = decode_subscription(&row)?;
         let version = bump(&mut tx).await?;
@@ -1724,7 +1875,7 @@ impl Store for SqliteStore {
     async fn delete_subscription(&self, id: SubscriptionId) -> Result<Option<u64>, StoreError> {
         let key = blob(id.as_uuid());
         let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM subscriptions WHERE id = ?")
+        let done = sqlx::query(DELETE_SUBSCRIPTION)
             .bind(&key)
             .execute(&mut *tx)
             .await
@@ -1732,15 +1883,12 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        sqlx::query(
-            "DELETE FROM attempts WHERE delivery IN \
-             (SELECT pk FROM deliveries WHERE subscription_id = ?)",
-        )
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("DELETE FROM deliveries WHERE subscription_id = ?")
+        sqlx::query(DELETE_SUBSCRIPTION_ATTEMPTS)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(DELETE_SUBSCRIPTION_DELIVERIES)
             .bind(&key)
             .execute(&mut *tx)
             .await
@@ -1751,15 +1899,11 @@ impl Store for SqliteStore {
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            subscription_columns!(),
-            " FROM subscriptions WHERE id = ?"
-        ))
-        .bind(blob(id.as_uuid()))
-        .fetch_optional(&self.inner.readers)
-        .await
-        .map_err(db)?;
+        let row = sqlx::query(SELECT_SUBSCRIPTION)
+            .bind(blob(id.as_uuid()))
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(db)?;
         row.as_ref().map(decode_subscription).transpose()
     }
 
@@ -1767,15 +1911,11 @@ impl Store for SqliteStore {
         // One read transaction: the list and the version of one moment.
         let mut tx = self.inner.readers.begin().await.map_err(db)?;
         // UUID v7 ids sort by creation time: oldest first.
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            subscription_columns!(),
-            " FROM subscriptions ORDER BY id"
-        ))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let version: i64 = sqlx::query_scalar("SELECT version FROM subscriptions_version")
+        let rows = sqlx::query(SELECT_SUBSCRIPTIONS)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        let version: i64 = sqlx::query_scalar(SUBSCRIPTIONS_VERSION)
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
@@ -1835,73 +1975,38 @@ impl Store for SqliteStore {
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
-        // The earliest of: a lease that lapses; an ordered subscription's earliest unleased head
-        // of a key; an unordered subscription's earliest unleased delivery. (A head waiting for
-        // a later delivery of its key leased before the subscription was ordered is early: that
-        // lease's end is counted too.)
-        let earliest: Option<i64> = sqlx::query_scalar(concat!(
-            "WITH p AS MATERIALIZED (SELECT ? AS win) \
-             SELECT MIN(due) FROM ( \
-               SELECT MIN(lease_until) AS due FROM deliveries WHERE lease IS NOT NULL \
-               UNION ALL \
-               SELECT CASE \
-               WHEN s.ordered AND EXISTS (",
-            keyed!(),
-            ") THEN (SELECT MIN(w.due) FROM (",
-            ordered_heads!(),
-            ") AS w WHERE w.nth = 1 AND NOT w.leased) \
-               WHEN s.ordered THEN \
-                 (SELECT CASE WHEN y.lease IS NULL THEN y.next_attempt_at END \
-                  FROM deliveries y WHERE y.subscription_id = s.id AND y.status = 'pending' \
-                  ORDER BY y.message, y.pk LIMIT 1) \
-               ELSE \
-                 (SELECT MIN(d.next_attempt_at) FROM deliveries d \
-                  WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL) \
-               END FROM p, subscriptions s)"
-        ))
-        .bind(count(ORDERED_WINDOW))
-        .fetch_one(&self.inner.readers)
-        .await
-        .map_err(db)?;
+        let earliest: Option<i64> = sqlx::query_scalar(NEXT_DUE)
+            .bind(count(ORDERED_WINDOW))
+            .fetch_one(&self.inner.readers)
+            .await
+            .map_err(db)?;
         Ok(earliest.map(|e| from_unix_millis(e).max(now)))
     }
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE d.id = ?"
-        ))
-        .bind(blob(id.as_uuid()))
-        .fetch_optional(&self.inner.readers)
-        .await
-        .map_err(db)?;
+        let row = sqlx::query(SELECT_DELIVERY)
+            .bind(blob(id.as_uuid()))
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(db)?;
         row.as_ref().map(decode_delivery).transpose()
     }
 
     async fn message_deliveries(&self, id: MessageId) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM messages m JOIN deliveries d ON d.message = m.seq WHERE m.id = ? ORDER BY d.pk"
-        ))
-        .bind(blob(id.as_uuid()))
-        .fetch_all(&self.inner.readers)
-        .await
-        .map_err(db)?;
+        let rows = sqlx::query(MESSAGE_DELIVERIES)
+            .bind(blob(id.as_uuid()))
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(db)?;
         rows.iter().map(decode_delivery).collect()
     }
 
     async fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.number, a.at, a.latency_ns, a.status_code, a.error, a.error_message, \
-             a.response_body FROM deliveries d JOIN attempts a ON a.delivery = d.pk \
-             WHERE d.id = ? ORDER BY a.pk",
-        )
-        .bind(blob(id.as_uuid()))
-        .fetch_all(&self.inner.readers)
-        .await
-        .map_err(db)?;
+        let rows = sqlx::query(ATTEMPTS)
+            .bind(blob(id.as_uuid()))
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(db)?;
         rows.iter().map(|row| decode_attempt(id, row)).collect()
     }
 
@@ -1909,7 +2014,7 @@ impl Store for SqliteStore {
         // Creation times are whole milliseconds: `< before` holds exactly against it rounded up.
         let before = millis_ceil(before);
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+        sqlx::query(PURGE_KEYS)
             .bind(before)
             .execute(&mut *tx)
             .await
@@ -1921,19 +2026,14 @@ impl Store for SqliteStore {
         let mut after = (i64::MIN, i64::MIN);
         loop {
             let mut tx = self.write().await?;
-            let rows = sqlx::query(
-                "SELECT m.created_at, m.seq FROM messages m \
-                 WHERE m.created_at < ? AND (m.created_at, m.seq) > (?, ?) AND NOT EXISTS \
-                 (SELECT 1 FROM deliveries d WHERE d.message = m.seq AND d.status <> 'delivered') \
-                 ORDER BY m.created_at, m.seq LIMIT ?",
-            )
-            .bind(before)
-            .bind(after.0)
-            .bind(after.1)
-            .bind(count(PURGE_CHUNK))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
+            let rows = sqlx::query(PURGEABLE)
+                .bind(before)
+                .bind(after.0)
+                .bind(after.1)
+                .bind(count(PURGE_CHUNK))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
             let mut seqs = Vec::with_capacity(rows.len());
             for row in &rows {
                 after = (row.col(0)?, row.col(1)?);
@@ -1944,14 +2044,7 @@ impl Store for SqliteStore {
             }
             // A list of our own integers: nothing to escape. Not cached: its length varies.
             let list = seqs.join(",");
-            for sql in [
-                format!(
-                    "DELETE FROM attempts WHERE delivery IN \
-                     (SELECT pk FROM deliveries WHERE message IN ({list}))"
-                ),
-                format!("DELETE FROM deliveries WHERE message IN ({list})"),
-                format!("DELETE FROM messages WHERE seq IN ({list})"),
-            ] {
+            for sql in purge_statements(&list) {
                 sqlx::query(AssertSqlSafe(sql))
                     .persistent(false)
                     .execute(&mut *tx)
@@ -2034,12 +2127,11 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let leased: Option<bool> =
-            sqlx::query_scalar("SELECT lease IS NOT NULL FROM deliveries WHERE id = ?")
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+        let leased: Option<bool> = sqlx::query_scalar(LEASED)
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
         if leased != Some(false) {
             // The leases released stay released.
             tx.commit().await.map_err(db)?;
@@ -2048,24 +2140,17 @@ impl Store for SqliteStore {
                 Some(_) => conflict(Entity::Delivery, id, "is in flight"),
             });
         }
-        sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, requeued = 1 \
-             WHERE id = ?",
-        )
-        .bind(millis(now))
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE d.id = ?"
-        ))
-        .bind(&key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+        sqlx::query(REQUEUE)
+            .bind(millis(now))
+            .bind(&key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let row = sqlx::query(SELECT_DELIVERY)
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
         let delivery = decode_delivery(&row)?;
         tx.commit().await.map_err(db)?;
         Ok(delivery)
@@ -2080,7 +2165,7 @@ impl Store for SqliteStore {
     ) -> Result<u64, StoreError> {
         let key = blob(subscription.as_uuid());
         let mut tx = self.write().await?;
-        let known = sqlx::query("SELECT 1 FROM subscriptions WHERE id = ?")
+        let known = sqlx::query(SUBSCRIPTION_EXISTS)
             .bind(&key)
             .fetch_optional(&mut *tx)
             .await
@@ -2091,18 +2176,14 @@ impl Store for SqliteStore {
         let (since, until) = (millis_ceil(since), millis_ceil(until));
         // A delivery skipped while in flight holds its lease until its attempt is recorded or the
         // lease lapses: it cannot be requeued, as `redeliver` refuses it; then nothing is.
-        let leased: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT id FROM deliveries WHERE subscription_id = ? AND status = 'skipped' \
-               AND lease IS NOT NULL AND lease_until > ? AND created_at >= ? AND created_at < ? \
-             LIMIT 1",
-        )
-        .bind(&key)
-        .bind(millis(now))
-        .bind(since)
-        .bind(until)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
+        let leased: Option<Vec<u8>> = sqlx::query_scalar(LEASED_SKIPPED)
+            .bind(&key)
+            .bind(millis(now))
+            .bind(since)
+            .bind(until)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
         if let Some(id) = leased {
             let id = Uuid::from_slice(&id).map_err(|e| corrupt("id", e))?;
             return Err(conflict(
@@ -2111,19 +2192,14 @@ impl Store for SqliteStore {
                 "is in flight",
             ));
         }
-        let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, requeued = 1, \
-               lease = NULL, lease_until = NULL \
-             WHERE subscription_id = ? AND status IN ('exhausted', 'skipped') \
-               AND created_at >= ? AND created_at < ?",
-        )
-        .bind(millis(now))
-        .bind(&key)
-        .bind(since)
-        .bind(until)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        let done = sqlx::query(REQUEUE_RANGE)
+            .bind(millis(now))
+            .bind(&key)
+            .bind(since)
+            .bind(until)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(done.rows_affected())
     }
