@@ -27,6 +27,7 @@
 //! `PRAGMA user_version`.
 
 mod connect;
+mod row;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -55,6 +56,7 @@ use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
+use row::blob;
 
 /// Messages deleted per transaction by `purge`, so that retention never holds the writer long.
 const PURGE_CHUNK: usize = 512;
@@ -168,51 +170,6 @@ enum SqliteError {
     },
     #[error("the webhook store's writer stopped before committing (the runtime is shutting down)")]
     WriterGone,
-}
-
-fn blob(uuid: uuid::Uuid) -> Vec<u8> {
-    uuid.as_bytes().to_vec()
-}
-
-/// SQLite's side of the shared decoders: ids are 16-byte blobs, and columns hold values of any
-/// type.
-impl Columns for SqliteRow {
-    fn id(&self, index: usize) -> Result<uuid::Uuid, StoreError> {
-        let bytes: Vec<u8> = self.col(index)?;
-        uuid::Uuid::from_slice(&bytes).map_err(|e| corrupt("id", e))
-    }
-
-    fn text(&self, index: usize) -> Result<String, StoreError> {
-        self.col(index)
-    }
-
-    fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
-        self.col(index)
-    }
-
-    fn subscription_text(&self, what: &'static str, index: usize) -> Result<String, StoreError> {
-        self.col(index).map_err(|_| corrupt(what, "not text"))
-    }
-
-    fn int(&self, index: usize) -> Result<i64, StoreError> {
-        self.col(index)
-    }
-
-    fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
-        self.col(index)
-    }
-
-    fn status_code(&self, index: usize) -> Result<Option<i64>, StoreError> {
-        self.col(index)
-    }
-
-    fn flag(&self, index: usize) -> Result<bool, StoreError> {
-        self.col(index)
-    }
-
-    fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError> {
-        self.col(index)
-    }
 }
 
 impl SqliteStore {
