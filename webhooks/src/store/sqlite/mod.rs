@@ -26,11 +26,11 @@
 //! The schema lives in `migrations/sqlite/`, applied in order on open and tracked in
 //! `PRAGMA user_version`.
 
+mod batch;
 mod connect;
 mod row;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -56,6 +56,7 @@ use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
+use batch::{Cell, Rows};
 use row::blob;
 
 /// Messages deleted per transaction by `purge`, so that retention never holds the writer long.
@@ -611,100 +612,6 @@ INSERT OR ROLLBACK INTO idempotency_keys (key, message_id, created_at)
   ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id,
     created_at = excluded.created_at;
 COMMIT";
-
-/// A batch of rows for one statement, bound as two parameters whatever its size, so that the
-/// statement's text — and so its prepared statement — is always the same: a blob holding the
-/// rows' ids, bytes and text back to back, and a JSON array with an array per row of numbers
-/// and fixed names only, which refers to the blob by 1-based offset (and length); SQL reads
-/// them with `substr(blob, offset, length)`. Nothing needs escaping.
-struct Rows {
-    blob: Vec<u8>,
-    json: String,
-}
-
-/// One value of a row of [`Rows`].
-enum Cell<'a> {
-    /// A number.
-    Int(i64),
-    /// A number or NULL.
-    OptInt(Option<i64>),
-    /// A fixed name (a status, an error kind), as JSON text.
-    Name(&'static str),
-    /// A fixed name or NULL.
-    OptName(Option<&'static str>),
-    /// An id: its offset (16 bytes).
-    Id(Uuid),
-    /// Bytes or text: offset, length.
-    Bytes(&'a [u8]),
-    /// Text or NULL: offset (NULL for NULL), length.
-    OptText(Option<&'a str>),
-}
-
-impl Rows {
-    /// No rows yet.
-    fn new() -> Self {
-        Rows {
-            // Never empty: `substr` of an empty blob is NULL, even for an empty slice.
-            blob: vec![0],
-            json: String::from("["),
-        }
-    }
-
-    /// A list of ids: one row each.
-    fn ids(ids: impl IntoIterator<Item = Uuid>) -> Self {
-        let mut rows = Rows::new();
-        for id in ids {
-            rows.push(&[Cell::Id(id)]);
-        }
-        rows
-    }
-
-    /// Adds a row.
-    fn push(&mut self, cells: &[Cell<'_>]) {
-        if self.json.len() > 1 {
-            self.json.push(',');
-        }
-        self.json.push('[');
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                self.json.push(',');
-            }
-            // Writing to a `String` cannot fail.
-            let _ = match cell {
-                Cell::Int(n) => write!(self.json, "{n}"),
-                Cell::OptInt(Some(n)) => write!(self.json, "{n}"),
-                Cell::OptInt(None) | Cell::OptName(None) => write!(self.json, "null"),
-                Cell::Name(name) | Cell::OptName(Some(name)) => write!(self.json, "\"{name}\""),
-                Cell::Id(id) => {
-                    let at = self.blob.len() + 1;
-                    self.blob.extend_from_slice(id.as_bytes());
-                    write!(self.json, "{at}")
-                }
-                Cell::Bytes(bytes) => {
-                    let at = self.blob.len() + 1;
-                    self.blob.extend_from_slice(bytes);
-                    write!(self.json, "{at},{}", bytes.len())
-                }
-                Cell::OptText(Some(text)) => {
-                    let at = self.blob.len() + 1;
-                    self.blob.extend_from_slice(text.as_bytes());
-                    write!(self.json, "{at},{}", text.len())
-                }
-                Cell::OptText(None) => write!(self.json, "null,0"),
-            };
-        }
-        self.json.push(']');
-    }
-
-    /// Binds the blob, then the JSON.
-    fn bind<'q>(
-        mut self,
-        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-        self.json.push(']');
-        query.bind(self.blob).bind(self.json)
-    }
-}
 
 /// The [`LeaseId`] handed out for the delivery `pk` of a claim whose lease is `lease`, and,
 /// the mix being its own inverse, the claim's lease from a delivery's [`LeaseId`].
