@@ -29,6 +29,7 @@
 mod batch;
 mod connect;
 mod row;
+mod subscriptions;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -38,14 +39,13 @@ use std::time::{Duration, SystemTime};
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{AssertSqlSafe, QueryBuilder, Row as _, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row as _, Sqlite};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::sql::{
-    Columns, RowExt, SubscriptionRow, conflict, corrupt, count, db, decode_attempt, decode_claim,
-    decode_delivery, decode_subscription, delivery_page, disabled_parts, json, millis, millis_ceil,
-    not_found, or_status,
+    Columns, RowExt, conflict, corrupt, count, db, decode_attempt, decode_claim, decode_delivery,
+    delivery_page, json, millis, millis_ceil, not_found, or_status,
 };
 use super::{
     Attempt, AttemptErrorKind, ClaimRequest, Claimed, Delivery, DeliveryQuery, DeliveryStatus,
@@ -215,14 +215,6 @@ impl SqliteStore {
 // Rows
 // ---------------------------------------------------------------------------------------------
 
-/// The columns of a subscription, in the order [`decode_subscription`] reads them.
-macro_rules! subscription_columns {
-    () => {
-        "id, url, events, labels, secrets, headers, ordered, rate_limit, max_in_flight, retry, \
-         description, created_at, disabled_at, disabled_reason, disabled_detail"
-    };
-}
-
 /// The columns of a delivery view (`d`: deliveries, `m`: its message), in the order
 /// [`decode_delivery`] reads them.
 macro_rules! delivery_columns {
@@ -230,29 +222,6 @@ macro_rules! delivery_columns {
         "d.id, m.id, d.subscription_id, m.event_type, d.status, d.attempts, d.next_attempt_at, \
          d.created_at, d.last_attempt_at, d.lease IS NOT NULL, d.requeued"
     };
-}
-
-/// Binds every column of `row`, in `subscription_columns!()` order, as `?1`-`?15`.
-fn bind_subscription(
-    query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
-    row: SubscriptionRow,
-) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments> {
-    query
-        .bind(blob(row.id))
-        .bind(row.url)
-        .bind(row.events)
-        .bind(row.labels)
-        .bind(row.secrets)
-        .bind(row.headers)
-        .bind(row.ordered)
-        .bind(row.rate_limit)
-        .bind(row.max_in_flight)
-        .bind(row.retry)
-        .bind(row.description)
-        .bind(row.created_at)
-        .bind(row.disabled_at)
-        .bind(row.disabled_reason)
-        .bind(row.disabled_detail)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1310,88 +1279,6 @@ impl Inner {
     }
 }
 
-/// Moves the version of the subscriptions on and returns it. No parameters.
-const BUMP_VERSION: &str =
-    "UPDATE subscriptions_version SET version = version + 1 RETURNING version";
-
-/// Reads the version of the subscriptions. No parameters.
-const SUBSCRIPTIONS_VERSION: &str = "SELECT version FROM subscriptions_version";
-
-/// Inserts a subscription: parameters, its columns in `subscription_columns!()` order (see
-/// [`bind_subscription`]).
-const INSERT_SUBSCRIPTION: &str = concat!(
-    "INSERT INTO subscriptions (",
-    subscription_columns!(),
-    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-);
-
-/// Writes a subscription's settings — not the secrets, the disable, the health nor the creation
-/// time — and returns its columns. Parameters: url, events, labels, headers, ordered,
-/// rate_limit, max_in_flight, retry, description, then the id.
-const UPDATE_SUBSCRIPTION: &str = concat!(
-    "UPDATE subscriptions SET url = ?, events = ?, labels = ?, headers = ?, ordered = ?, \
-     rate_limit = ?, max_in_flight = ?, retry = ?, description = ? WHERE id = ? \
-     RETURNING ",
-    subscription_columns!()
-);
-
-/// Enables a subscription and returns its columns; its health is reset only if it was disabled
-/// (SET expressions see the row before the update). Parameter: the id.
-const ENABLE_SUBSCRIPTION: &str = concat!(
-    "UPDATE subscriptions SET disabled_at = NULL, disabled_reason = NULL, \
-     disabled_detail = NULL, \
-     failing_since = CASE WHEN disabled_at IS NULL THEN failing_since END, \
-     consecutive_exhausted = \
-       CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
-     WHERE id = ? RETURNING ",
-    subscription_columns!()
-);
-
-/// Disables a subscription and returns its columns. Parameters: disabled_at, disabled_reason,
-/// disabled_detail, then the id.
-const DISABLE_SUBSCRIPTION: &str = concat!(
-    "UPDATE subscriptions SET disabled_at = ?, disabled_reason = ?, disabled_detail = ? \
-     WHERE id = ? RETURNING ",
-    subscription_columns!()
-);
-
-/// Skips a subscription's unfinished deliveries, those in flight too, keeping their lease: their
-/// attempt is still recorded, and only a success changes them from skipped (see the module docs
-/// of `store`). Parameter: the subscription's id.
-const SKIP_PENDING: &str = "UPDATE deliveries SET status = 'skipped', next_attempt_at = NULL \
-                            WHERE subscription_id = ? AND status = 'pending'";
-
-/// Reads a subscription's columns. Parameter: the id.
-const SELECT_SUBSCRIPTION: &str = concat!(
-    "SELECT ",
-    subscription_columns!(),
-    " FROM subscriptions WHERE id = ?"
-);
-
-/// Reads every subscription's columns, oldest first (UUID v7 ids sort by creation time). No
-/// parameters.
-const SELECT_SUBSCRIPTIONS: &str = concat!(
-    "SELECT ",
-    subscription_columns!(),
-    " FROM subscriptions ORDER BY id"
-);
-
-/// Writes a subscription's secrets and returns its columns. Parameters: the secrets, the id.
-const SET_SECRETS: &str = concat!(
-    "UPDATE subscriptions SET secrets = ? WHERE id = ? RETURNING ",
-    subscription_columns!()
-);
-
-/// Deletes a subscription. Parameter: the id.
-const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = ?";
-
-/// Deletes the attempts of a subscription's deliveries. Parameter: the subscription's id.
-const DELETE_SUBSCRIPTION_ATTEMPTS: &str = "DELETE FROM attempts WHERE delivery IN \
-                                            (SELECT pk FROM deliveries WHERE subscription_id = ?)";
-
-/// Deletes a subscription's deliveries. Parameter: the subscription's id.
-const DELETE_SUBSCRIPTION_DELIVERIES: &str = "DELETE FROM deliveries WHERE subscription_id = ?";
-
 /// Reads a delivery (the view). Parameter: its id.
 const SELECT_DELIVERY: &str = concat!(
     "SELECT ",
@@ -1464,105 +1351,23 @@ const REQUEUE_RANGE: &str = "UPDATE deliveries SET status = 'pending', next_atte
                              WHERE subscription_id = ? AND status IN ('exhausted', 'skipped') \
                              AND created_at >= ? AND created_at < ?";
 
-/// The next version of the subscriptions, in the transaction of the change.
-async fn bump(tx: &mut Transaction<'static, Sqlite>) -> Result<u64, StoreError> {
-    let version: i64 = sqlx::query_scalar(BUMP_VERSION)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db)?;
-    u64::try_from(version).map_err(|e| corrupt("version", e))
-}
-
-impl SqliteStore {
-    /// Runs `sql`, an `UPDATE subscriptions … WHERE id = ? RETURNING` its columns, with `bind`'s
-    /// parameters and then the id, in a transaction that `then` continues; commits with the next
-    /// version and returns the subscription as stored.
-    async fn change(
-        &self,
-        id: SubscriptionId,
-        sql: &'static str,
-        bind: impl FnOnce(
-            sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
-        ) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
-        then: Option<&'static str>,
-    ) -> Result<Versioned<Subscription>, StoreError> {
-        let key = blob(id.as_uuid());
-        let mut tx = self.write().await?;
-        let row = bind(sqlx::query(sql))
-            .bind(key.clone())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(Entity::Subscription, id))?;
-        let subscription = decode_subscription(&row)?;
-        if let Some(then) = then {
-            sqlx::query(then)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        let version = bump(&mut tx).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Versioned::new(subscription, version))
-    }
-}
-
 impl Store for SqliteStore {
     async fn insert_subscription(&self, subscription: &Subscription) -> Result<u64, StoreError> {
-        let row = SubscriptionRow::new(subscription)?;
-        let mut tx = self.write().await?;
-        match bind_subscription(sqlx::query(INSERT_SUBSCRIPTION), row)
-            .execute(&mut *tx)
-            .await
-        {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(conflict(
-                    Entity::Subscription,
-                    subscription.id,
-                    "already exists",
-                ));
-            }
-            Err(e) => return Err(db(e)),
-        }
-        let version = bump(&mut tx).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(version)
+        subscriptions::insert_subscription(self, subscription).await
     }
 
     async fn update_subscription(
         &self,
         subscription: &Subscription,
     ) -> Result<Versioned<Subscription>, StoreError> {
-        let row = SubscriptionRow::new(subscription)?;
-        // Settings only: not the secrets, the disable, the health nor the creation time.
-        self.change(
-            subscription.id,
-            UPDATE_SUBSCRIPTION,
-            |query| {
-                query
-                    .bind(row.url)
-                    .bind(row.events)
-                    .bind(row.labels)
-                    .bind(row.headers)
-                    .bind(row.ordered)
-                    .bind(row.rate_limit)
-                    .bind(row.max_in_flight)
-                    .bind(row.retry)
-                    .bind(row.description)
-            },
-            None,
-        )
-        .await
+        subscriptions::update_subscription(self, subscription).await
     }
 
     async fn enable_subscription(
         &self,
         id: SubscriptionId,
     ) -> Result<Versioned<Subscription>, StoreError> {
-        self.change(id, ENABLE_SUBSCRIPTION, |query| query, None)
-            .await
+        subscriptions::enable_subscription(self, id).await
     }
 
     async fn disable_subscription(
@@ -1570,14 +1375,7 @@ impl Store for SqliteStore {
         id: SubscriptionId,
         disabled: Disabled,
     ) -> Result<Versioned<Subscription>, StoreError> {
-        let (at, reason, detail) = disabled_parts(Some(&disabled));
-        self.change(
-            id,
-            DISABLE_SUBSCRIPTION,
-            |query| query.bind(at).bind(reason).bind(detail),
-            Some(SKIP_PENDING),
-        )
-        .await
+        subscriptions::disable_subscription(self, id, disabled).await
     }
 
     async fn rotate_secret(
@@ -1587,84 +1385,19 @@ impl Store for SqliteStore {
         now: SystemTime,
         overlap: Duration,
     ) -> Result<Versioned<Subscription>, StoreError> {
-        let key = blob(id.as_uuid());
-        let mut tx = self.write().await?;
-        let row = sqlx::query(SELECT_SUBSCRIPTION)
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(Entity::Subscription, id))?;
-        let mut subscription = decode_subscription(&row)?;
-        subscription.rotate(secret.clone(), now, overlap);
-        let secrets = SubscriptionRow::new(&subscription)?.secrets;
-        let row = sqlx::query(SET_SECRETS)
-            .bind(secrets)
-            .bind(&key)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        // As stored: times in whole milliseconds.
-        let subscription = decode_subscription(&row)?;
-        let version = bump(&mut tx).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Versioned::new(subscription, version))
+        subscriptions::rotate_secret(self, id, secret, now, overlap).await
     }
 
     async fn delete_subscription(&self, id: SubscriptionId) -> Result<Option<u64>, StoreError> {
-        let key = blob(id.as_uuid());
-        let mut tx = self.write().await?;
-        let done = sqlx::query(DELETE_SUBSCRIPTION)
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        sqlx::query(DELETE_SUBSCRIPTION_ATTEMPTS)
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query(DELETE_SUBSCRIPTION_DELIVERIES)
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        let version = bump(&mut tx).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Some(version))
+        subscriptions::delete_subscription(self, id).await
     }
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
-        let row = sqlx::query(SELECT_SUBSCRIPTION)
-            .bind(blob(id.as_uuid()))
-            .fetch_optional(&self.inner.readers)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(decode_subscription).transpose()
+        subscriptions::subscription(self, id).await
     }
 
     async fn subscriptions(&self) -> Result<Versioned<Vec<Subscription>>, StoreError> {
-        // One read transaction: the list and the version of one moment.
-        let mut tx = self.inner.readers.begin().await.map_err(db)?;
-        // UUID v7 ids sort by creation time: oldest first.
-        let rows = sqlx::query(SELECT_SUBSCRIPTIONS)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let version: i64 = sqlx::query_scalar(SUBSCRIPTIONS_VERSION)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        let subscriptions = rows
-            .iter()
-            .map(decode_subscription)
-            .collect::<Result<_, _>>()?;
-        let version = u64::try_from(version).map_err(|e| corrupt("version", e))?;
-        Ok(Versioned::new(subscriptions, version))
+        subscriptions::subscriptions(self).await
     }
 
     async fn enqueue(&self, enqueue: &Enqueue<'_>) -> Result<Enqueued, StoreError> {
