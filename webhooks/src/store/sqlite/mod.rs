@@ -28,6 +28,7 @@
 
 mod batch;
 mod connect;
+mod enqueue;
 mod log;
 mod row;
 mod subscriptions;
@@ -45,19 +46,19 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::sql::{
-    Columns, RowExt, conflict, corrupt, count, db, decode_claim, json, millis, millis_ceil,
-    not_found,
+    Columns, RowExt, corrupt, count, db, decode_claim, millis, millis_ceil, not_found,
 };
 use super::{
     Attempt, AttemptErrorKind, ClaimRequest, Claimed, Delivery, DeliveryQuery, DeliveryStatus,
-    Enqueue, Enqueued, Entity, Health, Idempotency, LeaseId, NewDelivery, Next, ORDERED_WINDOW,
-    Page, Recorded, Store, StoreError, Versioned,
+    Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, Recorded, Store,
+    StoreError, Versioned,
 };
 use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
-use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
+use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
 use batch::{Cell, Rows};
+use enqueue::EnqueueJob;
 use row::blob;
 
 /// A [`Store`] in one SQLite file: subscriptions, messages, deliveries and attempts survive
@@ -108,16 +109,6 @@ struct Queue {
     records: Vec<RecordJob>,
     /// Whether the writer task runs; it takes new work until none is left.
     running: bool,
-}
-
-/// One `enqueue` waiting for its commit.
-struct EnqueueJob {
-    message: Message,
-    deliveries: Vec<NewDelivery>,
-    /// The subscriptions' version the deliveries were matched against.
-    version: u64,
-    idempotency: Option<Idempotency>,
-    done: oneshot::Sender<Result<Enqueued, StoreError>>,
 }
 
 /// One `record_attempt` waiting for its commit.
@@ -766,87 +757,6 @@ impl Round {
         Ok(round)
     }
 
-    /// Decides an enqueue as committing it alone after the previous ones would, as
-    /// [`MemoryStore`](super::MemoryStore) does: its rows are pushed to `writes` if it is stored.
-    fn enqueue(&mut self, job: &EnqueueJob, writes: &mut Writes) -> Result<Enqueued, StoreError> {
-        if job.version != self.version {
-            return Err(StoreError::Stale {
-                version: self.version,
-            });
-        }
-        if let Some(idempotency) = &job.idempotency
-            && let Some((first, at)) = self.keys.get(&idempotency.key)
-            && *at >= millis_ceil(idempotency.since)
-        {
-            return Ok(Enqueued::Duplicate(MessageId::from_uuid(*first)));
-        }
-        let message = &job.message;
-        let id = message.id().as_uuid();
-        if self.messages.contains(&id) {
-            return Err(conflict(Entity::Message, message.id(), "already exists"));
-        }
-        for (n, new) in job.deliveries.iter().enumerate() {
-            if !self
-                .subscriptions
-                .contains_key(&new.subscription_id.as_uuid())
-            {
-                return Err(not_found(Entity::Subscription, new.subscription_id));
-            }
-            if self.deliveries.contains(&new.id.as_uuid())
-                || job.deliveries[..n].iter().any(|d| d.id == new.id)
-            {
-                return Err(conflict(Entity::Delivery, new.id, "already exists"));
-            }
-        }
-        let labels = json(message.labels())?;
-        let created = millis(message.timestamp());
-        self.last_seq += 1;
-        let seq = self.last_seq;
-        self.messages.insert(id);
-        writes.messages.push(&[
-            Cell::Int(seq),
-            Cell::Id(id),
-            Cell::Int(created),
-            Cell::Bytes(message.event_type().as_bytes()),
-            Cell::Bytes(labels.as_bytes()),
-            Cell::Bytes(&message.body()[..]),
-            Cell::OptText(message.ordering_key()),
-        ]);
-        for new in &job.deliveries {
-            self.deliveries.insert(new.id.as_uuid());
-            // The version matched, so the caller saw the subscription's state; checked again
-            // all the same, as the other stores do.
-            let disabled = self
-                .subscriptions
-                .get(&new.subscription_id.as_uuid())
-                .copied()
-                .unwrap_or(false);
-            let (status, due) = if new.skipped || disabled {
-                (DeliveryStatus::Skipped, None)
-            } else {
-                (DeliveryStatus::Pending, Some(created))
-            };
-            writes.deliveries.push(&[
-                Cell::Id(new.id.as_uuid()),
-                Cell::Int(seq),
-                Cell::Id(new.subscription_id.as_uuid()),
-                Cell::Int(created),
-                Cell::Name(status.as_str()),
-                Cell::OptInt(due),
-                Cell::OptText(message.ordering_key()),
-            ]);
-        }
-        if let Some(idempotency) = &job.idempotency {
-            self.keys.insert(idempotency.key.clone(), (id, created));
-            writes.keys.push(&[
-                Cell::Bytes(idempotency.key.as_bytes()),
-                Cell::Id(id),
-                Cell::Int(created),
-            ]);
-        }
-        Ok(Enqueued::Stored)
-    }
-
     /// Decides an attempt record as recording it alone after the previous ones would: the
     /// attempt is kept even when the lease was lost (the request was made); the delivery's
     /// state and its subscription's health change only when it was not.
@@ -1318,18 +1228,7 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue(&self, enqueue: &Enqueue<'_>) -> Result<Enqueued, StoreError> {
-        let (done, result) = oneshot::channel();
-        let job = EnqueueJob {
-            message: enqueue.message.clone(),
-            deliveries: enqueue.deliveries.to_vec(),
-            version: enqueue.subscriptions_version,
-            idempotency: enqueue.idempotency.clone(),
-            done,
-        };
-        self.inner.submit(|queue| queue.enqueues.push(job));
-        result
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
+        enqueue::enqueue(self, enqueue).await
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Claimed, StoreError> {
