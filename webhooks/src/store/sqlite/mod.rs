@@ -30,6 +30,7 @@ mod batch;
 mod connect;
 mod enqueue;
 mod log;
+mod record;
 mod row;
 mod subscriptions;
 
@@ -45,13 +46,10 @@ use sqlx::{Row as _, Sqlite};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::sql::{
-    Columns, RowExt, corrupt, count, db, decode_claim, millis, millis_ceil, not_found,
-};
+use super::sql::{Columns, RowExt, corrupt, count, db, decode_claim, millis, millis_ceil};
 use super::{
-    Attempt, AttemptErrorKind, ClaimRequest, Claimed, Delivery, DeliveryQuery, DeliveryStatus,
-    Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, Recorded, Store,
-    StoreError, Versioned,
+    Attempt, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, LeaseId, Next,
+    ORDERED_WINDOW, Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
@@ -59,6 +57,7 @@ use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
 use batch::{Cell, Rows};
 use enqueue::EnqueueJob;
+use record::{RecordJob, SubscriptionHealth, Target};
 use row::blob;
 
 /// A [`Store`] in one SQLite file: subscriptions, messages, deliveries and attempts survive
@@ -109,14 +108,6 @@ struct Queue {
     records: Vec<RecordJob>,
     /// Whether the writer task runs; it takes new work until none is left.
     running: bool,
-}
-
-/// One `record_attempt` waiting for its commit.
-struct RecordJob {
-    lease: LeaseId,
-    attempt: Attempt,
-    next: Next,
-    done: oneshot::Sender<Result<Recorded, StoreError>>,
 }
 
 /// One `claim` waiting for its turn.
@@ -644,57 +635,6 @@ struct Round {
     keys: HashMap<String, (Uuid, i64)>,
 }
 
-/// A delivery an attempt is recorded for.
-struct Target {
-    pk: i64,
-    subscription: Uuid,
-    lease: Option<Vec<u8>>,
-    /// Skipped already: its subscription was disabled while it was in flight.
-    skipped: bool,
-    /// Its subscription is disabled.
-    disabled: bool,
-}
-
-/// A subscription's health as stored.
-#[derive(Clone, Copy)]
-struct SubscriptionHealth {
-    failing_since: Option<i64>,
-    consecutive_exhausted: i64,
-    /// Whether the round writes it back.
-    changed: bool,
-}
-
-impl SubscriptionHealth {
-    /// After an applied attempt with this outcome, made at `at` (ms).
-    fn after(mut self, next: Next, at: i64) -> Self {
-        match next {
-            Next::Delivered => {
-                self.failing_since = None;
-                self.consecutive_exhausted = 0;
-            }
-            Next::RetryAt(_) => {
-                self.failing_since = self.failing_since.or(Some(at));
-            }
-            Next::Exhausted => {
-                self.failing_since = self.failing_since.or(Some(at));
-                self.consecutive_exhausted = self.consecutive_exhausted.saturating_add(1);
-            }
-            Next::Skipped => return self,
-        }
-        self.changed = true;
-        self
-    }
-
-    /// As [`Recorded`] reports it.
-    fn health(self) -> Result<Health, StoreError> {
-        Ok(Health {
-            failing_since: self.failing_since.map(from_unix_millis),
-            consecutive_exhausted: u32::try_from(self.consecutive_exhausted)
-                .map_err(|e| corrupt("count", e))?,
-        })
-    }
-}
-
 /// The rows a round writes, one [`Rows`] per statement of [`ROUND_WRITE`].
 struct Writes {
     messages: Rows,
@@ -755,76 +695,6 @@ impl Round {
             }
         }
         Ok(round)
-    }
-
-    /// Decides an attempt record as recording it alone after the previous ones would: the
-    /// attempt is kept even when the lease was lost (the request was made); the delivery's
-    /// state and its subscription's health change only when it was not.
-    fn record(&mut self, job: &RecordJob, writes: &mut Writes) -> Result<Recorded, StoreError> {
-        let attempt = &job.attempt;
-        let id = attempt.delivery_id;
-        let target = self
-            .targets
-            .get_mut(&id.as_uuid())
-            .ok_or_else(|| not_found(Entity::Delivery, id))?;
-        let claimed = delivery_lease(job.lease.0, target.pk);
-        let applied = target.lease.as_deref() == Some(claimed.as_bytes().as_slice());
-        let at = millis(attempt.at);
-        let before = self.health.get(&target.subscription).copied();
-        let after = before.map(|h| if applied { h.after(job.next, at) } else { h });
-        let health = after.map(SubscriptionHealth::health).transpose()?;
-        writes.attempts.push(&[
-            Cell::Int(target.pk),
-            Cell::Int(i64::from(attempt.number)),
-            Cell::Int(at),
-            Cell::Int(i64::try_from(attempt.latency.as_nanos()).unwrap_or(i64::MAX)),
-            Cell::OptInt(attempt.status_code.map(i64::from)),
-            Cell::OptName(attempt.error.map(AttemptErrorKind::as_str)),
-            Cell::OptText(attempt.error_message.as_deref()),
-            Cell::Bytes(&attempt.response_body[..]),
-        ]);
-        if applied {
-            target.lease = None;
-            // Disabled while in flight (skipped already), or since the worker decided: only a
-            // success changes that.
-            let retry = matches!(job.next, Next::RetryAt(_));
-            let (status, due) = match job.next {
-                Next::Delivered => (DeliveryStatus::Delivered, None),
-                _ if target.skipped || (target.disabled && retry) => {
-                    (DeliveryStatus::Skipped, None)
-                }
-                Next::Exhausted => (DeliveryStatus::Exhausted, None),
-                Next::Skipped => (DeliveryStatus::Skipped, None),
-                Next::RetryAt(at) => (DeliveryStatus::Pending, Some(millis(at))),
-            };
-            writes.updates.push(&[
-                Cell::Int(target.pk),
-                Cell::Int(i64::from(attempt.number)),
-                Cell::Int(at),
-                Cell::Name(status.as_str()),
-                Cell::OptInt(due),
-            ]);
-            if let Some(after) = after {
-                self.health.insert(target.subscription, after);
-            }
-        }
-        Ok(Recorded {
-            health: health.unwrap_or_default(),
-            applied,
-        })
-    }
-
-    /// The health rows to write: one per subscription whose health changed.
-    fn health_rows(&self, rows: &mut Rows) {
-        for (id, health) in &self.health {
-            if health.changed {
-                rows.push(&[
-                    Cell::Id(*id),
-                    Cell::OptInt(health.failing_since),
-                    Cell::Int(health.consecutive_exhausted),
-                ]);
-            }
-        }
     }
 }
 
@@ -1249,17 +1119,7 @@ impl Store for SqliteStore {
         attempt: &Attempt,
         next: Next,
     ) -> Result<Recorded, StoreError> {
-        let (done, result) = oneshot::channel();
-        let job = RecordJob {
-            lease,
-            attempt: attempt.clone(),
-            next,
-            done,
-        };
-        self.inner.submit(|queue| queue.records.push(job));
-        result
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
+        record::record_attempt(self, lease, attempt, next).await
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
