@@ -6,7 +6,8 @@
 use tokio::sync::oneshot;
 
 use super::batch::Cell;
-use super::{Round, SqliteError, SqliteStore, Writes};
+use super::writer::{Round, Writes};
+use super::{SqliteError, SqliteStore};
 use crate::store::sql::{conflict, json, millis, millis_ceil, not_found};
 use crate::store::{
     DeliveryStatus, Enqueue, Enqueued, Entity, Idempotency, NewDelivery, StoreError,

@@ -7,7 +7,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::batch::{Cell, Rows};
-use super::{Round, SqliteError, SqliteStore, Writes, delivery_lease};
+use super::writer::{Round, Writes};
+use super::{SqliteError, SqliteStore, delivery_lease};
 use crate::store::sql::{corrupt, millis, not_found};
 use crate::store::{
     Attempt, AttemptErrorKind, DeliveryStatus, Entity, Health, LeaseId, Next, Recorded, StoreError,
