@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 use uuid::Uuid;
 
+use super::SqliteStore;
+use super::claim::RELEASE_LAPSED;
 use super::row::blob;
-use super::{RELEASE_LAPSED, SqliteStore};
 use crate::store::sql::{
     RowExt, conflict, corrupt, count, db, decode_attempt, decode_delivery, delivery_page, millis,
     millis_ceil, not_found, or_status,

@@ -7,8 +7,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::batch::{Cell, Rows};
+use super::claim::delivery_lease;
 use super::writer::{Round, Writes};
-use super::{SqliteError, SqliteStore, delivery_lease};
+use super::{SqliteError, SqliteStore};
 use crate::store::sql::{corrupt, millis, not_found};
 use crate::store::{
     Attempt, AttemptErrorKind, DeliveryStatus, Entity, Health, LeaseId, Next, Recorded, StoreError,

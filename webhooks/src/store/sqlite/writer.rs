@@ -14,9 +14,10 @@ use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use super::batch::{Cell, Rows};
+use super::claim::{CLAIM_AND_READ, ClaimJob, claim_row};
 use super::enqueue::EnqueueJob;
 use super::record::{RecordJob, SubscriptionHealth, Target};
-use super::{CLAIM_AND_READ, ClaimJob, Inner, SqliteError, claim_row};
+use super::{Inner, SqliteError};
 use crate::store::sql::{Columns, RowExt, corrupt, db};
 use crate::store::{Enqueued, Recorded, StoreError};
 
