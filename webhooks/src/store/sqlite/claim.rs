@@ -242,10 +242,12 @@ WHERE lease IS NOT NULL AND lease_until <= p.now"
     };
 }
 
-/// See [`release_lapsed`].
+/// Releases the leases that lapsed, whatever their delivery's status, as a claim does first:
+/// for `redeliver`. Parameter: now (unix ms). See [`release_lapsed`].
 pub(super) const RELEASE_LAPSED: &str = release_lapsed!();
 
-/// See [`claim_sql`].
+/// A claim alone: leases due deliveries within each subscription's limits and returns them, in
+/// one call. See [`claim_sql`] for its parameters and rows.
 const CLAIM: &str = claim_sql!();
 
 /// When the next claim may find work: the earliest of a lease that lapses, an ordered
@@ -291,6 +293,8 @@ pub(super) fn claim_row(row: &SqliteRow) -> bool {
 
 /// A claim and then the first call of a round, in one call when both are waiting: one round
 /// trip to SQLite's thread fewer on a busy writer. The claim commits first, on its own.
+/// Parameters: the claim's (see [`claim_sql`]), then the round's (see [`round_read_sql`]); rows
+/// told apart by [`claim_row`].
 pub(super) const CLAIM_AND_READ: &str = concat!(claim_sql!(), ";\n", round_read_sql!());
 
 /// The [`LeaseId`] handed out for the delivery `pk` of a claim whose lease is `lease`, and,

@@ -17,7 +17,7 @@
 //!   subscriptions) or a duplicate (its idempotency key was seen) answers alone; the others
 //!   commit;
 //! - a claim is one `UPDATE … RETURNING` over every subscription, within each one's limits
-//!   (`max_in_flight`, ordering keys, rate limit; see [`claim_sql`]), in one call (the round's
+//!   (`max_in_flight`, ordering keys, rate limit; see [`claim`]), in one call (the round's
 //!   first one when a round is waiting too). Leases do not survive a restart (`open` clears
 //!   them), so a claim commits without `fsync`;
 //! - every other write is its own transaction on the same connection; a change to a
@@ -25,6 +25,22 @@
 //!
 //! The schema lives in `migrations/sqlite/`, applied in order on open and tracked in
 //! `PRAGMA user_version`.
+//!
+//! One file per concern; this one holds the store's type, `open`, and the [`Store`] impl, which
+//! hands each call to the file below that does it:
+//!
+//! - [`connect`]: opening the file: the lock file, the connections and their settings, the
+//!   migrations, and how a write transaction begins;
+//! - [`writer`]: the writer task, its queue and its rounds (the statements they run);
+//! - [`enqueue`]: where a delivery is enqueued: the job, and its decision within a round;
+//! - [`claim`]: where a delivery is claimed: the claim statement, reading its rows, `next_due`;
+//! - [`record`]: where an attempt is recorded: the job, its decision within a round, the
+//!   subscription's health;
+//! - [`subscriptions`]: subscription changes and reads, each change moving the version on;
+//! - [`log`]: the delivery log: reads, queries, `redeliver`, `recover`, `purge`;
+//! - [`row`] and [`batch`]: values to and from SQLite: ids as blobs and rows decoded; batches of
+//!   rows bound as two parameters;
+//! - `tests.rs`: what the conformance suite cannot aim at (calls that share a round).
 
 mod batch;
 mod claim;
@@ -78,7 +94,9 @@ pub struct SqliteStore {
     _lock: File,
 }
 
+/// What the store's handles and its writer task share.
 struct Inner {
+    /// The database file.
     path: PathBuf,
     /// One connection: every write goes through it, one transaction at a time.
     writer: SqlitePool,

@@ -120,8 +120,9 @@ async fn stale_and_duplicate_enqueues_in_a_round() {
     assert_eq!(store.enqueue(&job).await.unwrap(), first);
 }
 
-/// A claim that shares its call with a round ([`CLAIM_AND_READ`](super::claim::CLAIM_AND_READ)) gets
-/// its own rows: its deliveries with their send slots, and the version; the round's jobs theirs.
+/// A claim that shares its call with a round
+/// ([`CLAIM_AND_READ`](super::claim::CLAIM_AND_READ)) gets its own rows: its deliveries with
+/// their send slots, and the version; the round's jobs theirs.
 #[tokio::test]
 async fn claim_sharing_a_round() {
     let (store, _dir, _, _) = store().await;

@@ -1,9 +1,9 @@
-//! The writer task: the one task that writes the hot path's calls, taking every call waiting
-//! each turn — claims first, then one *round* committing every enqueue and attempt record
-//! together (one `fsync`), in two calls: [`ROUND_READ`] reads what deciding the jobs needs,
-//! each job is decided alone (`enqueue.rs`, `record.rs`), [`ROUND_WRITE`] writes the rows of
-//! those that stand and commits. Also the writer connection's care: a call left half-way closes
-//! it.
+//! The writer task: the one task that serves `enqueue`, `claim` and `record_attempt`, taking
+//! every call waiting at each turn — the claims first, then one *round* that commits every
+//! enqueue and attempt record together (one `fsync`) in two calls: [`ROUND_READ`] reads what
+//! deciding the jobs needs, each job is decided on its own (`enqueue.rs`, `record.rs`), and
+//! [`ROUND_WRITE`] writes the rows of those that stand and commits. Also the writer connection's
+//! guard: a call left half-way closes it rather than return it to the pool.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -73,7 +73,8 @@ SELECT 6, key, message_id, created_at FROM idempotency_keys WHERE key IN
 }
 pub(super) use round_read_sql;
 
-/// See [`round_read_sql`].
+/// The first call of a round, alone: opens its transaction and reads what deciding its jobs
+/// needs. See [`round_read_sql`] for its parameters and rows.
 const ROUND_READ: &str = round_read_sql!();
 
 /// The second call of a round: writes every row the round decided, one statement per table,
