@@ -434,10 +434,6 @@ pub(super) trait LogDialect: sqlx::Database {
 /// `WHERE` clause is open to ` AND …` (it ends in a true condition). Pushes the conditions of
 /// `query` (cursor, subscription, statuses, event type, label, since, until), newest first, and
 /// the page's limit. Returns the page size, for [`delivery_page`].
-#[cfg_attr(
-    not(feature = "postgres"),
-    expect(dead_code, reason = "until SqliteStore's query_deliveries uses it too")
-)]
 pub(super) fn push_log_filter<DB>(sql: &mut QueryBuilder<DB>, query: &DeliveryQuery) -> usize
 where
     DB: LogDialect,

@@ -10,8 +10,8 @@ use super::SqliteStore;
 use super::claim::RELEASE_LAPSED;
 use super::row::blob;
 use crate::store::sql::{
-    RowExt, conflict, corrupt, count, db, decode_attempt, decode_delivery, delivery_page, millis,
-    millis_ceil, not_found, or_status,
+    LogDialect, RowExt, conflict, corrupt, count, db, decode_attempt, decode_delivery,
+    delivery_page, millis, millis_ceil, not_found, push_log_filter,
 };
 use crate::store::{Attempt, Delivery, DeliveryQuery, Entity, Page, StoreError};
 use crate::{DeliveryId, MessageId, SubscriptionId};
@@ -202,50 +202,7 @@ pub(super) async fn query_deliveries(
         delivery_columns!(),
         " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE 1"
     ));
-    if let Some(cursor) = query.cursor {
-        // Row values walk the (created_at, id) index backwards from the cursor.
-        sql.push(" AND (d.created_at, d.id) < (")
-            .push_bind(cursor.created_at_ms)
-            .push(", ")
-            .push_bind(blob(cursor.id.as_uuid()))
-            .push(")");
-    }
-    if let Some(sub) = query.subscription {
-        sql.push(" AND d.subscription_id = ")
-            .push_bind(blob(sub.as_uuid()));
-    }
-    if !query.statuses.is_empty() {
-        // As the view shows them: in flight and failed are pending rows.
-        sql.push(" AND (0");
-        for status in &query.statuses {
-            sql.push(or_status(*status));
-        }
-        sql.push(")");
-    }
-    if let Some(event_type) = &query.event_type {
-        sql.push(" AND m.event_type = ")
-            .push_bind(event_type.clone());
-    }
-    if let Some((name, value)) = &query.label {
-        sql.push(" AND EXISTS (SELECT 1 FROM json_each(m.labels) l WHERE l.key = ")
-            .push_bind(name.clone())
-            .push(" AND l.value = ")
-            .push_bind(value.clone())
-            .push(")");
-    }
-    // Creation times are whole milliseconds: `>= since` and `< until` hold exactly against
-    // the bounds rounded up.
-    if let Some(since) = query.since {
-        sql.push(" AND d.created_at >= ")
-            .push_bind(millis_ceil(since));
-    }
-    if let Some(until) = query.until {
-        sql.push(" AND d.created_at < ")
-            .push_bind(millis_ceil(until));
-    }
-    let size = query.page_size();
-    sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
-        .push_bind(count(size));
+    let size = push_log_filter(&mut sql, query);
     let rows = sql
         .build()
         .fetch_all(&store.inner.readers)
@@ -345,4 +302,22 @@ pub(super) async fn recover(
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(done.rows_affected())
+}
+
+/// How the delivery log's shared filter (`push_log_filter`) speaks SQLite: ids are 16-byte
+/// blobs, labels are matched in the message's JSON with `json_each`.
+impl LogDialect for Sqlite {
+    const FALSE: &'static str = "0";
+
+    fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
+        sql.push_bind(blob(id));
+    }
+
+    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str) {
+        sql.push("EXISTS (SELECT 1 FROM json_each(m.labels) l WHERE l.key = ")
+            .push_bind(name.to_owned())
+            .push(" AND l.value = ")
+            .push_bind(value.to_owned())
+            .push(")");
+    }
 }
