@@ -242,7 +242,7 @@ impl Inner {
         ) {
             queue.ready.remove(&(due, record.seq, id));
         }
-        let lease = LeaseId(uuid::Uuid::now_v7());
+        let lease = LeaseId::new();
         // The builder keeps leases to at most a day; an unrepresentable one must not panic.
         let until = request
             .now

@@ -131,7 +131,30 @@ impl ClaimRequest {
 
 /// A token that proves which claim holds a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LeaseId(pub uuid::Uuid);
+pub struct LeaseId(uuid::Uuid);
+
+impl LeaseId {
+    /// A fresh lease id (UUID v7).
+    pub fn new() -> Self {
+        LeaseId(uuid::Uuid::now_v7())
+    }
+
+    /// The lease id a store kept as this UUID.
+    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+        LeaseId(uuid)
+    }
+
+    /// The UUID a store keeps.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl Default for LeaseId {
+    fn default() -> Self {
+        LeaseId::new()
+    }
+}
 
 /// What [`Store::claim`] hands out: the claims, and the version of the subscriptions when it
 /// claimed them, so that a worker whose copy is older reloads it before sending (a rotated

@@ -268,7 +268,7 @@ pub(super) async fn claim(
         if row.col::<Option<Uuid>>(0)?.is_none() {
             continue;
         }
-        let lease = LeaseId(row.col(11)?);
+        let lease = LeaseId::from_uuid(row.col(11)?);
         let not_before = row
             .col::<Option<i64>>(18)?
             .map(|us| from_unix_micros(us.unsigned_abs()));

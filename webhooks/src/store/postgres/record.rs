@@ -185,7 +185,7 @@ impl Core {
                     .map(|j| j.attempt.delivery_id.as_uuid())
                     .collect::<Vec<_>>(),
             )
-            .bind(jobs.iter().map(|j| j.lease.0).collect::<Vec<_>>())
+            .bind(jobs.iter().map(|j| j.lease.as_uuid()).collect::<Vec<_>>())
             .bind(
                 jobs.iter()
                     .map(|j| i64::from(j.attempt.number))

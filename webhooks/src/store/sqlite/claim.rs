@@ -437,7 +437,7 @@ impl Inner {
             }
             let pk: i64 = row.int(14)?;
             let seq: i64 = row.int(15)?;
-            let lease = LeaseId(delivery_lease(claiming.lease, pk));
+            let lease = LeaseId::from_uuid(delivery_lease(claiming.lease, pk));
             let claim = decode_claim(row, 11, lease, claiming.lease_until, None)?;
             let sub = blob(claim.delivery.subscription_id.as_uuid());
             // Subscriptions were taken after `after` first, then from the first up to it: the

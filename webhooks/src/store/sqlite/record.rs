@@ -110,7 +110,7 @@ impl Round {
             .targets
             .get_mut(&id.as_uuid())
             .ok_or_else(|| not_found(Entity::Delivery, id))?;
-        let claimed = delivery_lease(job.lease.0, target.pk);
+        let claimed = delivery_lease(job.lease.as_uuid(), target.pk);
         let applied = target.lease.as_deref() == Some(claimed.as_bytes().as_slice());
         let at = millis(attempt.at);
         let before = self.health.get(&target.subscription).copied();
