@@ -1,7 +1,7 @@
 //! What the SQL stores (`SqliteStore`, `PostgresStore`) share: how records are encoded into
 //! columns and decoded from them, how the delivery log shows a delivery's status and filters
 //! deliveries ([`push_log_filter`]), and the errors. One copy, so that the two databases cannot
-//! drift apart in what they store or show.
+//! drift apart in what they store or show (which is also why it is one file past 600 lines).
 //!
 //! What really differs stays with each store: the SQL, the connections, reading a row's columns
 //! ([`Columns`]) and the log filter's few database-specific words ([`LogDialect`]): SQLite
