@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+mod common;
+
+use common::assert_rate;
 use webhooks::store::{DeliveryQuery, DeliveryStatus, PostgresStore};
 use webhooks::testing::{Reply, TestReceiver};
 use webhooks::{Subscription, Webhooks};
@@ -240,27 +243,7 @@ async fn limits_hold_across_worker_processes() {
 
     let requests = paced.requests();
     let times: Vec<SystemTime> = requests.iter().map(|r| r.at).collect();
-    let span = times
-        .last()
-        .unwrap()
-        .duration_since(times[0])
-        .unwrap_or_default();
-    let least = Duration::from_secs(1) * (EVENTS - 1) / RATE;
-    println!("rate {RATE}/s over two workers: {EVENTS} requests in {span:?}");
-    assert!(
-        span + Duration::from_millis(60) >= least,
-        "too fast: {span:?}"
-    );
-    for (i, start) in times.iter().enumerate() {
-        let within = times[i..]
-            .iter()
-            .take_while(|t| t.duration_since(*start).unwrap_or_default() < Duration::from_secs(1))
-            .count();
-        assert!(
-            within <= RATE as usize + 1,
-            "{within} requests within one second"
-        );
-    }
+    assert_rate(&times, RATE);
     for receiver in [&slow, &paced] {
         let mut arrived: Vec<String> = receiver
             .requests()

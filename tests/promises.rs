@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use common::{DEADLINE, RandomNumber, fast_retries};
+use common::{DEADLINE, RandomNumber, assert_rate, fast_retries};
 use serde::Serialize;
 use webhooks::store::{DeliveryQuery, DeliveryStatus, Store};
 use webhooks::testing::{Reply, TestReceiver};
@@ -363,28 +363,7 @@ async fn rate_limit_across_runtimes(a: impl Store, b: impl Store) {
     }
     let requests = receiver.wait_for(EVENTS as usize, DEADLINE).await.unwrap();
     let times: Vec<SystemTime> = requests.iter().map(|r| r.at).collect();
-    let span = times
-        .last()
-        .unwrap()
-        .duration_since(times[0])
-        .unwrap_or_default();
-    // Slots are 1/RATE apart; each request may leave a few milliseconds after its slot.
-    let least = Duration::from_secs(1) * (EVENTS - 1) / RATE;
-    println!("{EVENTS} requests in {span:?} at {RATE}/s (at least {least:?})");
-    assert!(
-        span + Duration::from_millis(60) >= least,
-        "too fast: {span:?}"
-    );
-    for (i, start) in times.iter().enumerate() {
-        let within = times[i..]
-            .iter()
-            .take_while(|t| t.duration_since(*start).unwrap_or_default() < Duration::from_secs(1))
-            .count();
-        assert!(
-            within <= RATE as usize + 1,
-            "{within} requests within one second"
-        );
-    }
+    assert_rate(&times, RATE);
     let mut ids: Vec<&str> = requests.iter().map(|r| r.webhook_id().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();

@@ -78,6 +78,34 @@ impl Setup {
     }
 }
 
+/// Checks requests' arrival times against a rate limit of `rate` per second: together they
+/// span at least `(n - 1) / rate` (less a little: each leaves a few milliseconds after its
+/// slot), and no one-second window holds more than `rate + 1`.
+#[allow(clippy::print_stdout)] // the figures, for whoever reads the test's output
+pub fn assert_rate(times: &[std::time::SystemTime], rate: u32) {
+    let n = u32::try_from(times.len()).expect("a handful of requests");
+    let (Some(first), Some(last)) = (times.first(), times.last()) else {
+        return;
+    };
+    let span = last.duration_since(*first).unwrap_or_default();
+    let least = Duration::from_secs(1) * n.saturating_sub(1) / rate;
+    println!("{n} requests in {span:?} at {rate}/s (at least {least:?})");
+    assert!(
+        span + Duration::from_millis(60) >= least,
+        "too fast: {span:?}"
+    );
+    for (i, start) in times.iter().enumerate() {
+        let within = times[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start).unwrap_or_default() < Duration::from_secs(1))
+            .count();
+        assert!(
+            within <= rate as usize + 1,
+            "{within} requests within one second"
+        );
+    }
+}
+
 /// `n` retries, 20 ms apart, no jitter.
 pub fn fast_retries(n: usize) -> RetryPolicy {
     RetryPolicy::schedule(vec![Duration::from_millis(20); n]).jitter(0.0)
