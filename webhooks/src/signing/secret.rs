@@ -36,7 +36,7 @@ const ED25519_KEYPAIR_LEN: usize = 2 * ED25519_KEY_LEN;
 ///
 /// A symmetric secret is shared by the sender and the endpoint. With Ed25519 the sender keeps
 /// the signing key and gives the endpoint only its [public key](Secret::public_key), which
-/// cannot sign: a subscription refuses one ([`Error::SecretCannotSign`](crate::Error)).
+/// cannot sign: a subscription refuses one ([`Error::SecretCannotSign`](crate::Error::SecretCannotSign)).
 ///
 /// Read the text form with [`str::parse`] (which also takes bare base64, as a symmetric key). It
 /// is produced only by the explicit [`Secret::expose`]: `Debug` prints `Secret(<redacted>)` (with
