@@ -169,7 +169,7 @@ async fn run(args: Args) -> Result<Tally, Box<dyn std::error::Error>> {
         && let Some(public_key) = secret.public_key()
     {
         eprintln!(
-            "signing with an Ed25519 key (v1a); the receiver's WEBHOOK_SECRET is its public key: {}",
+            "signing with Ed25519 (v1a); the receiver's WEBHOOK_SECRET is the public key: {}",
             public_key.expose()
         );
     }

@@ -119,7 +119,7 @@ async fn signs_with_v1a_when_given_an_ed25519_signing_key() {
     // It tells what the receiver needs: the public key, never the signing key.
     assert!(
         output.stderr.contains(&format!(
-            "the receiver's WEBHOOK_SECRET is its public key: {}",
+            "the receiver's WEBHOOK_SECRET is the public key: {}",
             public_key.expose()
         )),
         "{}",

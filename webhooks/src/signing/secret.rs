@@ -31,12 +31,13 @@ const ED25519_KEYPAIR_LEN: usize = 2 * ED25519_KEY_LEN;
 /// | kind ([`SecretKind`]) | text form | signs | verifies |
 /// |---|---|---|---|
 /// | symmetric | `whsec_` + base64 of the key | `v1,` (HMAC-SHA256) | `v1,` |
-/// | Ed25519 signing key | `whsk_` + base64 of the 32-byte seed, then the 32-byte public key | `v1a,` (Ed25519) | `v1a,` |
+/// | Ed25519 signing key | `whsk_` + base64 of the seed, then the public key | `v1a,` (Ed25519) | `v1a,` |
 /// | Ed25519 public key | `whpk_` + base64 of the 32-byte public key | nothing | `v1a,` |
 ///
 /// A symmetric secret is shared by the sender and the endpoint. With Ed25519 the sender keeps
-/// the signing key and gives the endpoint only its [public key](Secret::public_key), which
-/// cannot sign: a subscription refuses one ([`Error::SecretCannotSign`](crate::Error::SecretCannotSign)).
+/// the signing key (a 32-byte seed and its 32-byte public key) and gives the endpoint only its
+/// [public key](Secret::public_key), which cannot sign: a subscription refuses one
+/// ([`Error::SecretCannotSign`](crate::Error::SecretCannotSign)).
 ///
 /// Read the text form with [`str::parse`] (which also takes bare base64, as a symmetric key). It
 /// is produced only by the explicit [`Secret::expose`]: `Debug` prints `Secret(<redacted>)` (with
