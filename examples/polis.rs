@@ -4,12 +4,14 @@
 //!
 //! With a secret (`WEBHOOK_SECRET` or `--secret`) it checks each request's signature with
 //! `webhooks::Verifier`, prints the verdict, and answers `401` when the signature is missing or
-//! invalid.
+//! invalid. The secret is the subscription's `whsec_...` (`v1` signatures), or the public key
+//! `whpk_...` of a sender that signs with an Ed25519 key `whsk_...` (`v1a` signatures).
 //!
 //! ```text
 //! cargo run --example polis                                  # http://127.0.0.1:9000, answers 200
 //! cargo run --example polis -- --status 500 --sleep 2        # a slow, failing endpoint
 //! WEBHOOK_SECRET=whsec_... cargo run --example polis         # verify signatures
+//! cargo run --example polis -- --secret whpk_...             # verify Ed25519 signatures
 //! cargo run --example polis -- --help
 //! ```
 
@@ -28,6 +30,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use clap::Parser;
+use webhooks::signing::SecretKind;
 use webhooks::{Secret, Verifier};
 
 /// A webhook receiver that prints every request it gets and answers with the status you choose.
@@ -53,8 +56,9 @@ struct Args {
     #[arg(long = "sleep", env = "SECONDS_TO_SLEEP", default_value = "0", value_parser = parse_seconds)]
     sleep: Duration,
 
-    /// The subscription's signing secret (`whsec_...`). When set, each signature is checked
-    /// and a request whose signature is missing or invalid is answered 401.
+    /// The subscription's signing secret (`whsec_...`), or the Ed25519 public key (`whpk_...`)
+    /// of a sender that signs with `whsk_...`. When set, each signature is checked and a request
+    /// whose signature is missing or invalid is answered 401.
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     secret: Option<Secret>,
 }
@@ -112,10 +116,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "polis: answering {} after {} s; signatures {}",
         args.status,
         args.sleep.as_secs_f64(),
-        if args.secret.is_some() {
-            "checked (401 when missing or invalid)"
-        } else {
-            "not checked (set WEBHOOK_SECRET or --secret to check them)"
+        match args.secret.as_ref().map(Secret::kind) {
+            None => "not checked (set WEBHOOK_SECRET or --secret to check them)",
+            Some(SecretKind::Symmetric) => "checked: v1 (401 when missing or invalid)",
+            Some(_) => "checked: v1a, Ed25519 (401 when missing or invalid)",
         }
     );
     let app = Arc::new(App {

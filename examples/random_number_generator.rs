@@ -14,6 +14,7 @@
 //! cargo run --example polis &                                  # a receiver on :9000
 //! cargo run --example random_number_generator -- --count 3
 //! cargo run --example random_number_generator -- --url http://localhost:9001 --secret whsec_...
+//! cargo run --example random_number_generator -- --secret whsk_...   # Ed25519 (v1a) signatures
 //! cargo run --example random_number_generator -- --count 0    # finish what is pending
 //! ```
 //!
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use serde::Serialize;
+use webhooks::signing::SecretKind;
 use webhooks::store::{Delivery, DeliveryQuery, DeliveryStatus, Page, SqliteStore, Store};
 use webhooks::{DeliveryId, RetryPolicy, Secret, Subscription, WebhookEvent, Webhooks};
 
@@ -61,8 +63,10 @@ struct Args {
     )]
     urls: Vec<String>,
 
-    /// The signing secret of the subscriptions (`whsec_...`); a stored subscription gets it too.
-    /// Without it, a new subscription gets a generated secret (printed).
+    /// The signing secret of the subscriptions (`whsec_...`), or an Ed25519 signing key
+    /// (`whsk_...`: `v1a` signatures, which the receiver checks with the public key printed); a
+    /// stored subscription gets it too. Without it, a new subscription gets a generated secret
+    /// (printed).
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     secret: Option<Secret>,
 
@@ -158,6 +162,15 @@ async fn run(args: Args) -> Result<Tally, Box<dyn std::error::Error>> {
         eprintln!(
             "resuming {} deliveries left pending in {db} by an earlier run",
             leftovers.len()
+        );
+    }
+    if let Some(secret) = &args.secret
+        && secret.kind() == SecretKind::Ed25519SigningKey
+        && let Some(public_key) = secret.public_key()
+    {
+        eprintln!(
+            "signing with Ed25519 (v1a); the receiver's WEBHOOK_SECRET is the public key: {}",
+            public_key.expose()
         );
     }
     subscribe(&hooks, wanted, args.secret.as_ref()).await?;

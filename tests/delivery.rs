@@ -1,6 +1,6 @@
 //! Delivery over real HTTP on 127.0.0.1: headers and signatures, retries, `Retry-After`, 410,
 //! redirects, timeouts, the response cap, ordering, isolation of slow endpoints, rate limits,
-//! auto-disable, secret rotation and shutdown.
+//! auto-disable, secret rotation, Ed25519 signing keys and shutdown.
 
 mod common;
 
@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{
     BearAttack, DEADLINE, RandomNumber, Setup, builder, collect_until, fast_retries, wait_for,
 };
-use webhooks::store::{AttemptErrorKind, DeliveryStatus};
+use webhooks::signing::{SecretKind, VerifyError};
+use webhooks::store::{AttemptErrorKind, DeliveryStatus, SqliteStore};
 use webhooks::testing::{Reply, TestReceiver};
 use webhooks::{
-    AutoDisable, DisableReason, Notification, RetryPolicy, Secret, Subscription, Verifier,
+    AutoDisable, DisableReason, Error, Notification, RetryPolicy, Secret, Subscription, Verifier,
 };
 
 #[tokio::test]
@@ -543,6 +544,114 @@ async fn rotation_signs_with_both_secrets_during_the_overlap() {
         .unwrap();
     hooks.shutdown().await;
     hooks2.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_ed25519_signing_key_signs_v1a_that_its_public_key_verifies() {
+    // SQLite, so the key also goes through the stored text form (`whsk_…`) and back.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("webhooks.db"))
+        .await
+        .unwrap();
+    let hooks = builder()
+        .store(store)
+        .rotation_overlap(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let receiver = TestReceiver::start().await.unwrap();
+    let signing_key = Secret::generate_ed25519();
+    // The receiver gets only the public key, as text.
+    let public_key: Secret = signing_key.public_key().unwrap().expose().parse().unwrap();
+    receiver.verify_with(Verifier::new(public_key.clone()));
+
+    // A public key cannot sign: refused, and nothing stored.
+    let refused = hooks
+        .subscribe(
+            Subscription::new(receiver.url())
+                .unwrap()
+                .secret(public_key.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::SecretCannotSign {
+                kind: SecretKind::Ed25519PublicKey
+            }
+        ),
+        "{refused}"
+    );
+    assert!(refused.is_invalid_input());
+    assert!(hooks.subscriptions().await.unwrap().is_empty());
+
+    let sub = hooks
+        .subscribe(
+            Subscription::new(receiver.url())
+                .unwrap()
+                .secret(signing_key.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        hooks.subscription(sub.id()).await.unwrap().signing_secret(),
+        &signing_key
+    );
+    hooks.send(&RandomNumber(863)).await.unwrap();
+    let request = receiver.wait_for(1, DEADLINE).await.unwrap().remove(0);
+    let signature = request.header("webhook-signature").unwrap();
+    assert!(
+        signature.starts_with("v1a,") && !signature.contains(' '),
+        "{signature}"
+    );
+    assert_eq!(request.signature, Some(Ok(())));
+    // A symmetric secret finds nothing it can check.
+    assert_eq!(
+        Verifier::new(Secret::generate()).verify_headers(&request.headers, &request.body),
+        Err(VerifyError::NoSignatures)
+    );
+
+    // Rotating to the public key is refused as well; the signing key stays.
+    let refused = hooks
+        .rotate_secret(sub.id(), Some(public_key.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::SecretCannotSign { .. }),
+        "{refused}"
+    );
+    assert_eq!(
+        hooks.subscription(sub.id()).await.unwrap().signing_secret(),
+        &signing_key
+    );
+
+    // Rotating to a `whsec_` secret: during the overlap, one entry of each version.
+    let symmetric = Secret::generate();
+    hooks
+        .rotate_secret(sub.id(), Some(symmetric.clone()))
+        .await
+        .unwrap();
+    hooks.send(&RandomNumber(864)).await.unwrap();
+    let request = receiver.wait_for(2, DEADLINE).await.unwrap().remove(1);
+    let signature = request.header("webhook-signature").unwrap();
+    let versions: Vec<&str> = signature
+        .split(' ')
+        .map(|entry| entry.split_once(',').unwrap().0)
+        .collect();
+    assert_eq!(versions, ["v1", "v1a"], "{signature}");
+    assert_eq!(
+        request.signature,
+        Some(Ok(())),
+        "the public key still verifies"
+    );
+    Verifier::new(symmetric.clone())
+        .verify_headers(&request.headers, &request.body)
+        .unwrap();
+    // The reference implementation checks the `v1` entry and ignores the other.
+    let reference = standardwebhooks::Webhook::new(&symmetric.expose()).unwrap();
+    reference.verify(&request.body, &request.headers).unwrap();
+    hooks.shutdown().await;
 }
 
 #[tokio::test]

@@ -131,25 +131,37 @@ async fn with_a_secret_verifies_signatures_and_answers_401_to_bad_ones() {
 
 #[tokio::test]
 async fn accepts_what_the_library_sends() {
-    let secret: Secret = SECRET.parse().unwrap();
-    let mut polis = Example::start("polis", &["--port", "0"], &[("WEBHOOK_SECRET", SECRET)]);
+    accepts_from_the_library(SECRET.parse().unwrap(), SECRET).await;
+}
+
+#[tokio::test]
+async fn with_an_ed25519_public_key_accepts_what_the_library_signs_with_its_signing_key() {
+    let signing_key = Secret::generate_ed25519();
+    let public_key = signing_key.public_key().unwrap().expose();
+    accepts_from_the_library(signing_key, &public_key).await;
+}
+
+/// A runtime whose subscription signs with `sender` delivers to polis, which holds `receiver`
+/// in `WEBHOOK_SECRET`.
+async fn accepts_from_the_library(sender: Secret, receiver: &str) {
+    let mut polis = Example::start("polis", &["--port", "0"], &[("WEBHOOK_SECRET", receiver)]);
     let url = polis.listening_url().await;
     let hooks = Webhooks::builder()
         .store(MemoryStore::new())
         .allow_private_networks()
         .build()
         .await
-        .unwrap();
+        .expect("the runtime starts");
     hooks
-        .subscribe(Subscription::new(&url).unwrap().secret(secret))
+        .subscribe(Subscription::new(&url).expect("polis's URL").secret(sender))
         .await
-        .unwrap();
+        .expect("subscribed");
     let mut notifications = hooks.notifications();
 
-    hooks.send(&RandomNumber(863)).await.unwrap();
+    hooks.send(&RandomNumber(863)).await.expect("sent");
     let status = tokio::time::timeout(DEADLINE, async {
         loop {
-            match notifications.recv().await.unwrap() {
+            match notifications.recv().await.expect("a notification") {
                 Notification::Delivered { status, .. } => return status,
                 Notification::AttemptFailed { status, error, .. } => {
                     panic!("polis refused the library's request: {status:?} {error}")
@@ -175,4 +187,57 @@ async fn accepts_what_the_library_sends() {
         output.stdout
     );
     hooks.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_an_ed25519_public_key_verifies_v1a_and_answers_401_to_anything_else() {
+    let signing_key = Secret::generate_ed25519();
+    let public_key = signing_key.public_key().unwrap().expose();
+    let mut polis = Example::start("polis", &["--port", "0", "--secret", &public_key], &[]);
+    let url = polis.listening_url().await;
+    polis
+        .wait_for("the kind of signature checked", |o| {
+            o.stderr.contains("signatures checked: v1a, Ed25519")
+        })
+        .await;
+    let client = client();
+    let body = r#"{"id":"msg_1","event":"random_number:generate","data":1}"#;
+    let post = |secret: &Secret, id: &str| {
+        let mut request = client.post(&url).body(body);
+        for (name, value) in signed(secret, id, body) {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+
+    // Signed with the matching signing key: a `v1a` entry, accepted.
+    assert!(signing_key.sign("msg_1", 0, b"").starts_with("v1a,"));
+    assert_eq!(post(&signing_key, "msg_1").await.unwrap().status(), 200);
+    polis
+        .wait_for("valid verdict", |o| o.stdout.contains("signature: valid"))
+        .await;
+
+    // Another Ed25519 key, and a `whsec_` secret (a `v1` entry the public key cannot check).
+    let response = post(&Secret::generate_ed25519(), "msg_2").await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("no webhook-signature entry matches")
+    );
+    let response = post(&SECRET.parse().unwrap(), "msg_3").await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("has no signature of the version the secret verifies")
+    );
+    let output = polis
+        .wait_for("two 401s", |o| o.stdout.matches("answer: 401").count() == 2)
+        .await;
+    assert_eq!(output.stdout.matches("signature: valid").count(), 1);
 }

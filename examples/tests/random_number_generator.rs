@@ -92,6 +92,89 @@ async fn sends_signed_numbers_to_every_url_and_exits_zero() {
 }
 
 #[tokio::test]
+async fn signs_with_v1a_when_given_an_ed25519_signing_key() {
+    let signing_key = Secret::generate_ed25519();
+    let public_key = signing_key.public_key().unwrap();
+    let receiver = TestReceiver::start().await.unwrap();
+    receiver.verify_with(Verifier::new(public_key.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("webhooks.db");
+
+    let mut generator = Example::start(
+        "random_number_generator",
+        &[
+            "--url",
+            &receiver.url(),
+            "--secret",
+            &signing_key.expose(),
+            "--count",
+            "3",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (status, output) = generator.exit(DEADLINE).await;
+    assert!(status.success(), "{}", generator.describe());
+    // It tells what the receiver needs: the public key, never the signing key.
+    assert!(
+        output.stderr.contains(&format!(
+            "the receiver's WEBHOOK_SECRET is the public key: {}",
+            public_key.expose()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert!(!output.stderr.contains("whsk_"), "{}", output.stderr);
+
+    let requests = receiver.wait_for(3, DEADLINE).await.unwrap();
+    assert_eq!(
+        received(&requests),
+        numbers(&output.stdout),
+        "each number, signed"
+    );
+    for request in &requests {
+        let signature = request.header("webhook-signature").unwrap();
+        assert!(
+            signature.starts_with("v1a,") && !signature.contains(' '),
+            "{signature}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refuses_a_public_key_which_cannot_sign() {
+    let public_key = Secret::generate_ed25519().public_key().unwrap().expose();
+    let receiver = TestReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("webhooks.db");
+
+    let mut generator = Example::start(
+        "random_number_generator",
+        &[
+            "--url",
+            &receiver.url(),
+            "--count",
+            "1",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &[("WEBHOOK_SECRET", &public_key)],
+    );
+    let (status, output) = generator.exit(DEADLINE).await;
+    assert!(!status.success(), "{}", generator.describe());
+    assert_eq!(output.stdout, "", "nothing sent");
+    assert!(
+        output
+            .stderr
+            .contains("needs a `whsec_` secret or a `whsk_` signing key"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(receiver.count(), 0);
+}
+
+#[tokio::test]
 async fn exits_non_zero_when_the_receiver_fails_everything() {
     let receiver = TestReceiver::start().await.unwrap();
     receiver.reply(Reply::status(500));

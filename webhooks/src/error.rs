@@ -66,6 +66,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A subscription was given a key that cannot sign: an Ed25519 public key (`whpk_`), which
+    /// only verifies. Give the subscription the signing key (`whsk_`) and its endpoint the public
+    /// key.
+    #[error(
+        "a subscription signs its requests, so it needs a `whsec_` secret or a `whsk_` signing \
+         key, not an {kind}, which only verifies"
+    )]
+    SecretCannotSign {
+        /// The kind given, [`SecretKind::Ed25519PublicKey`](crate::signing::SecretKind).
+        kind: crate::signing::SecretKind,
+    },
     /// A setting is out of range.
     #[error("invalid setting `{setting}`: {reason}")]
     InvalidConfig {
@@ -154,6 +165,7 @@ impl Error {
                 | Error::Blocked(_)
                 | Error::InvalidPattern { .. }
                 | Error::InvalidHeader { .. }
+                | Error::SecretCannotSign { .. }
                 | Error::InvalidConfig { .. }
                 | Error::InvalidKey { .. }
                 | Error::MessageTooLarge { .. }

@@ -95,7 +95,8 @@ impl Webhooks {
 
     /// Stores a subscription and starts delivering to it. Returns it as stored.
     ///
-    /// Fails if its patterns, headers or limits are invalid, or if its URL names an address the
+    /// Fails if its patterns, headers or limits are invalid, if its secret cannot sign
+    /// ([`Error::SecretCannotSign`]: an Ed25519 public key), or if its URL names an address the
     /// network policy refuses (IP literals are checked here; names when they are resolved).
     pub async fn subscribe(&self, subscription: Subscription) -> Result<Subscription, Error> {
         let shared = self.shared();
@@ -177,9 +178,13 @@ impl Webhooks {
         Ok(())
     }
 
-    /// Makes `secret` (or a generated one) the subscription's secret. The previous one keeps
-    /// signing beside it for the rotation overlap (24 h by default), so receivers can switch
-    /// without losing a message.
+    /// Makes `secret` (or a generated symmetric one) the subscription's secret. The previous one
+    /// keeps signing beside it for the rotation overlap (24 h by default), so receivers can
+    /// switch without losing a message. The two may be of different kinds: during a rotation
+    /// from `whsec_` to an Ed25519 key, requests carry both a `v1,` and a `v1a,` signature.
+    ///
+    /// Fails with [`Error::SecretCannotSign`] for an Ed25519 public key (`whpk_`), which only
+    /// verifies.
     pub async fn rotate_secret(
         &self,
         id: SubscriptionId,
@@ -187,6 +192,7 @@ impl Webhooks {
     ) -> Result<Subscription, Error> {
         let shared = self.shared();
         let secret = secret.unwrap_or_else(Secret::generate);
+        crate::subscription::check_signs(&secret)?;
         let stored = shared
             .store
             .rotate_secret(

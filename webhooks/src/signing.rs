@@ -1,4 +1,5 @@
-//! Signing and verifying webhooks as [Standard Webhooks] v1 (`v1,` HMAC-SHA256 signatures).
+//! Signing and verifying webhooks as [Standard Webhooks]: `v1,` HMAC-SHA256 signatures with a
+//! shared secret (`whsec_`), and `v1a,` Ed25519 signatures with a key pair (`whsk_`, `whpk_`).
 //!
 //! A receiver checks every request before acting on it:
 //!
@@ -34,222 +35,124 @@
 //! ```
 //!
 //! The signed content is `{webhook-id}.{webhook-timestamp}.{body}` over the exact bytes sent, so
-//! sign the serialized body once and send those same bytes. `webhook-signature` holds one
-//! `v1,<base64>` entry per active secret, separated by spaces: during a key rotation the sender
-//! signs with both secrets and the receiver accepts either ([`signature_header`],
-//! [`Verifier::from_secrets`]). Entries of other versions, such as Ed25519's `v1a,`, are ignored.
+//! sign the serialized body once and send those same bytes. `webhook-signature` holds one entry
+//! per active secret, separated by spaces: during a key rotation the sender signs with both
+//! secrets and the receiver accepts either ([`signature_header`], [`Verifier::from_secrets`]).
+//! Entries of versions the receiver's secrets do not verify are ignored.
+//!
+//! # Asymmetric signatures
+//!
+//! With Ed25519 the sender keeps the signing key (`whsk_…`) and gives the endpoint only its
+//! public key (`whpk_…`), which verifies `v1a,` signatures but cannot make them: whoever reads
+//! the receiver's configuration still cannot forge a webhook.
+//!
+//! ```
+//! use webhooks::signing::{Secret, Verifier, signature_header};
+//!
+//! // The sender's key (store it as `signing_key.expose()`), and the one the endpoint is given.
+//! let signing_key = Secret::generate_ed25519();
+//! let public_key: Secret = signing_key.public_key().expect("Ed25519").expose().parse()?;
+//! assert!(public_key.expose().starts_with("whpk_"));
+//!
+//! let (id, timestamp, body) = ("msg_2mQ5x0d7", 1_700_000_000, br#"{"type":"invoice.paid"}"#);
+//! let header = signature_header([&signing_key], id, timestamp, body);
+//! assert!(header.starts_with("v1a,"));
+//!
+//! let verifier = Verifier::new(public_key);
+//! let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+//! assert!(verifier.verify_at(id, "1700000000", &header, body, now).is_ok());
+//! assert!(verifier.verify_at(id, "1700000000", &header, b"{}", now).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+mod secret;
+
+pub use secret::{Secret, SecretError, SecretKind};
 
 /// Header carrying the message id; stable across retries, so receivers use it to deduplicate.
 pub const HEADER_ID: &str = "webhook-id";
 /// Header carrying the time of the attempt, in unix seconds.
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
-/// Header carrying the space-separated `v1,<base64>` signatures.
+/// Header carrying the space-separated signatures: `v1,<base64>` (HMAC-SHA256) and
+/// `v1a,<base64>` (Ed25519).
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
 /// How far a timestamp may lie in the past or the future: 5 minutes, as in the reference verifiers.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
-/// The longest key a [`Secret`] accepts, in bytes (the spec recommends 24 to 64).
+/// The longest symmetric key a [`Secret`] accepts, in bytes (the spec recommends 24 to 64).
 pub const MAX_SECRET_LEN: usize = 1024;
 
-/// The prefix that marks the text form of a secret.
-const SECRET_PREFIX: &str = "whsec_";
-/// Padded base64 of [`MAX_SECRET_LEN`] bytes: longer text is refused before decoding.
-const MAX_SECRET_BASE64_LEN: usize = MAX_SECRET_LEN.div_ceil(3) * 4;
 /// HMAC-SHA256 output.
 const TAG_LEN: usize = 32;
 /// Padded base64 of a [`TAG_LEN`]-byte tag.
 const TAG_BASE64_LEN: usize = TAG_LEN.div_ceil(3) * 4;
+/// An Ed25519 signature.
+const ED25519_SIGNATURE_LEN: usize = 64;
+/// Padded base64 of an [`ED25519_SIGNATURE_LEN`]-byte signature.
+const ED25519_SIGNATURE_BASE64_LEN: usize = ED25519_SIGNATURE_LEN.div_ceil(3) * 4;
 
-/// A symmetric signing key shared by the sender and one endpoint.
-///
-/// The text form is `whsec_` followed by the standard base64 of the key bytes; read it with
-/// [`str::parse`] (which also takes bare base64). It is produced only by the explicit
-/// [`Secret::expose`]: `Debug` prints `Secret(<redacted>)` and there is no `Display`, so a secret
-/// does not end up in logs by accident. Equality is constant-time.
-#[derive(Clone)]
-pub struct Secret {
-    key: Vec<u8>,
+/// `{msg_id}.{timestamp}.{body}`, the content every version signs, kept in parts.
+struct SignedContent<'a> {
+    msg_id: &'a str,
+    timestamp: &'a str,
+    body: &'a [u8],
 }
 
-impl Secret {
-    /// A new random secret of 32 bytes from the operating system's CSPRNG.
-    ///
-    /// # Panics
-    ///
-    /// If the operating system cannot provide random bytes, which does not happen on supported
-    /// platforms once booted; see [`Secret::try_generate`] to handle that case instead.
-    pub fn generate() -> Secret {
-        match Secret::try_generate() {
-            Ok(secret) => secret,
-            // Continuing without a random key would be worse than stopping.
-            Err(err) => panic!("the OS random number generator failed: {err}"),
+impl<'a> SignedContent<'a> {
+    fn new(msg_id: &'a str, timestamp: &'a str, body: &'a [u8]) -> Self {
+        SignedContent {
+            msg_id,
+            timestamp,
+            body,
         }
     }
 
-    /// Like [`Secret::generate`], but returns the operating system's error instead of panicking.
-    ///
-    /// # Errors
-    ///
-    /// When the operating system's random number generator fails. The error is `std::io::Error`
-    /// so that the public API does not depend on the `getrandom` version.
-    pub fn try_generate() -> Result<Secret, std::io::Error> {
-        let mut key = vec![0; 32];
-        getrandom::fill(&mut key)?;
-        Ok(Secret { key })
+    fn parts(&self) -> [&'a [u8]; 5] {
+        [
+            self.msg_id.as_bytes(),
+            b".",
+            self.timestamp.as_bytes(),
+            b".",
+            self.body,
+        ]
     }
 
-    /// A secret from raw key bytes: at least 1 and at most [`MAX_SECRET_LEN`] bytes.
-    ///
-    /// # Errors
-    ///
-    /// [`SecretError::Empty`] or [`SecretError::TooLong`].
-    pub fn from_bytes(key: impl Into<Vec<u8>>) -> Result<Secret, SecretError> {
-        let key = key.into();
-        if key.is_empty() {
-            Err(SecretError::Empty)
-        } else if key.len() > MAX_SECRET_LEN {
-            Err(SecretError::TooLong {
-                max: MAX_SECRET_LEN,
-            })
-        } else {
-            Ok(Secret { key })
-        }
-    }
-
-    /// The raw key bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.key
-    }
-
-    /// The text form, `whsec_<base64>`, to show to the endpoint's owner or to store.
-    ///
-    /// A method rather than `Display` so that printing a secret is always deliberate.
-    pub fn expose(&self) -> String {
-        format!("{SECRET_PREFIX}{}", BASE64.encode(&self.key))
-    }
-
-    /// The signature entry `v1,<base64>` of one message.
-    ///
-    /// `body` must be the exact bytes sent; `timestamp` is the value of `webhook-timestamp`.
-    ///
-    /// ```
-    /// use webhooks::signing::Secret;
-    ///
-    /// let secret: Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse()?;
-    /// let body = br#"{"test": 2432232314}"#;
-    /// let signature = secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
-    /// assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut entry = String::with_capacity(3 + TAG_BASE64_LEN);
-        self.push_signature(&mut entry, msg_id, &timestamp.to_string(), body);
-        entry
-    }
-
-    /// Appends `v1,<base64>` to `out`.
-    fn push_signature(&self, out: &mut String, msg_id: &str, timestamp: &str, body: &[u8]) {
-        out.push_str("v1,");
-        BASE64.encode_string(self.tag(msg_id, timestamp, body), out);
-    }
-
-    /// HMAC-SHA256 of `{msg_id}.{timestamp}.{body}`, fed in parts so the body is not copied.
-    fn tag(&self, msg_id: &str, timestamp: &str, body: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(mac) => mac,
-            // HMAC takes keys of any length (RFC 2104 hashes long keys and pads short ones);
-            // hmac's own infallible `KeyInit::new` relies on the same fact.
-            Err(_) => unreachable!("HMAC accepts keys of any length"),
-        };
-        mac.update(msg_id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.finalize().into_bytes().into()
+    /// In one piece, as Ed25519's strict verification takes it.
+    fn to_vec(&self) -> Vec<u8> {
+        self.parts().concat()
     }
 }
 
-impl FromStr for Secret {
-    type Err = SecretError;
-
-    /// Parses `whsec_<base64>`, or bare base64 as the Svix libraries also accept.
-    ///
-    /// Surrounding whitespace is ignored, since secrets often come from files or environment
-    /// variables with a trailing newline. The base64 is the standard alphabet with padding.
-    fn from_str(text: &str) -> Result<Secret, SecretError> {
-        let text = text.trim();
-        let encoded = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
-        if encoded.is_empty() {
-            return Err(SecretError::Empty);
-        }
-        // Refuse oversized input before decoding it.
-        if encoded.len() > MAX_SECRET_BASE64_LEN {
-            return Err(SecretError::TooLong {
-                max: MAX_SECRET_LEN,
-            });
-        }
-        // The decoder's error is dropped: it names the offending byte, which is part of the secret.
-        let key = BASE64
-            .decode(encoded)
-            .map_err(|_| SecretError::InvalidBase64)?;
-        Secret::from_bytes(key)
+/// HMAC-SHA256 of the signed content, fed in parts so the body is not copied.
+fn hmac_tag(key: &[u8], content: &SignedContent<'_>) -> [u8; TAG_LEN] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length (RFC 2104 hashes long keys and pads short ones);
+        // hmac's own infallible `KeyInit::new` relies on the same fact.
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    };
+    for part in content.parts() {
+        mac.update(part);
     }
+    mac.finalize().into_bytes().into()
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl PartialEq for Secret {
-    fn eq(&self, other: &Secret) -> bool {
-        // Constant-time in the contents; only the lengths may be told apart.
-        self.key.ct_eq(&other.key).into()
-    }
-}
-
-impl Eq for Secret {}
-
-/// Why a text or byte string is not a valid [`Secret`].
-///
-/// The messages never include any part of the rejected secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SecretError {
-    /// The key is empty (for example `whsec_` with nothing after it).
-    #[error("the webhook secret is empty")]
-    Empty,
-    /// The text after `whsec_` is not standard base64 with padding.
-    #[error(
-        "the webhook secret is not valid base64 (expected `whsec_` followed by standard base64)"
-    )]
-    InvalidBase64,
-    /// The key is longer than `max` bytes.
-    #[error("the webhook secret is longer than {max} bytes")]
-    TooLong {
-        /// The limit, [`MAX_SECRET_LEN`].
-        max: usize,
-    },
-}
-
-/// The `webhook-signature` value for a message: one `v1,<base64>` entry per secret, separated by
-/// spaces (`"v1,a v1,b"`); empty if there are no secrets.
+/// The `webhook-signature` value for a message: one entry per secret that signs (`v1,<base64>`
+/// for a symmetric secret, `v1a,<base64>` for an Ed25519 signing key), separated by spaces
+/// (`"v1,a v1a,b"`); empty if none of them signs. Public keys, which cannot sign, are skipped.
 ///
 /// During a key rotation, sign with the new and the old secret so that receivers holding either
-/// accept the message.
+/// accept the message; they may be of different kinds.
 ///
 /// ```
 /// use webhooks::signing::{Secret, Verifier, signature_header};
@@ -271,12 +174,16 @@ pub fn signature_header<'a>(
     body: &[u8],
 ) -> String {
     let timestamp = timestamp.to_string();
+    let content = SignedContent::new(msg_id, &timestamp, body);
     let mut header = String::new();
     for secret in secrets {
-        if !header.is_empty() {
+        let len = header.len();
+        if len > 0 {
             header.push(' ');
         }
-        secret.push_signature(&mut header, msg_id, &timestamp, body);
+        if !secret.push_signature(&mut header, &content) {
+            header.truncate(len);
+        }
     }
     header
 }
@@ -284,7 +191,10 @@ pub fn signature_header<'a>(
 /// Checks the signature and the freshness of incoming webhooks.
 ///
 /// A message is accepted when its timestamp is within the tolerance of the current time and at
-/// least one of its `v1` signatures was made with one of the verifier's secrets.
+/// least one of its signatures verifies with one of the verifier's secrets: a `v1,` entry with a
+/// symmetric secret (`whsec_`), a `v1a,` entry with an Ed25519 public key (`whpk_`, or the public
+/// half of a `whsk_`). The secrets may be of mixed kinds, as during a rotation from one to the
+/// other.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     secrets: Vec<Secret>,
@@ -359,26 +269,60 @@ impl Verifier {
         }
         self.check_timestamp(timestamp, now)?;
 
-        let mut candidates = signatures
-            .split_ascii_whitespace()
-            .filter_map(|entry| entry.strip_prefix("v1,"))
-            .peekable();
-        if candidates.peek().is_none() {
-            return Err(VerifyError::NoSignatures);
-        }
-
-        // One HMAC per secret however many entries there are, so a long header costs no hashing.
-        let expected: Vec<[u8; TAG_LEN]> = self
-            .secrets
-            .iter()
-            .map(|secret| secret.tag(msg_id, timestamp, body))
-            .collect();
-        for candidate in candidates.filter_map(decode_tag) {
-            if expected.iter().any(|tag| bool::from(tag.ct_eq(&candidate))) {
-                return Ok(());
+        let content = SignedContent::new(msg_id, timestamp, body);
+        let has_hmac_keys = self.secrets.iter().any(|s| s.hmac_key().is_some());
+        let has_public_keys = self.secrets.iter().any(|s| s.verifying_key().is_some());
+        // Whether an entry of a version these secrets verify was seen at all.
+        let mut checked = false;
+        // Computed at the first entry that needs them: one HMAC per secret however many `v1`
+        // entries there are, and the Ed25519 message assembled once.
+        let mut tags: Option<Vec<[u8; TAG_LEN]>> = None;
+        let mut message: Option<Vec<u8>> = None;
+        for entry in signatures.split_ascii_whitespace() {
+            if let Some(encoded) = entry.strip_prefix("v1,") {
+                if !has_hmac_keys {
+                    continue;
+                }
+                checked = true;
+                let Some(candidate) = decode_tag(encoded) else {
+                    continue;
+                };
+                let tags = tags.get_or_insert_with(|| {
+                    self.secrets
+                        .iter()
+                        .filter_map(Secret::hmac_key)
+                        .map(|key| hmac_tag(key, &content))
+                        .collect()
+                });
+                if tags.iter().any(|tag| bool::from(tag.ct_eq(&candidate))) {
+                    return Ok(());
+                }
+            } else if let Some(encoded) = entry.strip_prefix("v1a,") {
+                if !has_public_keys {
+                    continue;
+                }
+                checked = true;
+                let Some(signature) = decode_ed25519_signature(encoded) else {
+                    continue;
+                };
+                let message = message.get_or_insert_with(|| content.to_vec());
+                // Strict: refuses non-canonical and small-order signatures, as libsodium does.
+                let verifies = |key: &VerifyingKey| key.verify_strict(message, &signature).is_ok();
+                if self
+                    .secrets
+                    .iter()
+                    .filter_map(Secret::verifying_key)
+                    .any(verifies)
+                {
+                    return Ok(());
+                }
             }
         }
-        Err(VerifyError::SignatureMismatch)
+        Err(if checked {
+            VerifyError::SignatureMismatch
+        } else {
+            VerifyError::NoSignatures
+        })
     }
 
     /// Verifies a message against the current time, reading `webhook-id`, `webhook-timestamp`
@@ -476,10 +420,14 @@ pub enum VerifyError {
         /// The verifier's tolerance, in seconds.
         tolerance_secs: u64,
     },
-    /// `webhook-signature` has no `v1,` entry at all (other versions are ignored).
-    #[error("webhook-signature has no v1 signature")]
+    /// `webhook-signature` has no entry of a version the verifier's secrets check: `v1,` for a
+    /// symmetric secret, `v1a,` for an Ed25519 key (other versions are ignored).
+    #[error(
+        "webhook-signature has no signature of the version the secret verifies (v1 for whsec_, \
+         v1a for whpk_ and whsk_)"
+    )]
     NoSignatures,
-    /// No `v1` signature matches any secret: forged, altered, or signed with another secret.
+    /// No signature verifies with any secret: forged, altered, or signed with another secret.
     #[error("no webhook-signature entry matches the secret")]
     SignatureMismatch,
 }
@@ -502,6 +450,19 @@ fn decode_tag(encoded: &str) -> Option<[u8; TAG_LEN]> {
     let mut tag = [0; TAG_LEN];
     match BASE64.decode_slice(encoded, &mut tag) {
         Ok(TAG_LEN) => Some(tag),
+        _ => None,
+    }
+}
+
+/// The signature in one `v1a` entry, or `None` if it is not the padded base64 of exactly 64
+/// bytes.
+fn decode_ed25519_signature(encoded: &str) -> Option<Signature> {
+    if encoded.len() != ED25519_SIGNATURE_BASE64_LEN {
+        return None;
+    }
+    let mut bytes = [0; ED25519_SIGNATURE_LEN];
+    match BASE64.decode_slice(encoded, &mut bytes) {
+        Ok(ED25519_SIGNATURE_LEN) => Some(Signature::from_bytes(&bytes)),
         _ => None,
     }
 }

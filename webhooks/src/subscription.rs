@@ -155,7 +155,11 @@ impl Subscription {
         self
     }
 
-    /// The signing secret (one is generated otherwise).
+    /// The signing secret (a symmetric one is generated otherwise): a `whsec_` secret, or an
+    /// Ed25519 signing key (`whsk_`) whose public key (`whpk_`) the endpoint verifies with.
+    ///
+    /// A public key cannot sign: `Webhooks::subscribe` refuses it with
+    /// [`Error::SecretCannotSign`].
     #[must_use]
     pub fn secret(mut self, secret: Secret) -> Self {
         self.secrets = vec![(secret, None)];
@@ -315,6 +319,9 @@ impl Subscription {
 
     /// Checks everything the builder could not, and compiles the event patterns.
     pub(crate) fn validate(&self) -> Result<Vec<EventPattern>, Error> {
+        for (secret, _) in &self.secrets {
+            check_signs(secret)?;
+        }
         for (name, value) in &self.headers {
             let valid_name = http::HeaderName::from_bytes(name.as_bytes()).is_ok();
             let valid_value = http::HeaderValue::from_str(value).is_ok();
@@ -345,5 +352,16 @@ impl Subscription {
             return Ok(vec![EventPattern::parse("*")?]);
         }
         self.events.iter().map(|p| EventPattern::parse(p)).collect()
+    }
+}
+
+/// Refuses a key that cannot sign (an Ed25519 public key) as a subscription's secret.
+pub(crate) fn check_signs(secret: &Secret) -> Result<(), Error> {
+    if secret.can_sign() {
+        Ok(())
+    } else {
+        Err(Error::SecretCannotSign {
+            kind: secret.kind(),
+        })
     }
 }
