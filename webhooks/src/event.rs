@@ -115,6 +115,22 @@ pub trait WebhookEvent {
     fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
     where
         S: serde::Serializer;
+
+    /// Deserializes an event from the `data` of a body whose event name is `event_type`: the
+    /// inverse of [`serialize_data`](WebhookEvent::serialize_data), for types that also
+    /// implement `Deserialize`.
+    ///
+    /// By default the data is `Self` as serde reads it, which is right for a struct. The derive
+    /// overrides it for an enum, whose data is a variant's content without serde's tag: the
+    /// variant is the one whose event is `event_type`. Types that only send never call it.
+    fn deserialize_data<'de, D>(event_type: &str, deserializer: D) -> Result<Self, D::Error>
+    where
+        Self: Sized + serde::Deserialize<'de>,
+        D: serde::Deserializer<'de>,
+    {
+        let _ = event_type;
+        Self::deserialize(deserializer)
+    }
 }
 
 impl<E: WebhookEvent + ?Sized> WebhookEvent for &E {
