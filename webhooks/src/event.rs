@@ -118,7 +118,8 @@ pub trait WebhookEvent {
 
     /// Deserializes an event from the `data` of a body whose event name is `event_type`: the
     /// inverse of [`serialize_data`](WebhookEvent::serialize_data), for types that also
-    /// implement `Deserialize`.
+    /// implement `Deserialize`. Receivers call it through [`Event::parse`](crate::Event::parse)
+    /// and [`Verifier::event`](crate::Verifier::event).
     ///
     /// By default the data is `Self` as serde reads it, which is right for a struct. The derive
     /// overrides it for an enum, whose data is a variant's content without serde's tag: the
