@@ -86,6 +86,10 @@ use crate::Labels;
 /// Field attributes such as `#[serde(rename)]` and `#[serde(skip_serializing_if)]` apply as
 /// usual. (An enum with another serde representation, such as `#[serde(tag = "...")]`, keeps it.)
 ///
+/// A type that also derives `Deserialize` reads its data back, which is how receivers get
+/// [`Event`](crate::Event)s: a struct as serde reads it, an enum's content into the variant
+/// whose event name the body carries ([`deserialize_data`](WebhookEvent::deserialize_data)).
+///
 /// Set `WEBHOOKS_DERIVE_DEBUG=1` while building to print the code the derive generates.
 pub trait WebhookEvent {
     /// Every event name this type can produce, in declaration order.
