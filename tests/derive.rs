@@ -424,3 +424,46 @@ fn no_ordering_key_without_the_attribute() {
         None
     );
 }
+
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize, WebhookEvent)]
+#[webhook(resource = "light")]
+enum Light {
+    #[webhook(action = "on")]
+    On,
+    #[webhook(action = "off")]
+    Off,
+    #[webhook(action = "dimmed")]
+    Dimmed(u8),
+    #[webhook(action = "moved")]
+    Moved {
+        #[serde(rename = "to")]
+        room: String,
+    },
+}
+
+#[test]
+fn enum_data_reads_back_by_event_name() {
+    let read = |event_type: &str, data: Value| Light::deserialize_data(event_type, data);
+    // The same content, `null`, is either unit variant: the event name decides.
+    assert_eq!(read("light:on", Value::Null).unwrap(), Light::On);
+    assert_eq!(read("light:off", Value::Null).unwrap(), Light::Off);
+    assert_eq!(read("light:dimmed", json!(40)).unwrap(), Light::Dimmed(40));
+    let moved = Light::Moved {
+        room: "hall".into(),
+    };
+    assert_eq!(read("light:moved", data(&moved)).unwrap(), moved);
+    assert!(read("light:dimmed", json!("40")).is_err());
+    let error = read("light:flickered", Value::Null).unwrap_err();
+    assert!(error.to_string().contains("`light:flickered`"), "{error}");
+}
+
+#[test]
+fn struct_data_reads_back_as_serde_reads_it() {
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize, WebhookEvent)]
+    #[webhook(resource = "random_number", action = "generate")]
+    struct Number(u32);
+    assert_eq!(
+        Number::deserialize_data("random_number:generate", json!(863)).unwrap(),
+        Number(863)
+    );
+}

@@ -71,7 +71,7 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
                 quote!(#serialize_fn(self, serializer)),
             )
         }
-        Kind::Enum { variants } => {
+        Kind::Enum { variants, .. } => {
             let event_types: Vec<String> = variants.iter().map(|v| v.event_type.clone()).collect();
             let arms = variants.iter().map(|v| {
                 let variant = v.ident;
@@ -130,6 +130,7 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
     });
 
     let ordering_key_fn = ordering_key_fn(krate, &model.kind);
+    let deserialize_data_fn = deserialize_data_fn(krate, &model.kind);
 
     quote! {
         #[automatically_derived]
@@ -155,8 +156,61 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
             {
                 #serialize_body
             }
+
+            #deserialize_data_fn
         }
     }
+}
+
+/// `fn deserialize_data` for an enum in serde's default representation, whose data is a
+/// variant's content without its tag: the event name picks the variant, and
+/// `VariantContentDeserializer` answers serde's variant identifier with its index. Other types
+/// keep the trait's default (serde's own impl), and so does an enum with another representation,
+/// which serializes unchanged. Bounded by `Self: Deserialize`, so it asks nothing of a type that
+/// only sends.
+fn deserialize_data_fn(krate: &syn::Path, kind: &Kind<'_>) -> Option<TokenStream> {
+    let Kind::Enum {
+        variants,
+        externally_tagged: true,
+    } = kind
+    else {
+        return None;
+    };
+    // A variant serde skips has no index: its event falls to the error arm.
+    let arms = variants.iter().filter_map(|v| {
+        let index = v.serde_index?;
+        let event_type = &v.event_type;
+        let ident = v.ident.to_string();
+        let name = ident.trim_start_matches("r#");
+        Some(quote!(#event_type => (#index, #name),))
+    });
+    let serde = quote!(#krate::__private::serde);
+    Some(quote! {
+        fn deserialize_data<'__de, __D>(
+            __event_type: &str,
+            __deserializer: __D,
+        ) -> ::core::result::Result<Self, __D::Error>
+        where
+            Self: ::core::marker::Sized + #serde::Deserialize<'__de>,
+            __D: #serde::Deserializer<'__de>,
+        {
+            let (__index, __variant): (u32, &'static str) = match __event_type {
+                #(#arms)*
+                _ => {
+                    return ::core::result::Result::Err(
+                        #krate::__private::no_variant::<__D::Error>(__event_type),
+                    );
+                }
+            };
+            <Self as #serde::Deserialize<'__de>>::deserialize(
+                #krate::__private::VariantContentDeserializer::new(
+                    __deserializer,
+                    __index,
+                    __variant,
+                ),
+            )
+        }
+    })
 }
 
 /// One `labels.insert(..)`. Only the call's path is spanned at the field's type: naming the type
@@ -188,7 +242,7 @@ fn ordering_key_fn(krate: &syn::Path, kind: &Kind<'_>) -> Option<TokenStream> {
             let member = &key.member;
             key_value(krate, key, quote!(&self.#member))
         }
-        Kind::Enum { variants } => {
+        Kind::Enum { variants, .. } => {
             let keyed: Vec<_> = variants
                 .iter()
                 .filter_map(|v| Some((v.ident, v.ordering_key.as_ref()?)))

@@ -17,6 +17,7 @@ mod ctxt;
 mod expand;
 mod model;
 mod name;
+mod serde_attrs;
 
 /// Derives `webhooks::WebhookEvent`. See the documentation of that trait for the attributes.
 #[proc_macro_derive(WebhookEvent, attributes(webhook))]

@@ -14,6 +14,7 @@ use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Member, Token, Ty
 use crate::case::snake_case;
 use crate::ctxt::Ctxt;
 use crate::name::{self, Part};
+use crate::serde_attrs::SerdeAttrs;
 
 /// A type that derives `WebhookEvent`, checked.
 pub(crate) struct Model<'a> {
@@ -30,6 +31,9 @@ pub(crate) enum Kind<'a> {
     },
     Enum {
         variants: Vec<Variant<'a>>,
+        /// Serde's default representation (no `tag`, no `untagged`): the data is a variant's
+        /// content without its tag, so reading it back needs the event name to pick the variant.
+        externally_tagged: bool,
     },
 }
 
@@ -38,6 +42,9 @@ pub(crate) struct Variant<'a> {
     pub(crate) event_type: String,
     pub(crate) labels: Vec<LabelField<'a>>,
     pub(crate) ordering_key: Option<KeyField<'a>>,
+    /// The variant's index among those serde deserializes (it numbers only those), or `None`
+    /// for a variant marked `#[serde(skip)]` or `#[serde(skip_deserializing)]`.
+    pub(crate) serde_index: Option<u32>,
 }
 
 /// A field marked `#[webhook(label)]`.
@@ -517,6 +524,8 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
                      #[webhook(action = \"...\")]",
                 );
             }
+            let serde = SerdeAttrs::parse(&input.attrs);
+            let mut serde_index = 0;
             let mut variants: Vec<Variant<'_>> = Vec::with_capacity(data.variants.len());
             // The actions seen so far, to catch two variants with the same event name.
             let mut actions: Vec<(String, &Ident)> = Vec::with_capacity(data.variants.len());
@@ -560,14 +569,22 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
                     }
                 };
                 let (labels, ordering_key) = fields(cx, &variant.fields);
+                let index = (!SerdeAttrs::parse(&variant.attrs).skip_deserializing).then(|| {
+                    serde_index += 1;
+                    serde_index - 1
+                });
                 variants.push(Variant {
                     ident: &variant.ident,
                     event_type,
                     labels,
                     ordering_key,
+                    serde_index: index,
                 });
             }
-            Kind::Enum { variants }
+            Kind::Enum {
+                variants,
+                externally_tagged: !serde.tag && !serde.untagged,
+            }
         }
         Data::Union(_) => return None,
     };

@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 
+use serde::de::{self, Deserialize, Deserializer, IntoDeserializer as _};
 use serde::ser::{self, Serialize, Serializer};
 
 pub use serde;
@@ -234,5 +235,156 @@ impl<T: ser::SerializeStruct> ser::SerializeStructVariant for StructContent<T> {
     #[inline]
     fn end(self) -> Result<T::Ok, T::Error> {
         self.0.end()
+    }
+}
+
+/// A deserializer that reads an enum variant's *content*, as [`VariantContent`] wrote it, into
+/// the variant chosen by the event name. When serde's impl asks for an enum, the variant
+/// identifier is answered with the variant's index among the deserializable variants (serde's
+/// identifiers take `visit_u64(index)`) and the content is read from the inner deserializer.
+/// Everything else passes through unchanged, so an enum with another serde representation is
+/// read by serde's impl as it is.
+#[derive(Debug)]
+pub struct VariantContentDeserializer<D> {
+    inner: D,
+    index: u32,
+    /// The variant's name, for a struct variant's `deserialize_struct`.
+    variant: &'static str,
+}
+
+impl<D> VariantContentDeserializer<D> {
+    /// Wraps the deserializer of the content of the variant at `index`, named `variant`.
+    #[inline]
+    pub fn new(inner: D, index: u32, variant: &'static str) -> Self {
+        VariantContentDeserializer {
+            inner,
+            index,
+            variant,
+        }
+    }
+}
+
+/// The error for an event name that no deserializable variant has.
+#[cold]
+pub fn no_variant<E: de::Error>(event_type: &str) -> E {
+    E::custom(format_args!(
+        "no variant of this type can be deserialized for event `{event_type}`"
+    ))
+}
+
+macro_rules! forward_de {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            #[inline]
+            fn $method<V: de::Visitor<'de>>(
+                self,
+                $($arg: $ty,)*
+                visitor: V,
+            ) -> Result<V::Value, D::Error> {
+                self.inner.$method($($arg,)* visitor)
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for VariantContentDeserializer<D> {
+    type Error = D::Error;
+
+    forward_de! {
+        deserialize_any();
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_str();
+        deserialize_string();
+        deserialize_bytes();
+        deserialize_byte_buf();
+        deserialize_option();
+        deserialize_unit();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_map();
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+        deserialize_identifier();
+        deserialize_ignored_any();
+    }
+
+    #[inline]
+    fn deserialize_enum<V: de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        visitor.visit_enum(self)
+    }
+
+    #[inline]
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+impl<'de, D: Deserializer<'de>> de::EnumAccess<'de> for VariantContentDeserializer<D> {
+    type Error = D::Error;
+    type Variant = Self;
+
+    #[inline]
+    fn variant_seed<V: de::DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self), D::Error> {
+        let variant = seed.deserialize(self.index.into_deserializer())?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de, D: Deserializer<'de>> de::VariantAccess<'de> for VariantContentDeserializer<D> {
+    type Error = D::Error;
+
+    /// A unit variant's content is `null`.
+    #[inline]
+    fn unit_variant(self) -> Result<(), D::Error> {
+        <() as Deserialize<'de>>::deserialize(self.inner)
+    }
+
+    #[inline]
+    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, D::Error> {
+        seed.deserialize(self.inner)
+    }
+
+    #[inline]
+    fn tuple_variant<V: de::Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_tuple(len, visitor)
+    }
+
+    #[inline]
+    fn struct_variant<V: de::Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_struct(self.variant, fields, visitor)
     }
 }

@@ -86,6 +86,10 @@ use crate::Labels;
 /// Field attributes such as `#[serde(rename)]` and `#[serde(skip_serializing_if)]` apply as
 /// usual. (An enum with another serde representation, such as `#[serde(tag = "...")]`, keeps it.)
 ///
+/// A type that also derives `Deserialize` reads its data back, which is how receivers get
+/// [`Event`](crate::Event)s: a struct as serde reads it, an enum's content into the variant
+/// whose event name the body carries ([`deserialize_data`](WebhookEvent::deserialize_data)).
+///
 /// Set `WEBHOOKS_DERIVE_DEBUG=1` while building to print the code the derive generates.
 pub trait WebhookEvent {
     /// Every event name this type can produce, in declaration order.
@@ -115,6 +119,23 @@ pub trait WebhookEvent {
     fn serialize_data<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
     where
         S: serde::Serializer;
+
+    /// Deserializes an event from the `data` of a body whose event name is `event_type`: the
+    /// inverse of [`serialize_data`](WebhookEvent::serialize_data), for types that also
+    /// implement `Deserialize`. Receivers call it through [`Event::parse`](crate::Event::parse)
+    /// and [`Verifier::event`](crate::Verifier::event).
+    ///
+    /// By default the data is `Self` as serde reads it, which is right for a struct. The derive
+    /// overrides it for an enum, whose data is a variant's content without serde's tag: the
+    /// variant is the one whose event is `event_type`. Types that only send never call it.
+    fn deserialize_data<'de, D>(event_type: &str, deserializer: D) -> Result<Self, D::Error>
+    where
+        Self: Sized + serde::Deserialize<'de>,
+        D: serde::Deserializer<'de>,
+    {
+        let _ = event_type;
+        Self::deserialize(deserializer)
+    }
 }
 
 impl<E: WebhookEvent + ?Sized> WebhookEvent for &E {

@@ -56,6 +56,50 @@
 //! compact `{"id","event","data"}` of webhooks.rb (the default) or the Standard Webhooks
 //! `{"type","timestamp","data"}`.
 //!
+//! # Receiving
+//!
+//! A receiver in Rust derives `Deserialize` on the same types, and [`Verifier::event`] checks
+//! the signature and the timestamp, then reads the body back into the type: an [`Event`] with
+//! the event name, the id to deduplicate by, and the data.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use webhooks::{Event, EventError, Secret, Verifier, WebhookEvent};
+//!
+//! #[derive(Serialize, Deserialize, WebhookEvent)]
+//! #[webhook(resource = "bear_attack")]
+//! enum BearAttack {
+//!     #[webhook(action = "reported")]
+//!     Reported { county: String, severity: u8 },
+//!     #[webhook(action = "archived")]
+//!     Archived,
+//! }
+//!
+//! fn handle(verifier: &Verifier, headers: &http::HeaderMap, body: &[u8]) -> Result<(), EventError> {
+//!     let event: Event<BearAttack> = verifier.event(headers, body)?; // verify, then parse
+//!     match &event.data {
+//!         BearAttack::Reported { county, .. } => println!("{}: {county}", event.event_type()),
+//!         BearAttack::Archived => {}
+//!     }
+//!     Ok(())
+//! }
+//! # let secret = Secret::generate();
+//! # let message = webhooks::Message::new(&BearAttack::Archived)?;
+//! # let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+//! # let now = i64::try_from(now)?;
+//! # let id = message.id().to_string();
+//! # let mut headers = http::HeaderMap::new();
+//! # headers.insert("webhook-id", id.parse()?);
+//! # headers.insert("webhook-timestamp", now.to_string().parse()?);
+//! # headers.insert("webhook-signature", secret.sign(&id, now, message.body()).parse()?);
+//! # handle(&Verifier::new(secret), &headers, message.body())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! An [`EventError`] says whether the request failed verification (answer 401), is not an
+//! envelope (400), or is an event the type does not know or data of the wrong shape (422):
+//! [`EventError::status`]. [`Event::parse`] reads a body without verifying it.
+//!
 //! # Features
 //!
 //! - `derive` (default): `#[derive(WebhookEvent)]`.
@@ -79,6 +123,7 @@ mod labels;
 mod message;
 mod notification;
 mod pattern;
+mod receive;
 mod retry;
 mod runtime;
 mod send_options;
@@ -108,6 +153,7 @@ pub use labels::Labels;
 pub use message::{Envelope, MAX_EVENT_TYPE_LEN, MAX_ORDERING_KEY_LEN, Message};
 pub use notification::Notification;
 pub use pattern::EventPattern;
+pub use receive::{Event, EventError, ParseEventError};
 pub use retry::RetryPolicy;
 pub use send_options::{MAX_IDEMPOTENCY_KEY_LEN, SendOptions};
 pub use signing::{Secret, Verifier};

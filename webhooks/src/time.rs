@@ -52,6 +52,84 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
     )
 }
 
+/// Reads an RFC 3339 time such as `2026-11-24T04:30:43.123Z` or `2026-11-24T05:30:43+01:00`
+/// (the Standard envelope's `timestamp`). Fractions finer than a nanosecond are dropped; a leap
+/// second (`:60`) is read as the next second. `None` if the text is not RFC 3339.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(range)?;
+        part.iter().all(u8::is_ascii_digit).then_some(())?;
+        Some(part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut nanos = 0u32;
+    if let [b'.', fraction @ ..] = rest {
+        let len = fraction.iter().take_while(|d| d.is_ascii_digit()).count();
+        if len == 0 {
+            return None;
+        }
+        for (i, d) in fraction[..len].iter().take(9).enumerate() {
+            nanos += u32::from(d - b'0') * 10u32.pow(8 - i as u32);
+        }
+        rest = &fraction[len..];
+    }
+    let offset = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let two = |a: u8, b: u8| -> Option<i64> {
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+            };
+            let (hours, minutes) = (two(*h1, *h2)?, two(*m1, *m2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = hours * 3600 + minutes * 60;
+            if *sign == b'-' { -offset } else { offset }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let time = if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    };
+    Some(time + Duration::from_nanos(u64::from(nanos)))
+}
+
+/// (year, month, day) to days since 1970-01-01: the inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -81,6 +159,47 @@ mod tests {
             (253_402_300_799_000, "9999-12-31T23:59:59.000Z"),
         ] {
             assert_eq!(rfc3339(from_unix_millis(millis)), expected, "{millis}");
+        }
+    }
+
+    #[test]
+    fn parses_rfc3339() {
+        for millis in [
+            0,
+            1_614_265_330_000,
+            951_782_400_123,
+            1_795_494_643_999,
+            -1,
+            253_402_300_799_000,
+        ] {
+            let time = from_unix_millis(millis);
+            assert_eq!(parse_rfc3339(&rfc3339(time)), Some(time), "{millis}");
+        }
+        let at = |text| parse_rfc3339(text).map(unix_millis);
+        assert_eq!(at("2021-02-25T16:02:10+01:00"), Some(1_614_265_330_000));
+        assert_eq!(at("2021-02-25t14:32:10.5-00:30"), Some(1_614_265_330_500));
+        assert_eq!(
+            at("2021-02-25 15:02:10.123456789Z"),
+            Some(1_614_265_330_123)
+        );
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:00.000000001Z"),
+            Some(UNIX_EPOCH + Duration::from_nanos(1))
+        );
+        for bad in [
+            "",
+            "2021-02-25",
+            "2021-02-25T15:02:10",
+            "2021-02-25T15:02:10.Z",
+            "2021-02-30T15:02:10Z",
+            "2021-13-01T15:02:10Z",
+            "2021-02-25T24:00:00Z",
+            "2021-02-25T15:02:10+1:00",
+            "2021-02-25T15:02:10Zjunk",
+            "+021-02-25T15:02:10Z",
+            "2021-02-25T15:02:10+24:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 
