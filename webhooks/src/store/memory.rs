@@ -784,6 +784,9 @@ impl Store for MemoryStore {
         if !inner.subscriptions.contains_key(&subscription) {
             return Err(not_found(Entity::Subscription, subscription));
         }
+        // As the SQL stores: lapsed leases hold nothing, and a skipped delivery still in
+        // flight refuses the whole recovery before anything is requeued.
+        inner.reclaim_lapsed(now);
         let ids: Vec<DeliveryId> = inner
             .deliveries
             .values()
@@ -799,6 +802,12 @@ impl Store for MemoryStore {
             })
             .map(|r| r.delivery.id)
             .collect();
+        if let Some(busy) = ids
+            .iter()
+            .find(|id| inner.deliveries.get(id).is_some_and(|r| r.lease.is_some()))
+        {
+            return Err(StoreError::conflict(Entity::Delivery, busy, "is in flight"));
+        }
         for id in &ids {
             inner.requeue(*id, now)?;
         }
