@@ -123,6 +123,9 @@
 // time, the store's types) keep helpers only the runtime calls.
 #![cfg_attr(not(feature = "runtime"), allow(dead_code))]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 #[cfg(feature = "runtime")]
 mod builder;
 #[cfg(feature = "runtime")]
