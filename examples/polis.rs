@@ -2,9 +2,9 @@
 //! as a readable block, and answers with the status you choose: point a sender at it to see
 //! exactly what goes over the wire. (The Rust port of webhooks.rb's `polis.rb`.)
 //!
-//! With a secret (`WEBHOOK_SECRET` or `--secret`) it checks each request's signature with
-//! the `webhooks::axum::VerifiedBody` extractor, prints the verdict, and answers `401` when the signature is missing or
-//! invalid. The secret is the subscription's `whsec_...` (`v1` signatures), or the public key
+//! With a secret (`WEBHOOK_SECRET` or `--secret`) it checks each request's signature with the
+//! `webhooks::axum::VerifiedBody` extractor, prints the verdict, and answers `401` when the
+//! signature is missing or invalid. The secret is the subscription's `whsec_...` (`v1` signatures), or the public key
 //! `whpk_...` of a sender that signs with an Ed25519 key `whsk_...` (`v1a` signatures).
 //!
 //! ```text

@@ -116,6 +116,9 @@
 //! - `postgres`: `store::PostgresStore`, for many worker processes sharing one queue, and
 //!   `Webhooks::send_in_tx`.
 //! - `test-util`: [`testing::TestReceiver`], a scripted HTTP endpoint for tests.
+//! - `axum` (implies `verify` only): [`axum::VerifiedEvent`] and [`axum::VerifiedBody`],
+//!   extractors for axum 0.8 that read, verify and parse a request and answer a refused one
+//!   themselves (401, 400, 413, 422).
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
