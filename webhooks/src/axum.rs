@@ -46,8 +46,8 @@ use crate::{Event, EventError, Verifier, WebhookEvent};
 /// A verified, parsed event: the signature and timestamp checked with the state's
 /// [`Verifier`], the body read into `T` by its event name ([`Verifier::event`]).
 ///
-/// The state `S` provides the verifier through [`FromRef`]; a state that *is* a `Verifier`
-/// works as is. Refused requests are answered by [`Rejection`].
+/// The state `S` provides the verifier through [`FromRef`] (a clone per request); a state that
+/// *is* a `Verifier` works as is. Refused requests are answered by [`Rejection`].
 #[derive(Debug)]
 pub struct VerifiedEvent<T>(pub Event<T>);
 
@@ -61,11 +61,12 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::from_ref(state);
-        let (parts, body) = req.into_parts();
-        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+        // The signature headers outlive the request, which reading the body consumes.
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state)
             .await
             .map_err(Rejection::body)?;
-        match verifier.event(&parts.headers, &body) {
+        match verifier.event(&headers, &body) {
             Ok(event) => Ok(VerifiedEvent(event)),
             Err(error) => Err(Rejection::event(error, body)),
         }
@@ -87,11 +88,12 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::from_ref(state);
-        let (parts, body) = req.into_parts();
-        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+        // The signature headers outlive the request, which reading the body consumes.
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state)
             .await
             .map_err(Rejection::body)?;
-        match verifier.verify_headers(&parts.headers, &body) {
+        match verifier.verify_headers(&headers, &body) {
             Ok(()) => Ok(VerifiedBody(body)),
             Err(error) => Err(Rejection::event(EventError::Verify(error), body)),
         }
