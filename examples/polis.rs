@@ -2,9 +2,9 @@
 //! as a readable block, and answers with the status you choose: point a sender at it to see
 //! exactly what goes over the wire. (The Rust port of webhooks.rb's `polis.rb`.)
 //!
-//! With a secret (`WEBHOOK_SECRET` or `--secret`) it checks each request's signature with
-//! `webhooks::Verifier`, prints the verdict, and answers `401` when the signature is missing or
-//! invalid. The secret is the subscription's `whsec_...` (`v1` signatures), or the public key
+//! With a secret (`WEBHOOK_SECRET` or `--secret`) it checks each request's signature with the
+//! `webhooks::axum::VerifiedBody` extractor, prints the verdict, and answers `401` when the
+//! signature is missing or invalid. The secret is the subscription's `whsec_...` (`v1` signatures), or the public key
 //! `whpk_...` of a sender that signs with an Ed25519 key `whsk_...` (`v1a` signatures).
 //!
 //! ```text
@@ -27,9 +27,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRef, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse as _, Response};
 use clap::Parser;
+use webhooks::axum::{Rejection, VerifiedBody};
 use webhooks::signing::SecretKind;
 use webhooks::{Secret, Verifier};
 
@@ -80,7 +82,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 struct App {
     status: StatusCode,
     sleep: Duration,
-    verifier: Option<Verifier>,
     /// Numbers the blocks, so that concurrent requests can be told apart.
     received: AtomicU64,
 }
@@ -125,11 +126,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let app = Arc::new(App {
         status: args.status,
         sleep: args.sleep,
-        verifier: args.secret.map(Verifier::new),
         received: AtomicU64::new(0),
     });
-    // Every method and path: polis shows whatever comes.
-    let router = Router::new().fallback(receive).with_state(app);
+    // Every method and path: polis shows whatever comes. With a secret, the `VerifiedBody`
+    // extractor checks each signature; without one, the body is taken as is.
+    let router = match args.secret {
+        Some(secret) => Router::new().fallback(receive_checked).with_state(Checked {
+            app,
+            verifier: Verifier::new(secret),
+        }),
+        None => Router::new().fallback(receive).with_state(app),
+    };
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -141,6 +148,48 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The state when a secret is set: the app, and the verifier the extractor takes from it.
+#[derive(Clone)]
+struct Checked {
+    app: Arc<App>,
+    verifier: Verifier,
+}
+
+impl FromRef<Checked> for Verifier {
+    fn from_ref(checked: &Checked) -> Verifier {
+        checked.verifier.clone()
+    }
+}
+
+/// What polis makes of a request's signature.
+enum Verdict {
+    /// No secret: not checked.
+    Unchecked,
+    Valid,
+    Invalid(Rejection),
+}
+
+/// With a secret: a request whose signature is missing or invalid is shown, then answered
+/// with the extractor's 401.
+async fn receive_checked(
+    State(checked): State<Checked>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    verified: Result<VerifiedBody, Rejection>,
+) -> Response {
+    let (body, verdict) = match verified {
+        Ok(VerifiedBody(body)) => (body, Verdict::Valid),
+        Err(rejection) => (
+            rejection.refused_body().cloned().unwrap_or_default(),
+            Verdict::Invalid(rejection),
+        ),
+    };
+    show(&checked.app, peer, method, uri, headers, body, verdict).await
+}
+
+/// Without a secret: every request is shown and answered with the chosen status.
 async fn receive(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -148,18 +197,24 @@ async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, String) {
+) -> Response {
+    show(&app, peer, method, uri, headers, body, Verdict::Unchecked).await
+}
+
+/// Prints the request as one block, then answers.
+async fn show(
+    app: &App,
+    peer: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    verdict: Verdict,
+) -> Response {
     let number = app.received.fetch_add(1, Ordering::Relaxed) + 1;
-    let verdict = app
-        .verifier
-        .as_ref()
-        .map(|verifier| verifier.verify_headers(&headers, &body));
-    let (status, answer) = match &verdict {
-        Some(Err(error)) => (
-            StatusCode::UNAUTHORIZED,
-            format!("invalid webhook signature: {error}\n"),
-        ),
-        _ => (app.status, String::new()),
+    let status = match &verdict {
+        Verdict::Invalid(rejection) => rejection.status(),
+        _ => app.status,
     };
 
     let mut block = format!("──── request #{number} from {peer} ────\n{method} {uri}\n");
@@ -171,11 +226,16 @@ async fn receive(
     block.push_str(&show_body(&body));
     block.push('\n');
     match &verdict {
-        None => block.push_str("signature: not checked (no secret)\n"),
-        Some(Ok(())) => block.push_str("signature: valid\n"),
-        Some(Err(error)) => {
-            let _ = writeln!(block, "signature: INVALID ({error})");
-        }
+        Verdict::Unchecked => block.push_str("signature: not checked (no secret)\n"),
+        Verdict::Valid => block.push_str("signature: valid\n"),
+        Verdict::Invalid(rejection) => match rejection.event_error() {
+            Some(error) => {
+                let _ = writeln!(block, "signature: INVALID ({error})");
+            }
+            None => {
+                let _ = writeln!(block, "signature: not checked ({rejection})");
+            }
+        },
     }
     let _ = writeln!(
         block,
@@ -192,7 +252,10 @@ async fn receive(
     if !app.sleep.is_zero() {
         tokio::time::sleep(app.sleep).await;
     }
-    (status, answer)
+    match verdict {
+        Verdict::Invalid(rejection) => rejection.into_response(),
+        _ => status.into_response(),
+    }
 }
 
 /// JSON pretty-printed, other text as is, binary as a byte count.

@@ -1,7 +1,8 @@
 //! `random_number_texter`: a webhook receiver (axum) that "texts" the random numbers
 //! `random_number_generator` sends. What a real receiver does, in a few lines each:
 //!
-//! - verifies the signature when `WEBHOOK_SECRET` is set (`401` when missing or invalid);
+//! - verifies the signature when `WEBHOOK_SECRET` is set, with the `webhooks::axum::VerifiedEvent`
+//!   extractor, which also reads the body as a `RandomNumber` (`401` when missing or invalid);
 //! - acts only on `random_number:generate` events that carry data;
 //! - ignores a repeated `webhook-id`: senders retry, so receivers must be idempotent;
 //! - answers `201 Created` when it acted, `202 Accepted` when it ignored the request (another
@@ -27,14 +28,21 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
 use clap::Parser;
-use webhooks::signing::HEADER_ID;
-use webhooks::{Secret, Verifier};
+use serde::{Deserialize, Serialize};
+use webhooks::axum::{Rejection, VerifiedEvent};
+use webhooks::{Event, EventError, ParseEventError, Secret, Verifier, WebhookEvent};
 
 /// The only event this receiver acts on.
 const EVENT: &str = "random_number:generate";
+
+/// The event, as `random_number_generator` declares it; `null` data reads as `None`.
+#[derive(Serialize, Deserialize, WebhookEvent)]
+#[webhook(resource = "random_number", action = "generate")]
+struct RandomNumber(Option<u64>);
 
 /// How many `webhook-id`s are remembered to spot repeats. A real receiver keeps them in its
 /// database, as long as the sender may retry (about 28 hours with the default schedule).
@@ -108,7 +116,6 @@ impl Texter for Gateway {
 
 struct App<T> {
     texter: T,
-    verifier: Option<Verifier>,
     seen: Mutex<Seen>,
 }
 
@@ -192,11 +199,18 @@ async fn run<T: Texter>(args: Args, texter: T) -> Result<(), Box<dyn std::error:
     );
     let app = Arc::new(App {
         texter,
-        verifier: args.secret.map(Verifier::new),
         seen: Mutex::new(Seen::default()),
     });
     // Any path: the subscription's URL decides it, not this receiver.
-    let router = Router::new().fallback(receive::<T>).with_state(app);
+    let router = match args.secret {
+        Some(secret) => Router::new()
+            .fallback(receive_checked::<T>)
+            .with_state(Checked {
+                app,
+                verifier: Verifier::new(secret),
+            }),
+        None => Router::new().fallback(receive::<T>).with_state(app),
+    };
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -205,45 +219,81 @@ async fn run<T: Texter>(args: Args, texter: T) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
-async fn receive<T: Texter>(
-    State(app): State<Arc<App<T>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    // The signature first: nothing in an unauthenticated body is worth reading.
-    if let Some(verifier) = &app.verifier
-        && let Err(error) = verifier.verify_headers(&headers, &body)
-    {
-        tracing::warn!(%error, "rejected: invalid signature");
-        return (
-            StatusCode::UNAUTHORIZED,
-            format!("invalid webhook signature: {error}\n"),
-        );
+/// The receiver's state when a secret is set: the app, and the verifier the extractor takes
+/// from it ([`FromRef`]).
+struct Checked<T> {
+    app: Arc<App<T>>,
+    verifier: Verifier,
+}
+
+impl<T> Clone for Checked<T> {
+    fn clone(&self) -> Self {
+        Checked {
+            app: self.app.clone(),
+            verifier: self.verifier.clone(),
+        }
     }
-    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return ignored("the body is not JSON");
-    };
-    // The compact envelope names the event `event`; the Standard Webhooks one, `type`.
-    let event = json
-        .get("event")
-        .or_else(|| json.get("type"))
-        .and_then(|e| e.as_str());
-    if event != Some(EVENT) {
-        return ignored(&format!("not a {EVENT} event ({event:?})"));
+}
+
+impl<T> FromRef<Checked<T>> for Verifier {
+    fn from_ref(checked: &Checked<T>) -> Verifier {
+        checked.verifier.clone()
     }
-    let number = match json.get("data") {
-        None | Some(serde_json::Value::Null) => return ignored("no data"),
-        Some(data) => match data.as_u64() {
-            Some(number) => number,
-            None => return ignored(&format!("the data is not a number: {data}")),
+}
+
+/// With a secret: `VerifiedEvent` checks the signature first (nothing in an unauthenticated
+/// body is worth reading), then reads the body as a [`RandomNumber`].
+async fn receive_checked<T: Texter>(
+    State(checked): State<Checked<T>>,
+    event: Result<VerifiedEvent<RandomNumber>, Rejection>,
+) -> Response {
+    match event {
+        Ok(VerifiedEvent(event)) => act(&checked.app, event).await.into_response(),
+        Err(rejection) => match rejection.event_error() {
+            Some(EventError::Parse(error)) => {
+                let body = rejection.refused_body().map_or(&[][..], |body| &body[..]);
+                ignored(&why_ignored(error, body)).into_response()
+            }
+            // 401 (or 413 for a body over the size limit): the extractor's own answer.
+            _ => {
+                tracing::warn!(%rejection, "rejected");
+                rejection.into_response()
+            }
         },
+    }
+}
+
+/// Without a secret: the body is read as is.
+async fn receive<T: Texter>(State(app): State<Arc<App<T>>>, body: Bytes) -> Response {
+    match Event::parse(&body) {
+        Ok(event) => act(&app, event).await.into_response(),
+        Err(error) => ignored(&why_ignored(&error, &body)).into_response(),
+    }
+}
+
+fn why_ignored(error: &ParseEventError, body: &[u8]) -> String {
+    match error {
+        _ if error.is_unknown_event() => {
+            format!("not a {EVENT} event ({:?})", error.event_type())
+        }
+        // Not an envelope: not JSON at all, or JSON without `data`.
+        _ if error.is_malformed()
+            && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() =>
+        {
+            "the body is not JSON".to_owned()
+        }
+        _ if error.is_malformed() => format!("no data ({error})"),
+        _ => format!("the data is not a number: {error}"),
+    }
+}
+
+/// Texts the number of a parsed event, once per message id.
+async fn act<T: Texter>(app: &App<T>, event: Event<RandomNumber>) -> (StatusCode, String) {
+    let Some(number) = event.data.0 else {
+        return ignored("no data");
     };
-    // The header is what the sender keeps across retries; the compact body repeats it.
-    let id = headers
-        .get(HEADER_ID)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| json.get("id").and_then(|id| id.as_str()))
-        .map(str::to_owned);
+    // The id the sender keeps across retries (the header, or the compact body's `id`).
+    let id = event.id().map(str::to_owned);
     if let Some(id) = &id
         && !lock(&app.seen).insert(id)
     {

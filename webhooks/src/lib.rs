@@ -102,21 +102,41 @@
 //!
 //! # Features
 //!
+//! - `verify`: the receiving side, always built: [`Secret`], [`Verifier`],
+//!   [`signing::signature_header`], [`Event`], [`Message`], [`Labels`], the ids. A receiver
+//!   depends on `typed-webhooks` with `default-features = false, features = ["verify"]` (and
+//!   `"derive"` to share the event types) and pulls in no sqlx, no reqwest and no tokio.
+//! - `runtime` (default; implied by `sqlite`, `postgres` and `test-util`): the sending side:
+//!   [`Webhooks`], [`Builder`], the delivery runtime, [`store::MemoryStore`], the reqwest parts
+//!   of [`ssrf`] ([`ssrf::GuardedResolver`], [`NetworkPolicy::configure`]). Brings reqwest and
+//!   tokio.
 //! - `derive` (default): `#[derive(WebhookEvent)]`.
 //! - `sqlite` (default): [`store::SqliteStore`] and [`Webhooks::open`], the embedded durable
 //!   store.
 //! - `postgres`: `store::PostgresStore`, for many worker processes sharing one queue, and
 //!   `Webhooks::send_in_tx`.
 //! - `test-util`: [`testing::TestReceiver`], a scripted HTTP endpoint for tests.
+//! - `axum` (implies `verify` only): [`axum::VerifiedEvent`] and [`axum::VerifiedBody`],
+//!   extractors for axum 0.8 that read, verify and parse a request and answer a refused one
+//!   themselves (401, 400, 413, 422).
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Without `runtime`, the modules shared with the sending side (subscription, pattern, retry,
+// time, the store's types) keep helpers only the runtime calls.
+#![cfg_attr(not(feature = "runtime"), allow(dead_code))]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+#[cfg(feature = "runtime")]
 mod builder;
+#[cfg(feature = "runtime")]
 mod config;
 mod delivery_log;
 mod error;
 mod event;
+#[cfg(feature = "runtime")]
 mod handle;
 mod id;
 mod labels;
@@ -125,6 +145,7 @@ mod notification;
 mod pattern;
 mod receive;
 mod retry;
+#[cfg(feature = "runtime")]
 mod runtime;
 mod send_options;
 pub mod signing;
@@ -139,7 +160,11 @@ mod time;
 #[doc(hidden)]
 pub mod __private;
 
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use builder::Builder;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use config::AutoDisable;
 pub use delivery_log::{
     Attempt, AttemptErrorKind, AttemptOutcome, Cursor, Delivery, DeliveryQuery, DeliveryStatus,
@@ -147,6 +172,8 @@ pub use delivery_log::{
 };
 pub use error::Error;
 pub use event::WebhookEvent;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use handle::Webhooks;
 pub use id::{DeliveryId, MessageId, ParseIdError, SubscriptionId};
 pub use labels::Labels;

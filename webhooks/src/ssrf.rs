@@ -165,6 +165,8 @@ impl NetworkPolicy {
     /// Do not add `resolve`/`resolve_to_addrs` overrides: reqwest applies them on top of the
     /// resolver, unchecked. IP-literal URLs still have to be checked with
     /// [`check_url`](Self::check_url) before each request.
+    #[cfg(feature = "runtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
     pub fn configure(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         builder
             .no_proxy()
@@ -175,6 +177,8 @@ impl NetworkPolicy {
     /// A redirect policy that follows at most `max_redirects` redirects, each to a URL allowed by
     /// [`check_url`](Self::check_url); a refused target fails the request with [`Blocked`] as
     /// the error's source (see [`find_blocked`]).
+    #[cfg(feature = "runtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
     pub fn redirect_policy(&self, max_redirects: usize) -> reqwest::redirect::Policy {
         let policy = self.clone();
         reqwest::redirect::Policy::custom(move |attempt| {
@@ -295,9 +299,12 @@ pub fn find_blocked<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a Block
 }
 
 mod ranges;
+#[cfg(feature = "runtime")]
 mod resolver;
 #[cfg(test)]
 mod tests;
 
 pub use ranges::{SpecialRange, canonicalize, classify};
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use resolver::GuardedResolver;

@@ -57,8 +57,11 @@ pub use crate::delivery_log::{
     Page,
 };
 
+#[cfg(feature = "runtime")]
 mod arc;
+#[cfg(feature = "runtime")]
 mod dyn_store;
+#[cfg(feature = "runtime")]
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -67,7 +70,10 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "runtime")]
 pub(crate) use dyn_store::DynStore;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
