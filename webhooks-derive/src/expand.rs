@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident};
 
 use crate::ctxt::Ctxt;
-use crate::model::{self, KeyField, Kind, LabelField, Model};
+use crate::model::{self, Docs, KeyField, Kind, LabelField, Model};
 
 /// The whole expansion of `#[derive(WebhookEvent)]`.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
@@ -130,12 +130,17 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
     });
 
     let ordering_key_fn = ordering_key_fn(krate, &model.kind);
+    let (event_docs, example_fn) = catalog_items(krate, model);
     let deserialize_data_fn = deserialize_data_fn(krate, &model.kind);
 
     quote! {
         #[automatically_derived]
         impl #impl_generics #krate::WebhookEvent for #ident #ty_generics #where_clause {
             const EVENT_TYPES: &'static [&'static str] = &[#(#event_types),*];
+
+            #event_docs
+
+            #example_fn
 
             #[inline]
             fn event_type(&self) -> &'static str {
@@ -211,6 +216,55 @@ fn deserialize_data_fn(krate: &syn::Path, kind: &Kind<'_>) -> Option<TokenStream
             )
         }
     })
+}
+
+/// `const EVENT_DOCS` (each event's description and deprecation) and `fn example`, if any event
+/// names one.
+fn catalog_items(krate: &syn::Path, model: &Model<'_>) -> (TokenStream, Option<TokenStream>) {
+    let events: Vec<(&str, &Docs)> = match &model.kind {
+        Kind::Struct {
+            event_type, docs, ..
+        } => vec![(event_type.as_str(), docs)],
+        Kind::Enum { variants, .. } => variants
+            .iter()
+            .map(|v| (v.event_type.as_str(), &v.docs))
+            .collect(),
+    };
+    let option = |value: Option<&str>| match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    };
+    let docs = events.iter().map(|(name, docs)| {
+        let description = option(docs.description.as_deref().or(model.description.as_deref()));
+        let deprecated = option(docs.deprecated.as_deref());
+        quote!(#krate::EventDoc::new(#name, #description, #deprecated))
+    });
+    let event_docs = quote! {
+        const EVENT_DOCS: &'static [#krate::EventDoc] = &[#(#docs),*];
+    };
+    let arms: Vec<TokenStream> = events
+        .iter()
+        .filter_map(|(name, docs)| {
+            let path = docs.example.as_ref()?;
+            // `: Self` at the path: a function of another type is reported there.
+            let call = quote_spanned!(path.span()=> { let __example: Self = #path(); __example });
+            Some(quote!(#name => ::core::option::Option::Some(#call),))
+        })
+        .collect();
+    let example_fn = (!arms.is_empty()).then(|| {
+        quote! {
+            fn example(__event_type: &str) -> ::core::option::Option<Self>
+            where
+                Self: ::core::marker::Sized,
+            {
+                match __event_type {
+                    #(#arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    });
+    (event_docs, example_fn)
 }
 
 /// One `labels.insert(..)`. Only the call's path is spanned at the field's type: naming the type

@@ -113,6 +113,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod catalog;
 mod config;
 mod delivery_log;
 mod error;
@@ -140,13 +141,14 @@ mod time;
 pub mod __private;
 
 pub use builder::Builder;
+pub use catalog::{Catalog, CatalogEvent};
 pub use config::AutoDisable;
 pub use delivery_log::{
     Attempt, AttemptErrorKind, AttemptOutcome, Cursor, Delivery, DeliveryQuery, DeliveryStatus,
     Page,
 };
 pub use error::Error;
-pub use event::WebhookEvent;
+pub use event::{EventDoc, WebhookEvent};
 pub use handle::Webhooks;
 pub use id::{DeliveryId, MessageId, ParseIdError, SubscriptionId};
 pub use labels::Labels;
