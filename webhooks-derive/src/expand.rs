@@ -246,8 +246,10 @@ fn catalog_items(krate: &syn::Path, model: &Model<'_>) -> (TokenStream, Option<T
         .iter()
         .filter_map(|(name, docs)| {
             let path = docs.example.as_ref()?;
-            // `: Self` at the path: a function of another type is reported there.
-            let call = quote_spanned!(path.span()=> { let __example: Self = #path(); __example });
+            // Through a `fn() -> Self` pointer spanned at the path: a function of another type
+            // is reported there, as such.
+            let example = quote_spanned!(path.span()=> #krate::__private::example::<Self>);
+            let call = quote!(#example(#path));
             Some(quote!(#name => ::core::option::Option::Some(#call),))
         })
         .collect();

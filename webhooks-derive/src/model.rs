@@ -239,7 +239,20 @@ fn parse_attrs(cx: &mut Ctxt, attrs: &[Attribute], pos: Position) -> Attrs {
                     }
                 }
                 "deprecated" => {
-                    let note = if meta.input.peek(Token![=]) {
+                    let note = if meta.input.peek(Token![=]) && !meta.input.peek2(LitStr) {
+                        let value = meta.value()?;
+                        let mut tokens = TokenStream::new();
+                        while !value.is_empty() && !value.peek(Token![,]) {
+                            tokens.extend([value.parse::<TokenTree>()?]);
+                        }
+                        cx.error(
+                            tokens,
+                            "expected a string: `deprecated` alone, or with a note: \
+                             `deprecated = \"use ... instead\"`",
+                        );
+                        out.malformed = true;
+                        return Ok(());
+                    } else if meta.input.peek(Token![=]) {
                         let Some(lit) = string_value(cx, &meta, &key)? else {
                             out.malformed = true;
                             return Ok(());

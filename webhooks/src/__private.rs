@@ -388,3 +388,9 @@ impl<'de, D: Deserializer<'de>> de::VariantAccess<'de> for VariantContentDeseria
         self.inner.deserialize_struct(self.variant, fields, visitor)
     }
 }
+
+/// `#[webhook(example = "f")]`: calls `f`, which must be a `fn() -> Self`.
+#[inline]
+pub fn example<T>(f: fn() -> T) -> T {
+    f()
+}
