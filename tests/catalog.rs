@@ -177,3 +177,148 @@ fn html_lists_events() {
     assert!(!page.contains("<script"));
     assert!(!page.contains("http://") && !page.contains("https://"));
 }
+
+/// Serde's attributes, as the schema follows them.
+#[derive(Serialize, WebhookEvent)]
+#[webhook(resource = "ranger", action = "hired", example = "hired")]
+struct RangerHired {
+    #[serde(rename = "rangerId")]
+    ranger_id: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nickname: Option<String>,
+    #[serde(skip)]
+    #[allow(dead_code)]
+    internal: Vec<u8>,
+}
+
+fn hired() -> RangerHired {
+    RangerHired {
+        ranger_id: 12,
+        nickname: None,
+        internal: vec![1],
+    }
+}
+
+#[test]
+fn data_schemas_follow_serde() {
+    let catalog = catalog().event::<RangerHired>();
+    let [reported, archived, random, hired] = catalog.events() else {
+        panic!("four events");
+    };
+    let reported = reported.data_schema().unwrap();
+    assert_eq!(reported["type"], "object");
+    assert_eq!(reported["required"], json!(["id", "county", "severity"]));
+    assert_eq!(reported["properties"]["county"]["type"], "string");
+    assert_eq!(reported["properties"]["severity"]["type"], "integer");
+    // A variant's content, not the externally tagged enum.
+    assert_eq!(archived.data_schema().unwrap()["type"], "null");
+    assert_eq!(random.data_schema().unwrap()["type"], "integer");
+    let hired = hired.data_schema().unwrap();
+    assert_eq!(hired["required"], json!(["rangerId"]));
+    let properties: Vec<&String> = hired["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(properties.len(), 2);
+    assert!(hired["properties"]["nickname"].is_object());
+}
+
+#[test]
+fn every_example_matches_its_schema() {
+    let catalog = catalog().event::<RangerHired>();
+    for event in catalog.events() {
+        let Some(example) = event.example() else {
+            continue;
+        };
+        let schema = event.data_schema().unwrap();
+        if let Err(error) = validate(schema, &example) {
+            panic!("{}: {error}", event.name());
+        }
+        let body = event.example_body().unwrap();
+        let envelope = event.body_schema(webhooks::Envelope::Compact);
+        validate(&envelope, &body).unwrap();
+    }
+}
+
+/// A JSON Schema validator for the subset the catalog's schemas use: `type` (one or a list),
+/// `const`, `properties`, `required`, `prefixItems`, `items`, `minimum`, `maximum`, `anyOf`,
+/// `oneOf`, and `$ref`-free schemas.
+fn validate(schema: &serde_json::Value, value: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    if schema == &Value::Bool(true) {
+        return Ok(());
+    }
+    assert!(
+        schema.get("$ref").is_none(),
+        "inline schemas only: {schema}"
+    );
+    if let Some(types) = schema.get("type") {
+        let types: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "null" => value.is_null(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "string" => value.is_string(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => false,
+        });
+        if !ok {
+            return Err(format!("{value} is not of type {types:?}"));
+        }
+    }
+    if let Some(expected) = schema.get("const")
+        && expected != value
+    {
+        return Err(format!("{value} is not {expected}"));
+    }
+    if let Some(n) = value.as_f64() {
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+            && n < min
+        {
+            return Err(format!("{n} < {min}"));
+        }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+            && n > max
+        {
+            return Err(format!("{n} > {max}"));
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array)
+            && !options.iter().any(|s| validate(s, value).is_ok())
+        {
+            return Err(format!("{value} matches none of {key}"));
+        }
+    }
+    if let Value::Object(object) = value {
+        if let Some(required) = schema.get("required").and_then(Value::as_array) {
+            for name in required.iter().filter_map(Value::as_str) {
+                if !object.contains_key(name) {
+                    return Err(format!("missing `{name}` in {value}"));
+                }
+            }
+        }
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, field) in object {
+                if let Some(property) = properties.get(name) {
+                    validate(property, field).map_err(|e| format!("{name}: {e}"))?;
+                }
+            }
+        }
+    }
+    if let Value::Array(items) = value {
+        let prefix = schema.get("prefixItems").and_then(Value::as_array);
+        for (i, item) in items.iter().enumerate() {
+            let item_schema = prefix
+                .and_then(|p| p.get(i))
+                .or_else(|| schema.get("items"));
+            if let Some(item_schema) = item_schema {
+                validate(item_schema, item).map_err(|e| format!("[{i}]: {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}

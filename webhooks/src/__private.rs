@@ -394,3 +394,91 @@ impl<'de, D: Deserializer<'de>> de::VariantAccess<'de> for VariantContentDeseria
 pub fn example<T>(f: fn() -> T) -> T {
     f()
 }
+
+pub use serde_json;
+
+/// Keeps its items only with the `schema` feature: the derive wraps `fn data_schema` in it, since
+/// a proc macro cannot see the runtime crate's features.
+#[cfg(feature = "schema")]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __webhooks_if_schema {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Keeps its items only with the `schema` feature (here off: nothing).
+#[cfg(not(feature = "schema"))]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __webhooks_if_schema {
+    ($($item:tt)*) => {};
+}
+
+/// What the derived `fn data_schema` is made of.
+#[cfg(feature = "schema")]
+pub mod schema {
+    use std::marker::PhantomData;
+
+    use schemars::{JsonSchema, SchemaGenerator};
+    use serde_json::{Map, Value, json};
+
+    /// A generator that inlines every subschema, so that a schema stands alone wherever it is
+    /// embedded (an OpenAPI document, a page).
+    pub fn generator() -> SchemaGenerator {
+        schemars::generate::SchemaSettings::draft2020_12()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator()
+    }
+
+    /// A field's type, to pick its schema by autoref: [`Known`] when it has one, else [`Any`].
+    #[derive(Debug)]
+    pub struct Of<T: ?Sized>(pub PhantomData<T>);
+
+    /// The schema of a type with `JsonSchema`.
+    pub trait Known {
+        /// The schema.
+        fn schema(&self, generator: &mut SchemaGenerator) -> Value;
+    }
+
+    impl<T: JsonSchema + ?Sized> Known for Of<T> {
+        fn schema(&self, generator: &mut SchemaGenerator) -> Value {
+            generator.subschema_for::<T>().to_value()
+        }
+    }
+
+    /// Any value: a type without `JsonSchema`.
+    pub trait Any {
+        /// `{}`.
+        fn schema(&self, generator: &mut SchemaGenerator) -> Value;
+    }
+
+    impl<T: ?Sized> Any for &Of<T> {
+        fn schema(&self, _: &mut SchemaGenerator) -> Value {
+            json!({})
+        }
+    }
+
+    /// An object of named fields: `(name, schema, required)`.
+    pub fn object(fields: Vec<(&str, Value, bool)>) -> Value {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for (name, schema, is_required) in fields {
+            if is_required {
+                required.push(Value::from(name));
+            }
+            properties.insert(name.to_owned(), schema);
+        }
+        json!({ "type": "object", "properties": properties, "required": required })
+    }
+
+    /// A tuple: an array of exactly these items.
+    pub fn tuple(items: Vec<Value>) -> Value {
+        let n = items.len();
+        json!({ "type": "array", "prefixItems": items, "minItems": n, "maxItems": n })
+    }
+
+    /// A unit struct or variant: `null`.
+    pub fn unit() -> Value {
+        json!({ "type": "null" })
+    }
+}
