@@ -322,3 +322,45 @@ fn validate(schema: &serde_json::Value, value: &serde_json::Value) -> Result<(),
     }
     Ok(())
 }
+
+/// The OpenAPI document, validated by the independent `openapi-spec-validator`, and every example
+/// body checked against its schema by `jsonschema` (Draft 2020-12), both from PyPI: the Python
+/// interpreter of the venv `.ci/python-tools.sh` makes, in `WEBHOOKS_TEST_PYTHON`.
+#[test]
+fn openapi_passes_an_independent_validator() {
+    let Ok(python) = std::env::var("WEBHOOKS_TEST_PYTHON") else {
+        println!("skipped: set WEBHOOKS_TEST_PYTHON (bash .ci/python-tools.sh prints it)");
+        return;
+    };
+    let doc = catalog().event::<RangerHired>().openapi();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let script = r#"
+import json, sys
+import jsonschema
+from openapi_spec_validator import validate
+doc = json.load(open(sys.argv[1]))
+validate(doc)
+checked = 0
+for name, item in doc["webhooks"].items():
+    content = item["post"]["requestBody"]["content"]["application/json"]
+    if "example" in content:
+        jsonschema.Draft202012Validator(content["schema"]).validate(content["example"])
+        checked += 1
+print("valid; examples checked:", checked)
+"#;
+    let output = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("examples checked: 3"), "{stdout}");
+}

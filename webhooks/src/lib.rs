@@ -108,6 +108,9 @@
 //! - `postgres`: `store::PostgresStore`, for many worker processes sharing one queue, and
 //!   `Webhooks::send_in_tx`.
 //! - `test-util`: [`testing::TestReceiver`], a scripted HTTP endpoint for tests.
+//! - `schema`: [`CatalogEvent::data_schema`], each event's JSON Schema, written by the derive
+//!   from the fields' types (`schemars::JsonSchema`; a type without it is any value) and
+//!   published by [`Catalog::openapi`] and [`Catalog::html`].
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
