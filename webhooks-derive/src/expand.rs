@@ -224,7 +224,10 @@ fn deserialize_data_fn(krate: &syn::Path, kind: &Kind<'_>) -> Option<TokenStream
 
 /// `const EVENT_DOCS` (each event's description and deprecation) and `fn example`, if any event
 /// names one.
-fn catalog_items(krate: &syn::Path, model: &Model<'_>) -> (TokenStream, Option<TokenStream>) {
+fn catalog_items(
+    krate: &syn::Path,
+    model: &Model<'_>,
+) -> (Option<TokenStream>, Option<TokenStream>) {
     let events: Vec<(&str, &Docs)> = match &model.kind {
         Kind::Struct {
             event_type, docs, ..
@@ -243,9 +246,17 @@ fn catalog_items(krate: &syn::Path, model: &Model<'_>) -> (TokenStream, Option<T
         let deprecated = option(docs.deprecated.as_deref());
         quote!(#krate::EventDoc::new(#name, #description, #deprecated))
     });
-    let event_docs = quote! {
-        const EVENT_DOCS: &'static [#krate::EventDoc] = &[#(#docs),*];
-    };
+    // Only when there is something to say: the trait's default is empty, and naming `EventDoc`
+    // would add a second error to a wrong `crate = "..."`.
+    let said = model.description.is_some()
+        || events
+            .iter()
+            .any(|(_, d)| d.description.is_some() || d.deprecated.is_some());
+    let event_docs = said.then(|| {
+        quote! {
+            const EVENT_DOCS: &'static [#krate::EventDoc] = &[#(#docs),*];
+        }
+    });
     let arms: Vec<TokenStream> = events
         .iter()
         .filter_map(|(name, docs)| {
