@@ -284,8 +284,8 @@ fn catalog_items(
     (event_docs, example_fn)
 }
 
-/// `fn data_schema`, inside `__webhooks_if_schema!`, which keeps it only when the runtime crate
-/// has the `schema` feature. Each event's data: an object of its named fields (serde's `rename`,
+/// `fn data_schema`; `__private::schema::build` runs it only when the runtime crate has the
+/// `schema` feature. Each event's data: an object of its named fields (serde's `rename`,
 /// `skip` and `skip_serializing_if` followed), its one field's schema (a newtype), an array (a
 /// tuple), or `null` (a unit). A field's type without `JsonSchema` is any value (`{}`); serde
 /// attributes it does not follow (`flatten`, `rename_all`, ...) leave the event without a schema,
@@ -332,19 +332,15 @@ fn data_schema_fn(
         return None;
     }
     Some(quote! {
-        #krate::__webhooks_if_schema! {
-            fn data_schema(
-                __event_type: &str,
-            ) -> ::core::option::Option<#krate::__private::serde_json::Value> {
-                #[allow(unused_imports)]
-                use #krate::__private::schema::{Any as _, Known as _};
-                let mut __generator = #krate::__private::schema::generator();
-                let __generator = &mut __generator;
-                match __event_type {
-                    #(#arms)*
-                    _ => ::core::option::Option::None,
-                }
-            }
+        fn data_schema(
+            __event_type: &str,
+        ) -> ::core::option::Option<#krate::__private::serde_json::Value> {
+            #[allow(unused_imports)]
+            use #krate::__private::schema::{Any as _, Known as _};
+            #krate::__private::schema::build(|__generator| match __event_type {
+                #(#arms)*
+                _ => ::core::option::Option::None,
+            })
         }
     })
 }

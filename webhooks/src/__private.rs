@@ -397,37 +397,38 @@ pub fn example<T>(f: fn() -> T) -> T {
 
 pub use serde_json;
 
-/// Keeps its items only with the `schema` feature: the derive wraps `fn data_schema` in it, since
-/// a proc macro cannot see the runtime crate's features.
-#[cfg(feature = "schema")]
-#[macro_export]
-#[doc(hidden)]
-macro_rules! __webhooks_if_schema {
-    ($($item:tt)*) => { $($item)* };
-}
-
-/// Keeps its items only with the `schema` feature (here off: nothing).
-#[cfg(not(feature = "schema"))]
-#[macro_export]
-#[doc(hidden)]
-macro_rules! __webhooks_if_schema {
-    ($($item:tt)*) => {};
-}
-
-/// What the derived `fn data_schema` is made of.
-#[cfg(feature = "schema")]
+/// What the derived `fn data_schema` is made of. Present with or without the `schema` feature,
+/// so that the derive (which cannot see the features) writes the same code either way: without
+/// it, [`schema::build`] returns `None` and no type has a [`schema::Known`] schema.
 pub mod schema {
     use std::marker::PhantomData;
 
-    use schemars::{JsonSchema, SchemaGenerator};
     use serde_json::{Map, Value, json};
 
-    /// A generator that inlines every subschema, so that a schema stands alone wherever it is
-    /// embedded (an OpenAPI document, a page).
-    pub fn generator() -> SchemaGenerator {
-        schemars::generate::SchemaSettings::draft2020_12()
+    /// The generator the fields' schemas come from.
+    #[cfg(feature = "schema")]
+    pub type Generator = schemars::SchemaGenerator;
+
+    /// The generator the fields' schemas come from (here, without the `schema` feature, none).
+    #[cfg(not(feature = "schema"))]
+    #[derive(Debug)]
+    pub struct Generator(());
+
+    /// Runs `f` with a generator that inlines every subschema, so that a schema stands alone
+    /// wherever it is embedded (an OpenAPI document, a page).
+    #[cfg(feature = "schema")]
+    pub fn build(f: impl FnOnce(&mut Generator) -> Option<Value>) -> Option<Value> {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12()
             .with(|s| s.inline_subschemas = true)
-            .into_generator()
+            .into_generator();
+        f(&mut generator)
+    }
+
+    /// Without the `schema` feature: no schema.
+    #[cfg(not(feature = "schema"))]
+    pub fn build(f: impl FnOnce(&mut Generator) -> Option<Value>) -> Option<Value> {
+        let _ = f;
+        None
     }
 
     /// A field's type, to pick its schema by autoref: [`Known`] when it has one, else [`Any`].
@@ -437,11 +438,12 @@ pub mod schema {
     /// The schema of a type with `JsonSchema`.
     pub trait Known {
         /// The schema.
-        fn schema(&self, generator: &mut SchemaGenerator) -> Value;
+        fn schema(&self, generator: &mut Generator) -> Value;
     }
 
-    impl<T: JsonSchema + ?Sized> Known for Of<T> {
-        fn schema(&self, generator: &mut SchemaGenerator) -> Value {
+    #[cfg(feature = "schema")]
+    impl<T: schemars::JsonSchema + ?Sized> Known for Of<T> {
+        fn schema(&self, generator: &mut Generator) -> Value {
             generator.subschema_for::<T>().to_value()
         }
     }
@@ -449,11 +451,11 @@ pub mod schema {
     /// Any value: a type without `JsonSchema`.
     pub trait Any {
         /// `{}`.
-        fn schema(&self, generator: &mut SchemaGenerator) -> Value;
+        fn schema(&self, generator: &mut Generator) -> Value;
     }
 
     impl<T: ?Sized> Any for &Of<T> {
-        fn schema(&self, _: &mut SchemaGenerator) -> Value {
+        fn schema(&self, _: &mut Generator) -> Value {
             json!({})
         }
     }
