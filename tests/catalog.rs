@@ -182,6 +182,7 @@ fn html_lists_events() {
 #[derive(Serialize, WebhookEvent)]
 #[webhook(resource = "ranger", action = "hired", example = "hired")]
 struct RangerHired {
+    /// The ranger's badge number.
     #[serde(rename = "rangerId")]
     ranger_id: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,6 +216,10 @@ fn data_schemas_follow_serde() {
     assert_eq!(random.data_schema().unwrap()["type"], "integer");
     let hired = hired.data_schema().unwrap();
     assert_eq!(hired["required"], json!(["rangerId"]));
+    assert_eq!(
+        hired["properties"]["rangerId"]["description"],
+        "The ranger's badge number."
+    );
     let properties: Vec<&String> = hired["properties"].as_object().unwrap().keys().collect();
     assert_eq!(properties.len(), 2);
     assert!(hired["properties"]["nickname"].is_object());

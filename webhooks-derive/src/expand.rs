@@ -388,7 +388,10 @@ fn fields_schema(krate: &syn::Path, fields: &syn::Fields) -> Option<TokenStream>
                     ident.trim_start_matches("r#").to_owned()
                 });
                 let required = !attrs.skip_serializing_if;
-                let value = of(&field.ty);
+                let mut value = of(&field.ty);
+                if let Some(doc) = model::doc_comment(&field.attrs) {
+                    value = quote!(#schema::describe(#value, #doc));
+                }
                 properties.push(quote!((#name, #value, #required)));
             }
             Some(quote!(#schema::object(::std::vec![#(#properties),*])))

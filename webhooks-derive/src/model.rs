@@ -707,7 +707,7 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
 
 /// The doc comment of an item: its `#[doc = "..."]` lines, each without the one space that
 /// `/// ` leaves, joined; `None` when empty.
-fn doc_comment(attrs: &[Attribute]) -> Option<String> {
+pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
     let mut lines = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
         if let syn::Meta::NameValue(nv) = &attr.meta

@@ -479,6 +479,17 @@ pub mod schema {
         json!({ "type": "array", "prefixItems": items, "minItems": n, "maxItems": n })
     }
 
+    /// A field's schema with its doc comment as `description` (a `$ref` or `true` is wrapped).
+    pub fn describe(schema: Value, description: &str) -> Value {
+        match schema {
+            Value::Object(mut object) if !object.contains_key("$ref") => {
+                object.insert("description".to_owned(), Value::from(description));
+                Value::Object(object)
+            }
+            other => json!({ "allOf": [other], "description": description }),
+        }
+    }
+
     /// A unit struct or variant: `null`.
     pub fn unit() -> Value {
         json!({ "type": "null" })
