@@ -63,6 +63,15 @@ use crate::Labels;
 ///
 /// On a variant: `action = "..."` (required).
 ///
+/// For the [`Catalog`](crate::Catalog), on a struct or a variant:
+/// - `deprecated`, or `deprecated = "note"`: the event is deprecated (OpenAPI's
+///   `deprecated: true`, a note on the page).
+/// - `example = "path::to::fn"`: a `fn() -> Self` whose value is the event's example; on a
+///   variant it must return that variant (the catalog refuses another).
+///
+/// Doc comments are the events' descriptions: a variant's, else the type's. With the `schema`
+/// feature a named field's doc comment describes it in the data schema.
+///
 /// On a named field: `label` makes the field a scope label named after the field;
 /// `label = "name"` names it (and is how a tuple field becomes a label). The value is the
 /// field's [`Display`](std::fmt::Display) text; an `Option<T>` field yields a label only when it
