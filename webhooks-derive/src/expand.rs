@@ -6,7 +6,8 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident};
 
 use crate::ctxt::Ctxt;
-use crate::model::{self, KeyField, Kind, LabelField, Model};
+use crate::model::{self, Docs, KeyField, Kind, LabelField, Model};
+use crate::serde_attrs::SerdeAttrs;
 
 /// The whole expansion of `#[derive(WebhookEvent)]`.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
@@ -130,12 +131,20 @@ fn impl_event(input: &DeriveInput, model: &Model<'_>) -> TokenStream {
     });
 
     let ordering_key_fn = ordering_key_fn(krate, &model.kind);
+    let (event_docs, example_fn) = catalog_items(krate, model);
+    let data_schema_fn = data_schema_fn(krate, input, model);
     let deserialize_data_fn = deserialize_data_fn(krate, &model.kind);
 
     quote! {
         #[automatically_derived]
         impl #impl_generics #krate::WebhookEvent for #ident #ty_generics #where_clause {
             const EVENT_TYPES: &'static [&'static str] = &[#(#event_types),*];
+
+            #event_docs
+
+            #example_fn
+
+            #data_schema_fn
 
             #[inline]
             fn event_type(&self) -> &'static str {
@@ -211,6 +220,183 @@ fn deserialize_data_fn(krate: &syn::Path, kind: &Kind<'_>) -> Option<TokenStream
             )
         }
     })
+}
+
+/// `const EVENT_DOCS` (each event's description and deprecation) and `fn example`, if any event
+/// names one.
+fn catalog_items(
+    krate: &syn::Path,
+    model: &Model<'_>,
+) -> (Option<TokenStream>, Option<TokenStream>) {
+    let events: Vec<(&str, &Docs)> = match &model.kind {
+        Kind::Struct {
+            event_type, docs, ..
+        } => vec![(event_type.as_str(), docs)],
+        Kind::Enum { variants, .. } => variants
+            .iter()
+            .map(|v| (v.event_type.as_str(), &v.docs))
+            .collect(),
+    };
+    let option = |value: Option<&str>| match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    };
+    let docs = events.iter().map(|(name, docs)| {
+        let description = option(docs.description.as_deref().or(model.description.as_deref()));
+        let deprecated = option(docs.deprecated.as_deref());
+        quote!(#krate::EventDoc::new(#name, #description, #deprecated))
+    });
+    // Only when there is something to say: the trait's default is empty, and naming `EventDoc`
+    // would add a second error to a wrong `crate = "..."`.
+    let said = model.description.is_some()
+        || events
+            .iter()
+            .any(|(_, d)| d.description.is_some() || d.deprecated.is_some());
+    let event_docs = said.then(|| {
+        quote! {
+            const EVENT_DOCS: &'static [#krate::EventDoc] = &[#(#docs),*];
+        }
+    });
+    let arms: Vec<TokenStream> = events
+        .iter()
+        .filter_map(|(name, docs)| {
+            let path = docs.example.as_ref()?;
+            // Through a `fn() -> Self` pointer spanned at the path: a function of another type
+            // is reported there, as such.
+            let example = quote_spanned!(path.span()=> #krate::__private::example::<Self>);
+            let call = quote!(#example(#path));
+            Some(quote!(#name => ::core::option::Option::Some(#call),))
+        })
+        .collect();
+    let example_fn = (!arms.is_empty()).then(|| {
+        quote! {
+            fn example(__event_type: &str) -> ::core::option::Option<Self>
+            where
+                Self: ::core::marker::Sized,
+            {
+                match __event_type {
+                    #(#arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    });
+    (event_docs, example_fn)
+}
+
+/// `fn data_schema`; `__private::schema::build` runs it only when the runtime crate has the
+/// `schema` feature. Each event's data: an object of its named fields (serde's `rename`,
+/// `skip` and `skip_serializing_if` followed), its one field's schema (a newtype), an array (a
+/// tuple), or `null` (a unit). A field's type without `JsonSchema` is any value (`{}`); serde
+/// attributes it does not follow (`flatten`, `rename_all`, ...) leave the event without a schema,
+/// as does an enum in a representation other than serde's default.
+fn data_schema_fn(
+    krate: &syn::Path,
+    input: &DeriveInput,
+    model: &Model<'_>,
+) -> Option<TokenStream> {
+    if input.generics.type_params().next().is_some() {
+        return None;
+    }
+    let container = SerdeAttrs::parse(&input.attrs);
+    let mut arms = Vec::new();
+    match (&input.data, &model.kind) {
+        (syn::Data::Struct(data), Kind::Struct { event_type, .. }) => {
+            if !container.unsupported
+                && let Some(schema) = fields_schema(krate, &data.fields)
+            {
+                arms.push(quote!(#event_type => ::core::option::Option::Some(#schema),));
+            }
+        }
+        (
+            syn::Data::Enum(data),
+            Kind::Enum {
+                variants,
+                externally_tagged: true,
+            },
+        ) if !container.unsupported => {
+            for (variant, v) in data.variants.iter().zip(variants) {
+                let attrs = SerdeAttrs::parse(&variant.attrs);
+                if attrs.unsupported || attrs.skip_serializing {
+                    continue;
+                }
+                let event_type = &v.event_type;
+                if let Some(schema) = fields_schema(krate, &variant.fields) {
+                    arms.push(quote!(#event_type => ::core::option::Option::Some(#schema),));
+                }
+            }
+        }
+        _ => {}
+    }
+    if arms.is_empty() {
+        return None;
+    }
+    Some(quote! {
+        fn data_schema(
+            __event_type: &str,
+        ) -> ::core::option::Option<#krate::__private::serde_json::Value> {
+            #[allow(unused_imports)]
+            use #krate::__private::schema::{Any as _, Known as _};
+            #krate::__private::schema::build(|__generator| match __event_type {
+                #(#arms)*
+                _ => ::core::option::Option::None,
+            })
+        }
+    })
+}
+
+/// The schema of one struct's or variant's fields, as an expression; `None` when a field's serde
+/// attributes are not followed.
+fn fields_schema(krate: &syn::Path, fields: &syn::Fields) -> Option<TokenStream> {
+    let schema = quote!(#krate::__private::schema);
+    let of = |ty: &syn::Type| quote!((&#schema::Of::<#ty>(::core::marker::PhantomData)).schema(__generator));
+    match fields {
+        syn::Fields::Unit => Some(quote!(#schema::unit())),
+        syn::Fields::Unnamed(unnamed) => {
+            let kept: Vec<&syn::Field> = unnamed
+                .unnamed
+                .iter()
+                .filter(|f| !SerdeAttrs::parse(&f.attrs).skip_serializing)
+                .collect();
+            if kept.iter().any(|f| SerdeAttrs::parse(&f.attrs).unsupported) {
+                return None;
+            }
+            match kept.as_slice() {
+                [field] if unnamed.unnamed.len() == 1 => Some(of(&field.ty)),
+                _ => {
+                    let items = kept.iter().map(|f| of(&f.ty));
+                    Some(quote!(#schema::tuple(::std::vec![#(#items),*])))
+                }
+            }
+        }
+        syn::Fields::Named(named) => {
+            let mut properties = Vec::new();
+            for field in &named.named {
+                let attrs = SerdeAttrs::parse(&field.attrs);
+                if attrs.skip_serializing {
+                    continue;
+                }
+                if attrs.unsupported {
+                    return None;
+                }
+                let name = attrs.rename.unwrap_or_else(|| {
+                    let ident = field
+                        .ident
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    ident.trim_start_matches("r#").to_owned()
+                });
+                let required = !attrs.skip_serializing_if;
+                let mut value = of(&field.ty);
+                if let Some(doc) = model::doc_comment(&field.attrs) {
+                    value = quote!(#schema::describe(#value, #doc));
+                }
+                properties.push(quote!((#name, #value, #required)));
+            }
+            Some(quote!(#schema::object(::std::vec![#(#properties),*])))
+        }
+    }
 }
 
 /// One `labels.insert(..)`. Only the call's path is spanned at the field's type: naming the type

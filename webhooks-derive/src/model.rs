@@ -21,6 +21,19 @@ pub(crate) struct Model<'a> {
     /// The path to the runtime crate (`::webhooks` unless `crate = "..."`).
     pub(crate) krate: syn::Path,
     pub(crate) kind: Kind<'a>,
+    /// The type's doc comment: the description of every event that has none of its own.
+    pub(crate) description: Option<String>,
+}
+
+/// What the catalog says of one event, besides its name.
+#[derive(Default)]
+pub(crate) struct Docs {
+    /// The doc comment of the struct or variant.
+    pub(crate) description: Option<String>,
+    /// `deprecated` (an empty note) or `deprecated = "note"`.
+    pub(crate) deprecated: Option<String>,
+    /// `example = "path"`: a `fn() -> Self`.
+    pub(crate) example: Option<syn::Path>,
 }
 
 pub(crate) enum Kind<'a> {
@@ -28,6 +41,7 @@ pub(crate) enum Kind<'a> {
         event_type: String,
         labels: Vec<LabelField<'a>>,
         ordering_key: Option<KeyField<'a>>,
+        docs: Docs,
     },
     Enum {
         variants: Vec<Variant<'a>>,
@@ -45,6 +59,7 @@ pub(crate) struct Variant<'a> {
     /// The variant's index among those serde deserializes (it numbers only those), or `None`
     /// for a variant marked `#[serde(skip)]` or `#[serde(skip_deserializing)]`.
     pub(crate) serde_index: Option<u32>,
+    pub(crate) docs: Docs,
 }
 
 /// A field marked `#[webhook(label)]`.
@@ -67,13 +82,15 @@ pub(crate) struct KeyField<'a> {
 }
 
 /// Every key the attribute knows, wherever it goes.
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 8] = [
     "resource",
     "action",
     "separator",
     "crate",
     "label",
     "ordering_key",
+    "deprecated",
+    "example",
 ];
 
 /// Where an attribute stands; decides which keys it may hold.
@@ -88,9 +105,16 @@ enum Position {
 impl Position {
     fn keys(self) -> &'static [&'static str] {
         match self {
-            Position::Struct => &["resource", "action", "separator", "crate"],
+            Position::Struct => &[
+                "resource",
+                "action",
+                "separator",
+                "crate",
+                "deprecated",
+                "example",
+            ],
             Position::Enum => &["resource", "separator", "crate"],
-            Position::Variant => &["action"],
+            Position::Variant => &["action", "deprecated", "example"],
             Position::Field => &["label", "ordering_key"],
         }
     }
@@ -130,6 +154,10 @@ struct Attrs {
     label: Option<(Span, Option<LitStr>)>,
     /// `ordering_key`: the span of the key.
     ordering_key: Option<Span>,
+    /// `deprecated` (no note) or `deprecated = "note"`.
+    deprecated: Option<Option<LitStr>>,
+    /// `example = "path::to::fn"`, parsed.
+    example: Option<syn::Path>,
     /// Some attribute was not understood (and is reported): what it meant to set is unknown, so
     /// nothing is reported as missing, which would be a second error for the same mistake.
     malformed: bool,
@@ -208,6 +236,69 @@ fn parse_attrs(cx: &mut Ctxt, attrs: &[Attribute], pos: Position) -> Attrs {
                             cx.error_at(key_span, message);
                         }
                         out.label = Some((key_span, name));
+                    }
+                }
+                "deprecated" => {
+                    let note = if meta.input.peek(Token![=]) && !meta.input.peek2(LitStr) {
+                        let value = meta.value()?;
+                        let mut tokens = TokenStream::new();
+                        while !value.is_empty() && !value.peek(Token![,]) {
+                            tokens.extend([value.parse::<TokenTree>()?]);
+                        }
+                        cx.error(
+                            tokens,
+                            "expected a string: `deprecated` alone, or with a note: \
+                             `deprecated = \"use ... instead\"`",
+                        );
+                        out.malformed = true;
+                        return Ok(());
+                    } else if meta.input.peek(Token![=]) {
+                        let Some(lit) = string_value(cx, &meta, &key)? else {
+                            out.malformed = true;
+                            return Ok(());
+                        };
+                        Some(lit)
+                    } else if meta.input.peek(syn::token::Paren) {
+                        meta.input.parse::<proc_macro2::Group>()?;
+                        cx.error_at(key_span, "expected `deprecated` or `deprecated = \"note\"`");
+                        out.malformed = true;
+                        return Ok(());
+                    } else {
+                        None
+                    };
+                    if out.deprecated.is_some() {
+                        cx.error_at(key_span, "duplicate key `deprecated`: give it once");
+                    } else {
+                        if let Some(message) = misplaced(&key, pos) {
+                            cx.error_at(key_span, message);
+                        }
+                        out.deprecated = Some(note);
+                    }
+                }
+                "example" => {
+                    let Some(lit) = string_value(cx, &meta, &key)? else {
+                        out.malformed = true;
+                        return Ok(());
+                    };
+                    let path = match lit.parse::<syn::Path>() {
+                        Ok(path) => path,
+                        Err(_) => {
+                            cx.error(
+                                &lit,
+                                "`example` names a function: `example = \"path::to::fn\"`, \
+                                 a `fn() -> Self`",
+                            );
+                            out.malformed = true;
+                            return Ok(());
+                        }
+                    };
+                    if out.example.is_some() {
+                        cx.error_at(key_span, "duplicate key `example`: give it once");
+                    } else {
+                        if let Some(message) = misplaced(&key, pos) {
+                            cx.error_at(key_span, message);
+                        }
+                        out.example = Some(path);
                     }
                 }
                 "ordering_key" => {
@@ -371,7 +462,19 @@ fn misplaced(key: &str, pos: Position) -> Option<String> {
     use Position::*;
     let message = match (key, pos) {
         ("resource" | "separator" | "crate", Struct | Enum) => return None,
-        ("action", Struct | Variant) => return None,
+        ("action" | "deprecated" | "example", Struct | Variant) => return None,
+        ("deprecated" | "example", Enum) => {
+            return Some(format!(
+                "`{key}` goes on each variant of an enum, not on the enum: \
+                 #[webhook({key} = \"...\")] above the variant"
+            ));
+        }
+        ("deprecated" | "example", Field) => {
+            return Some(format!(
+                "`{key}` does not belong on a field; it goes on the struct or the variant \
+                 whose event it describes"
+            ));
+        }
         ("label" | "ordering_key", Field) => return None,
         ("action", Enum) => {
             "`action` goes on each variant of an enum, not on the enum: \
@@ -514,6 +617,11 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
                 event_type,
                 labels,
                 ordering_key,
+                docs: docs(
+                    &input.attrs,
+                    attrs.deprecated.clone(),
+                    attrs.example.clone(),
+                ),
             }
         }
         Data::Enum(data) => {
@@ -579,6 +687,7 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
                     labels,
                     ordering_key,
                     serde_index: index,
+                    docs: docs(&variant.attrs, vattrs.deprecated, vattrs.example),
                 });
             }
             Kind::Enum {
@@ -588,7 +697,50 @@ pub(crate) fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Model<'
         }
         Data::Union(_) => return None,
     };
-    Some(Model { krate, kind })
+    let description = doc_comment(&input.attrs);
+    Some(Model {
+        krate,
+        kind,
+        description,
+    })
+}
+
+/// The doc comment of an item: its `#[doc = "..."]` lines, each without the one space that
+/// `/// ` leaves, joined; `None` when empty.
+pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
+    let mut lines = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) = &nv.value
+        {
+            let value = lit.value();
+            if value.trim().is_empty() {
+                lines.push(String::new());
+                continue;
+            }
+            for line in value.lines() {
+                lines.push(line.strip_prefix(' ').unwrap_or(line).to_owned());
+            }
+        }
+    }
+    let text = lines.join("\n");
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn docs(
+    attrs: &[Attribute],
+    deprecated: Option<Option<LitStr>>,
+    example: Option<syn::Path>,
+) -> Docs {
+    Docs {
+        description: doc_comment(attrs),
+        deprecated: deprecated.map(|note| note.map(|lit| lit.value()).unwrap_or_default()),
+        example,
+    }
 }
 
 fn default_crate() -> syn::Path {

@@ -14,6 +14,15 @@ pub(crate) struct SerdeAttrs {
     pub(crate) untagged: bool,
     /// `skip` or `skip_deserializing`: serde's `Deserialize` leaves the variant out.
     pub(crate) skip_deserializing: bool,
+    /// `skip` or `skip_serializing`: the field is never in the data.
+    pub(crate) skip_serializing: bool,
+    /// `skip_serializing_if = "..."`: the field may be missing.
+    pub(crate) skip_serializing_if: bool,
+    /// `rename = "..."` (not the `rename(serialize = ..)` form).
+    pub(crate) rename: Option<String>,
+    /// Keys the derived schema does not follow (`flatten`, `rename_all`, `transparent`,
+    /// `rename(...)`, ...): the schema is not published rather than wrong.
+    pub(crate) unsupported: bool,
 }
 
 impl SerdeAttrs {
@@ -29,6 +38,34 @@ impl SerdeAttrs {
                     out.untagged = true;
                 } else if meta.path.is_ident("skip") || meta.path.is_ident("skip_deserializing") {
                     out.skip_deserializing = true;
+                }
+                if meta.path.is_ident("skip") || meta.path.is_ident("skip_serializing") {
+                    out.skip_serializing = true;
+                } else if meta.path.is_ident("skip_serializing_if") {
+                    out.skip_serializing_if = true;
+                } else if meta.path.is_ident("rename") && meta.input.peek(Token![=]) {
+                    let value = meta.value()?;
+                    if value.peek(syn::LitStr) {
+                        out.rename = Some(value.parse::<syn::LitStr>()?.value());
+                    } else {
+                        out.unsupported = true;
+                    }
+                } else if [
+                    "flatten",
+                    "rename",
+                    "rename_all",
+                    "transparent",
+                    "serialize_with",
+                    "with",
+                    "remote",
+                    "into",
+                    "getter",
+                    "rename_all_fields",
+                ]
+                .iter()
+                .any(|key| meta.path.is_ident(key))
+                {
+                    out.unsupported = true;
                 }
                 // Every key's value: `= tokens` up to the next `,`, or `(tokens)`.
                 if meta.input.peek(Token![=]) {

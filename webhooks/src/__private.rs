@@ -388,3 +388,110 @@ impl<'de, D: Deserializer<'de>> de::VariantAccess<'de> for VariantContentDeseria
         self.inner.deserialize_struct(self.variant, fields, visitor)
     }
 }
+
+/// `#[webhook(example = "f")]`: calls `f`, which must be a `fn() -> Self`.
+#[inline]
+pub fn example<T>(f: fn() -> T) -> T {
+    f()
+}
+
+pub use serde_json;
+
+/// What the derived `fn data_schema` is made of. Present with or without the `schema` feature,
+/// so that the derive (which cannot see the features) writes the same code either way: without
+/// it, [`schema::build`] returns `None` and no type has a [`schema::Known`] schema.
+pub mod schema {
+    use std::marker::PhantomData;
+
+    use serde_json::{Map, Value, json};
+
+    /// The generator the fields' schemas come from.
+    #[cfg(feature = "schema")]
+    pub type Generator = schemars::SchemaGenerator;
+
+    /// The generator the fields' schemas come from (here, without the `schema` feature, none).
+    #[cfg(not(feature = "schema"))]
+    #[derive(Debug)]
+    pub struct Generator(());
+
+    /// Runs `f` with a generator that inlines every subschema, so that a schema stands alone
+    /// wherever it is embedded (an OpenAPI document, a page).
+    #[cfg(feature = "schema")]
+    pub fn build(f: impl FnOnce(&mut Generator) -> Option<Value>) -> Option<Value> {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator();
+        f(&mut generator)
+    }
+
+    /// Without the `schema` feature: no schema.
+    #[cfg(not(feature = "schema"))]
+    pub fn build(f: impl FnOnce(&mut Generator) -> Option<Value>) -> Option<Value> {
+        let _ = f;
+        None
+    }
+
+    /// A field's type, to pick its schema by autoref: [`Known`] when it has one, else [`Any`].
+    #[derive(Debug)]
+    pub struct Of<T: ?Sized>(pub PhantomData<T>);
+
+    /// The schema of a type with `JsonSchema`.
+    pub trait Known {
+        /// The schema.
+        fn schema(&self, generator: &mut Generator) -> Value;
+    }
+
+    #[cfg(feature = "schema")]
+    impl<T: schemars::JsonSchema + ?Sized> Known for Of<T> {
+        fn schema(&self, generator: &mut Generator) -> Value {
+            generator.subschema_for::<T>().to_value()
+        }
+    }
+
+    /// Any value: a type without `JsonSchema`.
+    pub trait Any {
+        /// `{}`.
+        fn schema(&self, generator: &mut Generator) -> Value;
+    }
+
+    impl<T: ?Sized> Any for &Of<T> {
+        fn schema(&self, _: &mut Generator) -> Value {
+            json!({})
+        }
+    }
+
+    /// An object of named fields: `(name, schema, required)`.
+    pub fn object(fields: Vec<(&str, Value, bool)>) -> Value {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for (name, schema, is_required) in fields {
+            if is_required {
+                required.push(Value::from(name));
+            }
+            properties.insert(name.to_owned(), schema);
+        }
+        json!({ "type": "object", "properties": properties, "required": required })
+    }
+
+    /// A tuple: an array of exactly these items.
+    pub fn tuple(items: Vec<Value>) -> Value {
+        let n = items.len();
+        json!({ "type": "array", "prefixItems": items, "minItems": n, "maxItems": n })
+    }
+
+    /// A field's schema with its doc comment as `description` (a `$ref` or `true` is wrapped).
+    pub fn describe(schema: Value, description: &str) -> Value {
+        match schema {
+            Value::Object(mut object) if !object.contains_key("$ref") => {
+                object.insert("description".to_owned(), Value::from(description));
+                Value::Object(object)
+            }
+            other => json!({ "allOf": [other], "description": description }),
+        }
+    }
+
+    /// A unit struct or variant: `null`.
+    pub fn unit() -> Value {
+        json!({ "type": "null" })
+    }
+}

@@ -63,6 +63,15 @@ use crate::Labels;
 ///
 /// On a variant: `action = "..."` (required).
 ///
+/// For the [`Catalog`](crate::Catalog), on a struct or a variant:
+/// - `deprecated`, or `deprecated = "note"`: the event is deprecated (OpenAPI's
+///   `deprecated: true`, a note on the page).
+/// - `example = "path::to::fn"`: a `fn() -> Self` whose value is the event's example; on a
+///   variant it must return that variant (the catalog refuses another).
+///
+/// Doc comments are the events' descriptions: a variant's, else the type's. With the `schema`
+/// feature a named field's doc comment describes it in the data schema.
+///
 /// On a named field: `label` makes the field a scope label named after the field;
 /// `label = "name"` names it (and is how a tuple field becomes a label). The value is the
 /// field's [`Display`](std::fmt::Display) text; an `Option<T>` field yields a label only when it
@@ -94,6 +103,30 @@ use crate::Labels;
 pub trait WebhookEvent {
     /// Every event name this type can produce, in declaration order.
     const EVENT_TYPES: &'static [&'static str];
+
+    /// What the catalog says of each event besides its name, in the order of
+    /// [`EVENT_TYPES`](Self::EVENT_TYPES): its description (the doc comment of the variant or
+    /// struct, else of the type) and whether it is deprecated. The derive fills it in; by default
+    /// it is empty and [`Catalog`](crate::Catalog) describes the events by name only.
+    const EVENT_DOCS: &'static [EventDoc] = &[];
+
+    /// An example of the event named `event_type`, from `#[webhook(example = "path::to::fn")]`
+    /// (a `fn() -> Self`); `None` when it has none. [`Catalog`](crate::Catalog) shows its data.
+    fn example(event_type: &str) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = event_type;
+        None
+    }
+
+    /// The JSON Schema of the `data` of the event named `event_type`. With the `schema` feature
+    /// the derive writes it from the fields' types (their `schemars::JsonSchema`); by default
+    /// `None`.
+    fn data_schema(event_type: &str) -> Option<serde_json::Value> {
+        let _ = event_type;
+        None
+    }
 
     /// The name of this event, such as `random_number:generate`.
     fn event_type(&self) -> &'static str;
@@ -140,6 +173,7 @@ pub trait WebhookEvent {
 
 impl<E: WebhookEvent + ?Sized> WebhookEvent for &E {
     const EVENT_TYPES: &'static [&'static str] = E::EVENT_TYPES;
+    const EVENT_DOCS: &'static [EventDoc] = E::EVENT_DOCS;
 
     fn event_type(&self) -> &'static str {
         (**self).event_type()
@@ -167,5 +201,45 @@ pub(crate) struct Data<'a, E: ?Sized>(pub(crate) &'a E);
 impl<E: WebhookEvent + ?Sized> serde::Serialize for Data<'_, E> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize_data(serializer)
+    }
+}
+
+/// What the catalog says of one event besides its name: its description and deprecation. One per
+/// event name, in [`WebhookEvent::EVENT_DOCS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventDoc {
+    name: &'static str,
+    description: Option<&'static str>,
+    deprecated: Option<&'static str>,
+}
+
+impl EventDoc {
+    /// For the derive (and hand-written impls): an event's name, description and deprecation
+    /// note (`Some("")` when deprecated without a note).
+    pub const fn new(
+        name: &'static str,
+        description: Option<&'static str>,
+        deprecated: Option<&'static str>,
+    ) -> Self {
+        EventDoc {
+            name,
+            description,
+            deprecated,
+        }
+    }
+
+    /// The event's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The event's description.
+    pub const fn description(&self) -> Option<&'static str> {
+        self.description
+    }
+
+    /// `Some(note)` when the event is deprecated; the note may be empty.
+    pub const fn deprecated(&self) -> Option<&'static str> {
+        self.deprecated
     }
 }

@@ -116,6 +116,9 @@
 //! - `postgres`: `store::PostgresStore`, for many worker processes sharing one queue, and
 //!   `Webhooks::send_in_tx`.
 //! - `test-util`: [`testing::TestReceiver`], a scripted HTTP endpoint for tests.
+//! - `schema`: [`CatalogEvent::data_schema`], each event's JSON Schema, written by the derive
+//!   from the fields' types (`schemars::JsonSchema`; a type without it is any value) and
+//!   published by [`Catalog::openapi`] and [`Catalog::html`].
 //! - `axum` (implies `verify` only): [`axum::VerifiedEvent`] and [`axum::VerifiedBody`],
 //!   extractors for axum 0.8 that read, verify and parse a request and answer a refused one
 //!   themselves (401, 400, 413, 422).
@@ -131,6 +134,7 @@
 pub mod axum;
 #[cfg(feature = "runtime")]
 mod builder;
+mod catalog;
 #[cfg(feature = "runtime")]
 mod config;
 mod delivery_log;
@@ -163,6 +167,7 @@ pub mod __private;
 #[cfg(feature = "runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use builder::Builder;
+pub use catalog::{Catalog, CatalogEvent};
 #[cfg(feature = "runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use config::AutoDisable;
@@ -171,7 +176,7 @@ pub use delivery_log::{
     Page,
 };
 pub use error::Error;
-pub use event::WebhookEvent;
+pub use event::{EventDoc, WebhookEvent};
 #[cfg(feature = "runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use handle::Webhooks;
