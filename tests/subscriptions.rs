@@ -404,3 +404,55 @@ async fn builder_without_a_store_is_a_clear_error() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_catalog_refuses_patterns_that_match_no_event_and_suggests_the_nearest() {
+    let hooks = webhooks::Webhooks::builder()
+        .store(MemoryStore::new())
+        .catalog(webhooks::Catalog::new().event::<RandomNumber>())
+        .build()
+        .await
+        .unwrap();
+    let url = "https://example.com/hooks";
+    for (pattern, suggested) in [
+        ("random_numbr:generate", Some("random_number:generate")),
+        ("random_numbr:*", Some("random_number:*")),
+        ("invoice:paid", None),
+    ] {
+        let err = hooks
+            .subscribe(Subscription::new(url).unwrap().events([pattern]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::UnknownEventType { pattern: p, suggestion } if p == pattern
+                    && suggestion.as_deref() == suggested
+            ),
+            "{pattern}: {err:?}"
+        );
+        assert!(err.is_invalid_input());
+    }
+    assert!(
+        hooks.subscriptions().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    // What the catalog has goes through, and an update is checked as a subscribe is.
+    for pattern in ["random_number:generate", "random_number:*", "*"] {
+        hooks
+            .subscribe(Subscription::new(url).unwrap().events([pattern]))
+            .await
+            .unwrap();
+    }
+    let sub = hooks
+        .subscribe(Subscription::new(url).unwrap())
+        .await
+        .unwrap();
+    let err = hooks
+        .update(sub.events(["random_number:generated"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownEventType { .. }), "{err:?}");
+    hooks.shutdown().await;
+}

@@ -174,6 +174,37 @@ impl Builder {
         self
     }
 
+    /// The event types this application sends: `subscribe` and `update` then refuse a
+    /// pattern that matches none of them ([`Error::UnknownEventType`], with the nearest name
+    /// suggested), so a typo fails where it is made instead of silently receiving nothing.
+    ///
+    /// ```
+    /// # use serde::Serialize;
+    /// # use webhooks::{Catalog, Error, Subscription, WebhookEvent, Webhooks, store::MemoryStore};
+    /// # #[derive(Serialize, WebhookEvent)]
+    /// # #[webhook(resource = "random_number", action = "generate")]
+    /// # struct RandomNumber(u32);
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), webhooks::Error> {
+    /// let hooks = Webhooks::builder()
+    ///     .store(MemoryStore::new())
+    ///     .catalog(Catalog::new().event::<RandomNumber>())
+    ///     .build()
+    ///     .await?;
+    /// let typo = Subscription::new("https://example.com/hooks")?.events(["random_numbr:generate"]);
+    /// let error = hooks.subscribe(typo).await.unwrap_err();
+    /// assert!(matches!(
+    ///     error,
+    ///     Error::UnknownEventType { suggestion: Some(ref s), .. } if s == "random_number:generate"
+    /// ));
+    /// # hooks.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn catalog(mut self, catalog: crate::Catalog) -> Self {
+        self.config.catalog = Some(Arc::new(catalog));
+        self
+    }
+
     /// Only enqueue: start no delivery workers in this process. With a store shared by several
     /// processes (PostgreSQL), web servers can send while dedicated worker processes deliver.
     pub fn send_only(mut self) -> Self {

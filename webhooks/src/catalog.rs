@@ -271,3 +271,80 @@ pub(crate) fn headers() -> Value {
         ),
     ])
 }
+
+impl Catalog {
+    /// Checks that each pattern matches at least one event of the catalog; the first that
+    /// matches none is refused, with the nearest event name (or `resource:*`) suggested.
+    pub(crate) fn check_patterns(&self, patterns: &[String]) -> Result<(), crate::Error> {
+        for text in patterns {
+            let Ok(pattern) = crate::EventPattern::parse(text) else {
+                continue; // refused as malformed elsewhere, with its own error
+            };
+            if self.events.iter().any(|e| pattern.matches(e.name)) {
+                continue;
+            }
+            return Err(crate::Error::UnknownEventType {
+                pattern: text.clone(),
+                suggestion: self.nearest(text),
+            });
+        }
+        Ok(())
+    }
+
+    /// The event name, or wildcard of an event's resource, closest to `text` (edit distance),
+    /// if one is close enough to be a plausible typo.
+    fn nearest(&self, text: &str) -> Option<String> {
+        let candidates = self.events.iter().flat_map(|e| {
+            let wildcard = e
+                .name
+                .rfind([':', '.'])
+                .map(|at| format!("{}*", &e.name[..=at]));
+            std::iter::once(e.name.to_owned()).chain(wildcard)
+        });
+        candidates
+            .map(|c| (edit_distance(text, &c), c))
+            .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, c)| c)
+    }
+}
+
+/// Levenshtein distance over bytes (event names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(
+            edit_distance("bear_attack:reported", "bear_attack:reported"),
+            0
+        );
+        assert_eq!(
+            edit_distance("bear_atack:reported", "bear_attack:reported"),
+            1
+        );
+        assert_eq!(
+            edit_distance("bear_attack:repotred", "bear_attack:reported"),
+            2
+        );
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

@@ -65,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) max_message_size: usize,
     /// How long an idempotency key is remembered.
     pub(crate) idempotency_window: Duration,
+    /// The event types subscriptions may name (`Builder::catalog`); `None`: any.
+    pub(crate) catalog: Option<std::sync::Arc<crate::Catalog>>,
 }
 
 /// The default [`Config::max_message_size`]: 1 MiB. Svix caps a payload at about 350 KB and
@@ -97,6 +99,7 @@ impl Default for Config {
             purge_interval: Duration::from_secs(3600),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             idempotency_window: Duration::from_secs(24 * 3600),
+            catalog: None,
         }
     }
 }

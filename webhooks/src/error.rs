@@ -58,6 +58,18 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A subscription's event pattern matches no event type of the runtime's catalog
+    /// (`Builder::catalog`): most likely a typo.
+    #[error(
+        "event pattern {pattern:?} matches no event type in the catalog{}",
+        suggestion.as_ref().map(|s| format!("; did you mean {s:?}?")).unwrap_or_default()
+    )]
+    UnknownEventType {
+        /// The pattern given.
+        pattern: String,
+        /// The nearest event name (or `resource:*`) of the catalog, if one is close.
+        suggestion: Option<String>,
+    },
     /// A subscription header cannot be sent.
     #[error("invalid subscription header {name:?}: {reason}")]
     InvalidHeader {
@@ -164,6 +176,7 @@ impl Error {
                 | Error::InvalidUrl { .. }
                 | Error::Blocked(_)
                 | Error::InvalidPattern { .. }
+                | Error::UnknownEventType { .. }
                 | Error::InvalidHeader { .. }
                 | Error::SecretCannotSign { .. }
                 | Error::InvalidConfig { .. }

@@ -101,6 +101,7 @@ impl Webhooks {
     pub async fn subscribe(&self, subscription: Subscription) -> Result<Subscription, Error> {
         let shared = self.shared();
         shared.config.network.check_url(&subscription.url)?;
+        shared.check_catalog(&subscription)?;
         let state = SubscriptionState::new(subscription, &shared.config)?;
         let version = shared
             .store
@@ -122,6 +123,7 @@ impl Webhooks {
     pub async fn update(&self, subscription: Subscription) -> Result<Subscription, Error> {
         let shared = self.shared();
         shared.config.network.check_url(&subscription.url)?;
+        shared.check_catalog(&subscription)?;
         SubscriptionState::new(subscription.clone(), &shared.config)?;
         let id = subscription.id;
         let stored = shared

@@ -174,6 +174,14 @@ impl Shared {
         subscription
     }
 
+    /// Refuses a subscription whose patterns match nothing in the catalog, if one was given.
+    pub(crate) fn check_catalog(&self, subscription: &Subscription) -> Result<(), Error> {
+        match &self.config.catalog {
+            Some(catalog) => catalog.check_patterns(subscription.event_patterns()),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses a message larger than the configured limit.
     pub(crate) fn check_size(&self, message: &Message) -> Result<(), Error> {
         let size = message.body().len();
