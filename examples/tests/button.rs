@@ -10,82 +10,19 @@
 
 #![allow(clippy::unwrap_used)] // in a test, a failed unwrap is a failed test
 
+mod browser;
 mod child;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 
-use serde_json::{Value, json};
+use browser::{Browser, Chromedriver, DEADLINE, Lines};
+use serde_json::Value;
 use webhooks::testing::{Reply, TestReceiver};
-
-/// How long anything may take (the first start of chromium included).
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// WebDriver's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// An example binary, built by `cargo test -p webhooks-examples` (see `child::binary`).
 fn example(name: &str) -> PathBuf {
     child::binary(name)
-}
-
-/// A program the test needs, from the environment or its Debian path; missing is a failure.
-fn tool(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
-    assert!(
-        path.is_file(),
-        "{} not found: this test drives a real browser. Install Debian's chromium and \
-         chromedriver (`apt-get install -y chromium chromium-driver`), or set {var} to its path",
-        path.display()
-    );
-    path
-}
-
-/// A child process's stdout, line by line, read by a thread: `wait_for_line` waits with a
-/// deadline, and everything read is kept for failure messages.
-struct Lines {
-    rx: mpsc::Receiver<String>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Lines {
-    fn new(stdout: ChildStdout) -> Self {
-        let (tx, rx) = mpsc::channel();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let keep = seen.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
-                // The test may have stopped listening; keep draining so the child never blocks.
-                let _ = tx.send(line);
-            }
-        });
-        Lines { rx, seen }
-    }
-
-    /// The part after `prefix` of the first line containing it.
-    fn wait_for_line(&self, what: &str, prefix: &str) -> String {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some((_, rest)) = line.split_once(prefix) {
-                        return rest.trim().to_owned();
-                    }
-                }
-                Err(e) => panic!(
-                    "{what} did not print {prefix:?} ({e}); its output:\n{}",
-                    self.seen.lock().unwrap().join("\n")
-                ),
-            }
-        }
-    }
 }
 
 /// Kills the example when the test ends, however it ends.
@@ -96,175 +33,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// chromedriver; asked to shut down (closing its browsers) when the test ends, killed if it
-/// does not.
-struct Chromedriver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        // Drop cannot await: a plain blocking request to its /shutdown endpoint.
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let request = format!(
-                "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-                self.port
-            );
-            if stream.write_all(request.as_bytes()).is_ok() {
-                let _ = stream.read_to_end(&mut Vec::new());
-            }
-        }
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A WebDriver session.
-struct Browser {
-    http: reqwest::Client,
-    session: String,
-}
-
-impl Browser {
-    async fn start(driver: &Chromedriver, profile: &Path) -> Browser {
-        let http = reqwest::Client::builder()
-            .timeout(DEADLINE)
-            .build()
-            .unwrap();
-        let chromium = tool("CHROMIUM", "/usr/bin/chromium");
-        let capabilities = json!({
-            "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": chromium,
-                    "args": [
-                        "--headless",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-dev-shm-usage",
-                        "--disable-quic",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        format!("--user-data-dir={}", profile.display()),
-                    ],
-                },
-            }},
-        });
-        let base = format!("http://127.0.0.1:{}", driver.port);
-        let value = call(
-            &http,
-            reqwest::Method::POST,
-            &format!("{base}/session"),
-            Some(capabilities),
-        )
-        .await;
-        let id = value["sessionId"]
-            .as_str()
-            .expect("a session id")
-            .to_owned();
-        Browser {
-            http,
-            session: format!("{base}/session/{id}"),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        call(&self.http, method, &format!("{}{path}", self.session), body).await
-    }
-
-    async fn go(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
-    }
-
-    async fn click(&self, css: &str) {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await;
-        let element = found[ELEMENT]
-            .as_str()
-            .expect("an element reference")
-            .to_owned();
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn script(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .await
-    }
-
-    /// Polls the page until `done` accepts what [`PAGE_STATE`] returns.
-    async fn wait_until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let state = self.script(PAGE_STATE).await;
-            if done(&state) {
-                return state;
-            }
-            assert!(
-                Instant::now() < end,
-                "the page never showed {what}; it shows {state:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn close(self) {
-        self.call(reqwest::Method::DELETE, "", None).await;
-    }
-}
-
-/// One WebDriver command; returns its `value`, or fails the test with WebDriver's error.
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut request = http.request(method.clone(), url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
-    let status = response.status();
-    let mut answer: Value = response
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("WebDriver {method} {url}: not JSON ({e})"));
-    assert!(
-        status.is_success(),
-        "WebDriver {method} {url} failed ({status}): {answer:#}"
-    );
-    answer["value"].take()
 }
 
 /// What the page shows: the number last sent, and the log's rows, newest first.
@@ -298,7 +66,6 @@ fn delivered_row(state: &Value) -> Option<&Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_button_sends_a_number_and_the_page_shows_it_delivered() {
-    let chromedriver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
     let dir = tempfile::tempdir().unwrap();
     let receiver = TestReceiver::start().await.unwrap();
     // The first request fails: the page must follow the retry to delivered.
@@ -325,23 +92,7 @@ async fn the_button_sends_a_number_and_the_page_shows_it_delivered() {
         "the example says that it allows private networks"
     );
 
-    let mut driver = Command::new(chromedriver)
-        .arg("--port=0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start chromedriver");
-    let driver_lines = Lines::new(driver.stdout.take().unwrap());
-    let port = driver_lines.wait_for_line("chromedriver", "started successfully on port ");
-    let port: u16 = port
-        .trim_end_matches('.')
-        .parse()
-        .expect("chromedriver's port");
-    let driver = Chromedriver {
-        child: driver,
-        port,
-    };
+    let driver = Chromedriver::start();
 
     let browser = Browser::start(&driver, &dir.path().join("chromium-profile")).await;
     browser.go(&page).await;
@@ -351,7 +102,9 @@ async fn the_button_sends_a_number_and_the_page_shows_it_delivered() {
     // First press: 500, then delivered on the retry.
     browser.click("#send").await;
     let state = browser
-        .wait_until("the first number delivered", |s| delivered_row(s).is_some())
+        .wait_until("the first number delivered", PAGE_STATE, |s| {
+            delivered_row(s).is_some()
+        })
         .await;
     let first_message = state["message"].as_str().unwrap().to_owned();
     let first_number: u32 = state["number"].as_str().unwrap().parse().unwrap();
@@ -378,7 +131,7 @@ async fn the_button_sends_a_number_and_the_page_shows_it_delivered() {
     // Second press: a new number, delivered at once, listed above the first.
     browser.click("#send").await;
     let state = browser
-        .wait_until("the second number delivered", |s| {
+        .wait_until("the second number delivered", PAGE_STATE, |s| {
             s["message"] != first_message.as_str() && delivered_row(s).is_some()
         })
         .await;
