@@ -142,6 +142,9 @@ mod error;
 mod event;
 #[cfg(feature = "runtime")]
 mod handle;
+#[cfg(all(feature = "axum", feature = "runtime"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "runtime"))))]
+pub mod http;
 mod id;
 mod labels;
 mod message;
