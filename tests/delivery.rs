@@ -1,6 +1,6 @@
 //! Delivery over real HTTP on 127.0.0.1: headers and signatures, retries, `Retry-After`, 410,
 //! redirects, timeouts, the response cap, ordering, isolation of slow endpoints, rate limits,
-//! auto-disable, secret rotation, Ed25519 signing keys and shutdown.
+//! auto-disable, secret rotation, Ed25519 signing keys, `send_to` and shutdown.
 
 mod common;
 
