@@ -1,12 +1,13 @@
 //! The delivery log's endpoints: list (filtered, paged with cursors), read with the payload,
 //! the attempts, redeliver.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::body::PathId;
 use super::problem::Problem;
 use super::subscriptions::owned;
 use super::tenant::{Caller, Tenant};
@@ -111,7 +112,7 @@ pub(crate) async fn list(
 pub(crate) async fn read(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let delivery = owned_delivery(&api, &tenant, &id).await?;
     let mut value = views::delivery(&delivery);
@@ -124,7 +125,7 @@ pub(crate) async fn read(
 pub(crate) async fn attempts(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let delivery = owned_delivery(&api, &tenant, &id).await?;
     let attempts = api.hooks.attempts(delivery.id).await?;
@@ -135,7 +136,7 @@ pub(crate) async fn attempts(
 pub(crate) async fn redeliver(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let delivery = owned_delivery(&api, &tenant, &id).await?;
     let delivery = api.hooks.redeliver(delivery.id).await.map_err(|error| {

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::body::JsonBody;
+use super::body::{JsonBody, PathId};
 use super::problem::{Problem, ProblemType};
 use super::tenant::{Caller, Tenant};
 use super::views;
@@ -213,7 +213,7 @@ pub(crate) async fn create(
 pub(crate) async fn read(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
     Ok(views::json(
@@ -225,7 +225,7 @@ pub(crate) async fn read(
 pub(crate) async fn change(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<SubscriptionChange>,
 ) -> Result<Response, Problem> {
     let mut subscription = owned(&api, &tenant, &id).await?;
@@ -259,7 +259,7 @@ pub(crate) async fn change(
 pub(crate) async fn delete(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
     gone_is_not_found(api.hooks.delete(subscription.id()).await, &id)?;
@@ -269,7 +269,7 @@ pub(crate) async fn delete(
 pub(crate) async fn enable(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
     let stored = gone_is_not_found(api.hooks.enable(subscription.id()).await, &id)?;
@@ -279,7 +279,7 @@ pub(crate) async fn enable(
 pub(crate) async fn disable(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
     let stored = gone_is_not_found(api.hooks.disable(subscription.id()).await, &id)?;
@@ -289,7 +289,7 @@ pub(crate) async fn disable(
 pub(crate) async fn rotate_secret(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(Empty {}): JsonBody<Empty>,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
@@ -303,7 +303,7 @@ pub(crate) async fn rotate_secret(
 pub(crate) async fn test(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<TestEvent>,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
@@ -358,7 +358,7 @@ pub(crate) async fn test(
 pub(crate) async fn recover(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<Recover>,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
