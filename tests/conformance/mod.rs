@@ -74,6 +74,7 @@ macro_rules! conformance_suite {
             query_filters,
             query_pages,
             query_statuses,
+            message_round_trip,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -2031,4 +2032,54 @@ pub async fn query_statuses(store: impl Store) {
         query(&store, DeliveryQuery::undelivered()).await,
         [skipped.id, ids[3], ids[1]]
     );
+}
+
+/// A message comes back as stored: event name, labels, ordering key, body; `None` for an
+/// unknown one and once purged.
+pub async fn message_round_trip(store: impl Store) {
+    let a = add_plain(&store).await;
+    let keyed = message_with(
+        0,
+        "bear_attack:reported",
+        &[("county", "denver"), ("tenant", "alice")],
+    )
+    .with_ordering_key("bear-7")
+    .unwrap();
+    let ids = send_message(&store, keyed.clone(), &[a]).await.1;
+    let (plain, _) =
+        send_message(&store, message_with(1, "random_number:generate", &[]), &[]).await;
+
+    let stored = store.message(keyed.id()).await.unwrap().expect("stored");
+    assert_eq!(stored.id(), keyed.id());
+    assert_eq!(stored.timestamp(), at(0));
+    assert_eq!(stored.event_type(), "bear_attack:reported");
+    assert_eq!(stored.labels(), keyed.labels());
+    assert_eq!(
+        stored.labels().iter().collect::<Vec<_>>(),
+        [("county", "denver"), ("tenant", "alice")],
+        "in their order"
+    );
+    assert_eq!(stored.ordering_key(), Some("bear-7"));
+    assert_eq!(stored.body(), keyed.body());
+
+    let stored = store.message(plain.id()).await.unwrap().expect("stored");
+    assert_eq!(
+        (
+            stored.event_type(),
+            stored.labels().is_empty(),
+            stored.ordering_key()
+        ),
+        ("random_number:generate", true, None)
+    );
+    assert_eq!(stored.body(), plain.body());
+
+    assert!(store.message(MessageId::new()).await.unwrap().is_none());
+
+    // Delivered, then past retention: purged with its deliveries.
+    let c = claim(&store, 10).await.remove(0);
+    assert_eq!(c.delivery.id, ids[0]);
+    record(&store, &c, 11, Next::Delivered).await;
+    assert_eq!(store.purge(at(1_000)).await.unwrap(), 2);
+    assert!(store.message(keyed.id()).await.unwrap().is_none());
+    assert!(store.message(plain.id()).await.unwrap().is_none());
 }

@@ -687,6 +687,10 @@ impl Store for MemoryStore {
         Ok(self.lock().deliveries.get(&id).map(view))
     }
 
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(self.lock().messages.get(&id).cloned())
+    }
+
     async fn message_deliveries(&self, id: MessageId) -> Result<Vec<Delivery>, StoreError> {
         let inner = self.lock();
         Ok(inner

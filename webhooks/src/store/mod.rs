@@ -531,6 +531,13 @@ pub trait Store: Send + Sync + 'static {
         id: DeliveryId,
     ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
 
+    /// One message as stored: its id, creation time, event name, labels, ordering key (if it
+    /// has one) and the exact body its deliveries send; `None` if unknown (or purged).
+    fn message(
+        &self,
+        id: MessageId,
+    ) -> impl Future<Output = Result<Option<Message>, StoreError>> + Send;
+
     /// The deliveries of one message.
     fn message_deliveries(
         &self,

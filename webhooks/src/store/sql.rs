@@ -495,20 +495,13 @@ pub(super) fn decode_claim(
     not_before: Option<SystemTime>,
 ) -> Result<Claim, StoreError> {
     let delivery = decode_delivery(row)?;
-    let labels: Labels = from_json(&row.text(labels_at)?, "message labels")?;
-    let body = row.bytes(labels_at + 1)?;
-    let mut message = Message::from_parts(
+    let message = message_from_row(
+        row,
         delivery.message_id,
         delivery.created_at,
         delivery.event_type.clone(),
-        labels,
-        body,
-    );
-    if let Some(key) = row.opt_text(labels_at + 2)? {
-        message = message
-            .with_ordering_key(key)
-            .map_err(|e| corrupt("message ordering key", e))?;
-    }
+        labels_at,
+    )?;
     Ok(Claim {
         delivery,
         message,
@@ -516,6 +509,33 @@ pub(super) fn decode_claim(
         lease_until,
         not_before,
     })
+}
+
+/// A message from a row of `SELECT id, created_at, event_type, labels, body, ordering_key FROM
+/// messages`.
+pub(super) fn decode_message(row: &impl Columns) -> Result<Message, StoreError> {
+    let id = MessageId::from_uuid(row.id(0)?);
+    message_from_row(row, id, row.time(1)?, row.text(2)?, 3)
+}
+
+/// A message with `id`, `timestamp` and `event_type`, its labels (JSON text) read at column
+/// `labels_at`, its body right after, and its ordering key (text or NULL) after that.
+fn message_from_row(
+    row: &impl Columns,
+    id: MessageId,
+    timestamp: SystemTime,
+    event_type: String,
+    labels_at: usize,
+) -> Result<Message, StoreError> {
+    let labels: Labels = from_json(&row.text(labels_at)?, "message labels")?;
+    let body = row.bytes(labels_at + 1)?;
+    let message = Message::from_parts(id, timestamp, event_type, labels, body);
+    match row.opt_text(labels_at + 2)? {
+        Some(key) => message
+            .with_ordering_key(key)
+            .map_err(|e| corrupt("message ordering key", e)),
+        None => Ok(message),
+    }
 }
 
 /// An attempt of `delivery_id` from its 7 columns starting at column 0: `number, at, latency_ns,

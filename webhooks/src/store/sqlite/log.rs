@@ -11,10 +11,10 @@ use super::claim::RELEASE_LAPSED;
 use super::row::blob;
 use crate::store::sql::{
     LogDialect, RowExt, conflict, corrupt, count, db, decode_attempt, decode_delivery,
-    delivery_page, millis, millis_ceil, not_found, push_log_filter,
+    decode_message, delivery_page, millis, millis_ceil, not_found, push_log_filter,
 };
 use crate::store::{Attempt, Delivery, DeliveryQuery, Entity, Page, StoreError};
-use crate::{DeliveryId, MessageId, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, SubscriptionId};
 
 /// The columns of a delivery view (`d`: deliveries, `m`: its message), in the order
 /// [`decode_delivery`] reads them.
@@ -34,6 +34,10 @@ const SELECT_DELIVERY: &str = concat!(
     delivery_columns!(),
     " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE d.id = ?"
 );
+
+/// Reads a message, as [`decode_message`] reads it. Parameter: its id.
+const MESSAGE: &str = "SELECT id, created_at, event_type, labels, body, ordering_key FROM messages \
+                       WHERE id = ?";
 
 /// Reads a message's deliveries (the view), in the order they were enqueued. Parameter: the
 /// message's id.
@@ -111,6 +115,19 @@ pub(super) async fn delivery(
         .await
         .map_err(db)?;
     row.as_ref().map(decode_delivery).transpose()
+}
+
+/// `Store::message`, from a reader.
+pub(super) async fn message(
+    store: &SqliteStore,
+    id: MessageId,
+) -> Result<Option<Message>, StoreError> {
+    let row = sqlx::query(MESSAGE)
+        .bind(blob(id.as_uuid()))
+        .fetch_optional(&store.inner.readers)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(decode_message).transpose()
 }
 
 /// `Store::message_deliveries`, from a reader.
