@@ -761,6 +761,14 @@ impl Store for MemoryStore {
                     .map_or(&empty, |m| m.labels());
                 query.matches(d, labels)
             })
+            .filter(|d| {
+                // A delivery's subscription is deleted with it: it always has one here.
+                let labels = inner
+                    .subscriptions
+                    .get(&d.subscription_id)
+                    .map_or(&empty, |(s, _)| s.labels());
+                query.matches_subscription(labels)
+            })
             .collect();
         found.sort_unstable_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
         found.truncate(query.page_size());

@@ -421,20 +421,30 @@ pub(super) trait LogDialect: sqlx::Database {
     /// (PostgreSQL: `false`; SQLite: `0`).
     const FALSE: &'static str;
 
+    /// The true literal that ` AND …` conditions follow (PostgreSQL: `true`; SQLite: `1`).
+    const TRUE: &'static str;
+
     /// Binds an id, as the database stores ids (PostgreSQL: a `uuid`; SQLite: a 16-byte blob).
     fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid);
 
-    /// Pushes a condition that holds when the labels of the message `m` (a JSON object) have
-    /// `name` with the value `value`, binding both (PostgreSQL: `->>`; SQLite: `json_each`).
-    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str);
+    /// Pushes a condition that holds when the labels in column `labels` (a JSON object: the
+    /// message's `m.labels`, or a subscription's `s.labels`) have `name` with the value
+    /// `value`, binding both (PostgreSQL: `->>`; SQLite: `json_each`).
+    fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str);
 }
 
 /// Pushes the delivery log's query onto `sql`: a `SELECT` of the delivery view (`d`: the
 /// deliveries, `m`: their messages, the columns as [`decode_delivery`] reads them) whose
 /// `WHERE` clause is open to ` AND …` (it ends in a true condition). Pushes the conditions of
-/// `query` (cursor, subscription, statuses, event type, label, since, until), newest first, and
-/// the page's limit. Returns the page size, for [`delivery_page`].
-pub(super) fn push_log_filter<DB>(sql: &mut QueryBuilder<DB>, query: &DeliveryQuery) -> usize
+/// `query` (cursor, subscription, statuses, event type, label, subscription labels, since,
+/// until), newest first, and the page's limit. `subscriptions` names the subscriptions table
+/// as the statement must (PostgreSQL: with the store's schema). Returns the page size, for
+/// [`delivery_page`].
+pub(super) fn push_log_filter<DB>(
+    sql: &mut QueryBuilder<DB>,
+    query: &DeliveryQuery,
+    subscriptions: &str,
+) -> usize
 where
     DB: LogDialect,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -466,7 +476,20 @@ where
     }
     if let Some((name, value)) = &query.label {
         sql.push(" AND ");
-        DB::push_label(sql, name, value);
+        DB::push_label(sql, "m.labels", name, value);
+    }
+    if !query.subscription_labels.is_empty() {
+        // The subscriptions that carry every label, found once (there are few), rather than
+        // a subscription looked up and its labels parsed for every delivery walked.
+        sql.push(" AND d.subscription_id IN (SELECT s.id FROM ")
+            .push(subscriptions)
+            .push(" s WHERE ")
+            .push(DB::TRUE);
+        for (name, value) in &query.subscription_labels {
+            sql.push(" AND ");
+            DB::push_label(sql, "s.labels", name, value);
+        }
+        sql.push(")");
     }
     // Creation times are whole milliseconds: `>= since` and `< until` hold exactly against
     // the bounds rounded up.

@@ -251,6 +251,9 @@ pub(super) struct Sql {
     pub(super) recover: Arc<str>,
     /// `SELECT ... FROM <deliveries d JOIN messages m>`: the start of the delivery log query.
     pub(super) log: String,
+    /// The subscriptions table, schema included: what the delivery log's subscription-label
+    /// filter reads.
+    pub(super) subscriptions_table: String,
 }
 
 impl Sql {
@@ -298,6 +301,7 @@ impl Sql {
             leased: sql(log::LEASED),
             recover: sql(log::RECOVER),
             log: sql(log::LOG).to_string(),
+            subscriptions_table: sql("{s}.subscriptions").to_string(),
         }
     }
 }

@@ -164,7 +164,7 @@ pub(super) async fn query_deliveries(
     query: &DeliveryQuery,
 ) -> Result<Page<Delivery>, StoreError> {
     let mut sql = QueryBuilder::<Postgres>::new(store.core.sql.log.as_str());
-    let size = push_log_filter(&mut sql, query);
+    let size = push_log_filter(&mut sql, query, &store.core.sql.subscriptions_table);
     let rows = sql.build().fetch_all(&store.core.pool).await.map_err(db)?;
     delivery_page(&rows, size)
 }
@@ -264,16 +264,20 @@ pub(super) async fn purge(store: &PostgresStore, before: SystemTime) -> Result<u
     }
 }
 
-/// PostgreSQL's side of the delivery log's filter: ids are `uuid`s, labels a `json` object.
+/// PostgreSQL's side of the delivery log's filter: ids are `uuid`s, labels (a message's or a
+/// subscription's) a `json` object.
 impl LogDialect for Postgres {
     const FALSE: &'static str = "false";
+    const TRUE: &'static str = "true";
 
     fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
         sql.push_bind(id);
     }
 
-    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str) {
-        sql.push("(m.labels ->> ")
+    fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str) {
+        sql.push("(")
+            .push(labels)
+            .push(" ->> ")
             .push_bind(name.to_owned())
             .push(") = ")
             .push_bind(value.to_owned());

@@ -219,7 +219,7 @@ pub(super) async fn query_deliveries(
         delivery_columns!(),
         " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE 1"
     ));
-    let size = push_log_filter(&mut sql, query);
+    let size = push_log_filter(&mut sql, query, "subscriptions");
     let rows = sql
         .build()
         .fetch_all(&store.inner.readers)
@@ -322,16 +322,19 @@ pub(super) async fn recover(
 }
 
 /// How the delivery log's shared filter (`push_log_filter`) speaks SQLite: ids are 16-byte
-/// blobs, labels are matched in the message's JSON with `json_each`.
+/// blobs, labels are matched in the JSON (the message's, or a subscription's) with `json_each`.
 impl LogDialect for Sqlite {
     const FALSE: &'static str = "0";
+    const TRUE: &'static str = "1";
 
     fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
         sql.push_bind(blob(id));
     }
 
-    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str) {
-        sql.push("EXISTS (SELECT 1 FROM json_each(m.labels) l WHERE l.key = ")
+    fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str) {
+        sql.push("EXISTS (SELECT 1 FROM json_each(")
+            .push(labels)
+            .push(") l WHERE l.key = ")
             .push_bind(name.to_owned())
             .push(" AND l.value = ")
             .push_bind(value.to_owned())
