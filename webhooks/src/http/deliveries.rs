@@ -133,13 +133,7 @@ pub(crate) async fn redeliver(
     PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let delivery = owned_delivery(&api, &tenant, &id).await?;
-    let delivery = api.hooks.redeliver(delivery.id).await.map_err(|error| {
-        if error.is_not_found() {
-            Problem::not_found("delivery", &id)
-        } else {
-            error.into()
-        }
-    })?;
+    let delivery = api.hooks.redeliver(delivery.id).await?;
     Ok(views::json(
         StatusCode::ACCEPTED,
         &views::delivery(&delivery),
@@ -148,7 +142,7 @@ pub(crate) async fn redeliver(
 
 /// The tenant's delivery `id`: to one of its subscriptions. Anything else is the same 404.
 async fn owned_delivery(api: &Shared, tenant: &Tenant, id: &str) -> Result<Delivery, Problem> {
-    let not_found = || Problem::not_found("delivery", id);
+    let not_found = || Problem::not_found("delivery");
     let parsed: DeliveryId = id.parse().map_err(|_| not_found())?;
     let delivery = api.hooks.delivery(parsed).await?.ok_or_else(not_found)?;
     match api.hooks.subscription(delivery.subscription_id).await {
