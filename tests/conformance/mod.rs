@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use webhooks::store::{
     Attempt, AttemptErrorKind, AttemptOutcome, Claim, ClaimRequest, Cursor, Delivery,
     DeliveryQuery, DeliveryStatus, Enqueue, Enqueued, Entity, Health, Idempotency, NewDelivery,
-    Next, Recorded, Store, StoreError,
+    Next, QueueStats, Recorded, Store, StoreError,
 };
 use webhooks::{
     DeliveryId, DisableReason, Disabled, Labels, Message, MessageId, RetryPolicy, Secret,
@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             disable_skips_waiting,
             delete_subscription,
             next_due,
+            queue_stats,
             purge_retention,
             purge_many,
             delivery_views,
@@ -1317,6 +1318,43 @@ pub async fn next_due(store: impl Store) {
         store.next_due(at(310)).await.unwrap(),
         Some(at(20_000)),
         "a retry"
+    );
+}
+
+/// The queue's figures: unfinished deliveries (pending, failed, in flight; not skipped or
+/// finished), and the earliest due of those not in flight.
+pub async fn queue_stats(store: impl Store) {
+    let figures = |stats: QueueStats| (stats.unfinished, stats.oldest_due);
+    assert_eq!(
+        figures(store.queue_stats().await.unwrap()),
+        (0, None),
+        "empty"
+    );
+    let (a, b) = (add_plain(&store).await, add_plain(&store).await);
+    send(&store, 300, &[a]).await;
+    send(&store, 200, &[b]).await;
+    enqueue(&store, &message(5), &[NewDelivery::new(a, true)])
+        .await
+        .unwrap();
+    assert_eq!(
+        figures(store.queue_stats().await.unwrap()),
+        (2, Some(at(200))),
+        "a skipped delivery is finished"
+    );
+    let first = claim(&store, 200).await.remove(0);
+    assert_eq!(first.delivery.subscription_id, b);
+    assert_eq!(
+        figures(store.queue_stats().await.unwrap()),
+        (2, Some(at(300))),
+        "in flight: unfinished, but not waiting"
+    );
+    record(&store, &first, 210, Next::RetryAt(at(5_000))).await;
+    let second = claim(&store, 300).await.remove(0);
+    record(&store, &second, 310, Next::Delivered).await;
+    assert_eq!(
+        figures(store.queue_stats().await.unwrap()),
+        (1, Some(at(5_000))),
+        "the retry waits; the delivered one is done"
     );
 }
 

@@ -116,6 +116,8 @@
 //! - `postgres`: `store::PostgresStore`, for many worker processes sharing one queue, and
 //!   `Webhooks::send_in_tx`.
 //! - `test-util`: [`testing::TestReceiver`], a scripted HTTP endpoint for tests.
+//! - `metrics`: counters, gauges and histograms of the runtime through the `metrics` facade
+//!   (deliveries by outcome, attempt latency, queue depth and lag; see [`metrics`] for the names).
 //! - `schema`: [`CatalogEvent::data_schema`], each event's JSON Schema, written by the derive
 //!   from the fields' types (`schemars::JsonSchema`; a type without it is any value) and
 //!   published by [`Catalog::openapi`] and [`Catalog::html`].
@@ -149,6 +151,9 @@ pub mod http;
 mod id;
 mod labels;
 mod message;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod notification;
 mod pattern;
 mod receive;

@@ -10,6 +10,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::Notification;
+use crate::runtime::observe;
 use crate::runtime::sender::Outcome;
 use crate::runtime::{routing::SubscriptionState, shared::Shared};
 use crate::store::{Attempt, AttemptErrorKind, AttemptOutcome, Claim, Next};
@@ -122,6 +123,7 @@ pub(crate) async fn deliver(
             Err(error) => {
                 // Not recorded: the lease lapses and the delivery is attempted again
                 // (at least once, never lost).
+                observe::store_error("record");
                 tracing::error!(%error, "could not record a webhook attempt");
                 return;
             }
@@ -132,6 +134,7 @@ pub(crate) async fn deliver(
             );
             return;
         }
+        observe::attempt(next, outcome.latency, delivery.next_attempt_at, at);
         notify(
             &shared,
             &claim,

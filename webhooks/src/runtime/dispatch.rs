@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
 use crate::SubscriptionId;
+use crate::runtime::observe;
 use crate::runtime::shared::Shared;
 use crate::store::{Change, ClaimRequest};
 
@@ -19,6 +20,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     // After a store error, wait longer each time (up to 30 s): the store heals, we follow.
     let mut store_backoff = Duration::from_millis(100);
     let mut last_purge = Instant::now();
+    let mut last_sample: Option<Instant> = None;
     // Kept across iterations: the loop runs once per batch of completions, and re-creating a
     // timer and the store's change future each time costs more than the loop itself.
     let mut changed = shared.store.changed();
@@ -39,6 +41,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             last_purge = Instant::now();
             tokio::spawn(purge(shared.clone(), age));
         }
+        if observe::SAMPLES_QUEUE
+            && last_sample.is_none_or(|at| at.elapsed() >= observe::QUEUE_SAMPLE_INTERVAL)
+        {
+            last_sample = Some(Instant::now());
+            tokio::spawn(sample_queue(shared.clone()));
+        }
 
         let mut wait = shared.config.poll_interval;
         let free = global.available_permits().min(shared.config.claim_batch);
@@ -55,8 +63,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 shared.config.lease,
             );
             request.exclude = exclude;
+            let started = Instant::now();
             match shared.store.claim(&request).await {
                 Ok(claimed) => {
+                    observe::claimed(claimed.claims.len(), started.elapsed());
                     store_backoff = Duration::from_millis(100);
                     // Subscriptions changed since our copy (here or in another process): send
                     // with the settings and secrets the store has now.
@@ -104,11 +114,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                                 }
                             }
                             Ok(None) => {}
-                            Err(error) => tracing::warn!(%error, "webhook store: next_due failed"),
+                            Err(error) => {
+                                observe::store_error("next_due");
+                                tracing::warn!(%error, "webhook store: next_due failed");
+                            }
                         }
                     }
                 }
                 Err(error) => {
+                    observe::store_error("claim");
                     tracing::error!(%error, retry_in = ?store_backoff, "webhook store: claim failed");
                     wait = store_backoff;
                     store_backoff = (store_backoff * 2).min(Duration::from_secs(30));
@@ -165,6 +179,18 @@ async fn purge(shared: Arc<Shared>, age: Duration) {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "purged delivered webhook messages past retention"),
         Err(error) => tracing::warn!(%error, "webhook retention purge failed"),
+    }
+}
+
+/// Reports the queue's depth and lag (feature `metrics`): one count in the store, off the
+/// dispatcher's loop.
+async fn sample_queue(shared: Arc<Shared>) {
+    match shared.store.queue_stats().await {
+        Ok(stats) => observe::queue(stats, SystemTime::now()),
+        Err(error) => {
+            observe::store_error("queue_stats");
+            tracing::warn!(%error, "webhook store: queue_stats failed");
+        }
     }
 }
 

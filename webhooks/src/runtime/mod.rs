@@ -13,6 +13,7 @@
 
 pub(crate) mod deliver;
 pub(crate) mod dispatch;
+pub(crate) mod observe;
 pub(crate) mod rate_limit;
 pub(crate) mod routing;
 pub(crate) mod sender;

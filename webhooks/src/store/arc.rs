@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     Attempt, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, LeaseId,
-    Next, Page, Recorded, Store, StoreError, Versioned,
+    Next, Page, QueueStats, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
@@ -103,6 +103,9 @@ impl<S: Store> Store for Arc<S> {
         now: SystemTime,
     ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send {
         S::next_due(self, now)
+    }
+    fn queue_stats(&self) -> impl Future<Output = Result<QueueStats, StoreError>> + Send {
+        S::queue_stats(self)
     }
     fn delivery(
         &self,

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     Attempt, BoxFuture, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued,
-    LeaseId, Next, Page, Recorded, Store, StoreError, Versioned,
+    LeaseId, Next, Page, QueueStats, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
@@ -54,6 +54,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         next: Next,
     ) -> BoxFuture<'a, Result<Recorded, StoreError>>;
     fn next_due(&self, now: SystemTime) -> BoxFuture<'_, Result<Option<SystemTime>, StoreError>>;
+    fn queue_stats(&self) -> BoxFuture<'_, Result<QueueStats, StoreError>>;
     fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>>;
     fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, StoreError>>;
     fn message_deliveries(&self, id: MessageId)
@@ -149,6 +150,9 @@ impl<S: Store> DynStore for S {
     }
     fn next_due(&self, now: SystemTime) -> BoxFuture<'_, Result<Option<SystemTime>, StoreError>> {
         Box::pin(Store::next_due(self, now))
+    }
+    fn queue_stats(&self) -> BoxFuture<'_, Result<QueueStats, StoreError>> {
+        Box::pin(Store::queue_stats(self))
     }
     fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>> {
         Box::pin(Store::delivery(self, id))

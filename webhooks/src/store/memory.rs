@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     Attempt, Claim, ClaimRequest, Claimed, Cursor, Delivery, DeliveryQuery, DeliveryStatus,
-    Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, Recorded, Store,
-    StoreError, Versioned,
+    Enqueue, Enqueued, Entity, Health, LeaseId, Next, ORDERED_WINDOW, Page, QueueStats, Recorded,
+    Store, StoreError, Versioned,
 };
 use crate::runtime::rate_limit::Slots;
 use crate::subscription::Disabled;
@@ -647,6 +647,21 @@ impl Store for MemoryStore {
             None => Health::default(),
         };
         Ok(Recorded { health, applied })
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        let inner = self.lock();
+        let unfinished = inner
+            .queues
+            .values()
+            .map(|q| q.unfinished.len())
+            .sum::<usize>();
+        let oldest_due = inner
+            .queues
+            .values()
+            .filter_map(|q| q.ready.first().map(|(due, _, _)| *due))
+            .min();
+        Ok(QueueStats::new(unfinished as u64, oldest_due))
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {

@@ -322,6 +322,27 @@ pub struct Recorded {
     pub applied: bool,
 }
 
+/// How much work waits in a store ([`Store::queue_stats`]): what the `metrics` feature reports
+/// as the queue's depth and lag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Deliveries not finished: pending, failed and waiting for a retry, or in flight.
+    pub unfinished: u64,
+    /// When the oldest of them not in flight was due (it may be in the future: the next retry).
+    pub oldest_due: Option<SystemTime>,
+}
+
+impl QueueStats {
+    /// Figures for a [`Store`] implementation to return.
+    pub fn new(unfinished: u64, oldest_due: Option<SystemTime>) -> Self {
+        QueueStats {
+            unfinished,
+            oldest_due,
+        }
+    }
+}
+
 /// What another process changed in a shared store (see [`Store::changed`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -524,6 +545,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now: SystemTime,
     ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
+
+    /// How many deliveries are unfinished, and when the oldest not in flight was due. Sampled
+    /// now and then by a runtime with the `metrics` feature; a full count, so not for the hot
+    /// path.
+    fn queue_stats(&self) -> impl Future<Output = Result<QueueStats, StoreError>> + Send;
 
     /// One delivery, its status as [`Delivery::status`] shows it; `None` if unknown.
     fn delivery(

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::subscriptions::stored_version;
 use super::{PostgresStore, query};
 use crate::store::sql::{RowExt, corrupt, count, db, decode_claim, millis, millis_ceil};
-use crate::store::{ClaimRequest, Claimed, LeaseId, ORDERED_WINDOW, StoreError};
+use crate::store::{ClaimRequest, Claimed, LeaseId, ORDERED_WINDOW, QueueStats, StoreError};
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 
 /// The first statement of a claim: locks the subscriptions that may give deliveries, in turn
@@ -286,6 +286,26 @@ pub(super) async fn claim(
     Ok(Claimed::new(
         claims.into_iter().map(|(_, claim)| claim).collect(),
         version,
+    ))
+}
+
+/// [`Store::queue_stats`](crate::store::Store::queue_stats): the unfinished deliveries, and the
+/// earliest due of those not leased.
+pub(super) const QUEUE_STATS: &str = "\
+SELECT count(*), min(CASE WHEN lease IS NULL THEN next_attempt_at END)
+FROM {s}.deliveries WHERE status = 'pending'";
+
+/// [`Store::queue_stats`](crate::store::Store::queue_stats): [`QUEUE_STATS`].
+pub(super) async fn queue_stats(store: &PostgresStore) -> Result<QueueStats, StoreError> {
+    let row = query(&store.core.sql.queue_stats)
+        .fetch_one(&store.core.pool)
+        .await
+        .map_err(db)?;
+    let unfinished: i64 = row.col(0)?;
+    let oldest: Option<i64> = row.col(1)?;
+    Ok(QueueStats::new(
+        u64::try_from(unfinished).unwrap_or(0),
+        oldest.map(from_unix_millis),
     ))
 }
 

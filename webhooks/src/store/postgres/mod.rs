@@ -58,7 +58,7 @@ use uuid::Uuid;
 use super::sql::{Columns, RowExt};
 use super::{
     Attempt, Change, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, LeaseId,
-    Next, Page, Recorded, Store, StoreError, Versioned,
+    Next, Page, QueueStats, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
@@ -310,6 +310,10 @@ impl Store for PostgresStore {
     ) -> Result<Recorded, StoreError> {
         // Group-committed: `record.rs`.
         self.core.record_attempt(lease, attempt, next).await
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        claim::queue_stats(self).await
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {

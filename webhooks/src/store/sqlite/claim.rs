@@ -19,7 +19,7 @@ use super::{Inner, SqliteError, SqliteStore};
 use crate::SubscriptionId;
 use crate::runtime::rate_limit::Slots;
 use crate::store::sql::{Columns, corrupt, count, db, decode_claim, millis, millis_ceil};
-use crate::store::{ClaimRequest, Claimed, LeaseId, ORDERED_WINDOW, StoreError};
+use crate::store::{ClaimRequest, Claimed, LeaseId, ORDERED_WINDOW, QueueStats, StoreError};
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 
 /// One `claim` waiting for its turn.
@@ -330,6 +330,22 @@ pub(super) async fn claim(
     result
         .await
         .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
+}
+
+/// `Store::queue_stats`: the unfinished deliveries, and the earliest due of those not leased.
+const QUEUE_STATS: &str = "SELECT count(*), min(CASE WHEN lease IS NULL THEN next_attempt_at END) \
+     FROM deliveries WHERE status = 'pending'";
+
+/// `Store::queue_stats`, from a reader ([`QUEUE_STATS`]).
+pub(super) async fn queue_stats(store: &SqliteStore) -> Result<QueueStats, StoreError> {
+    let (unfinished, oldest): (i64, Option<i64>) = sqlx::query_as(QUEUE_STATS)
+        .fetch_one(&store.inner.readers)
+        .await
+        .map_err(db)?;
+    Ok(QueueStats::new(
+        u64::try_from(unfinished).unwrap_or(0),
+        oldest.map(from_unix_millis),
+    ))
 }
 
 /// `Store::next_due`, from a reader ([`NEXT_DUE`]).

@@ -61,7 +61,7 @@ use sqlx::sqlite::SqlitePool;
 
 use super::{
     Attempt, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, LeaseId, Next,
-    Page, Recorded, Store, StoreError, Versioned,
+    Page, QueueStats, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
@@ -248,6 +248,10 @@ impl Store for SqliteStore {
         next: Next,
     ) -> Result<Recorded, StoreError> {
         record::record_attempt(self, lease, attempt, next).await
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        claim::queue_stats(self).await
     }
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
