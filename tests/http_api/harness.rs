@@ -103,13 +103,17 @@ pub(crate) fn catalog() -> Catalog {
         .event::<Audit>()
 }
 
-/// The application's tenant closure: the `x-tenant` header, if any, is the label `tenant`.
+/// The application's tenant closure: the `x-tenant` header, if any, is the label `tenant`;
+/// `NAME@REGION` is a tenant of two labels, `tenant=NAME` and `region=REGION`.
 pub(crate) fn tenant(parts: &http::request::Parts) -> Option<Tenant> {
-    let name = parts.headers.get(TENANT)?.to_str().ok()?;
-    if name.is_empty() {
+    let value = parts.headers.get(TENANT)?.to_str().ok()?;
+    if value.is_empty() {
         return None;
     }
-    Some(Tenant::new("tenant", name))
+    match value.split_once('@') {
+        Some((name, region)) => Some(Tenant::new("tenant", name).label("region", region)),
+        None => Some(Tenant::new("tenant", value)),
+    }
 }
 
 /// Which store a server runs on.

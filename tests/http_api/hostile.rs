@@ -392,6 +392,14 @@ async fn oversized_bodies_are_too_large() {
     checks
         .refused(Method::PATCH, patch, Some(&body), 413, "body-too-large")
         .await;
+    // Every endpoint that takes a body.
+    let body = serde_json::to_vec(&json!({"since": "2000-01-01T00:00:00Z", "pad": long})).unwrap();
+    for action in ["recover", "test", "rotate-secret"] {
+        let url = server.url(&format!("subscriptions/{id}/{action}"));
+        checks
+            .refused(Method::POST, url, Some(&body), 413, "body-too-large")
+            .await;
+    }
     // Not even JSON: the limit comes first.
     let junk = vec![b'{'; 1024 * 1024];
     checks

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use webhooks::testing::TestReceiver;
-use webhooks::{DeliveryId, Subscription, SubscriptionId};
+use webhooks::{DeliveryId, MessageId, Subscription, SubscriptionId};
 
 use crate::common::DEADLINE;
 use crate::harness::{Backend, RandomNumber, Server, ids, view, wait_until, without_id};
@@ -45,6 +45,8 @@ on_every_store!(
     lists_hold_only_the_tenants_own,
     labels_not_owned_are_refused,
     no_tenant_is_unauthorized,
+    a_test_event_and_a_redelivery_reach_no_one_else,
+    a_tenant_of_two_labels_owns_what_carries_both,
 );
 
 /// Alice's subscription with one delivered message, and the application's own label-less
@@ -395,4 +397,113 @@ async fn no_tenant_is_unauthorized(server: Server) {
     }
     assert_eq!(server.snapshot().await, before);
     assert_eq!(world.alice.count(), 1);
+}
+
+/// Alice's test event goes to her subscription alone: not to the application's label-less
+/// subscription, nor to a tenant whose label the catalog's example happens to carry
+/// (`tenant=example`). Her redelivery makes one attempt of her delivery and of no other.
+async fn a_test_event_and_a_redelivery_reach_no_one_else(server: Server) {
+    let world = world(server).await;
+    let server = &world.server;
+    let example = TestReceiver::start().await.unwrap();
+    server
+        .create("example", json!({"url": example.url(), "events": ["*"]}))
+        .await;
+    let bob = TestReceiver::start().await.unwrap();
+    server
+        .create("bob", json!({"url": bob.url(), "events": ["*"]}))
+        .await;
+
+    let reply = server
+        .post_empty("alice", &format!("subscriptions/{}/test", world.alice_sub))
+        .await;
+    let delivery = reply.ok(202).clone();
+    let message: MessageId = delivery["message_id"].as_str().unwrap().parse().unwrap();
+    let deliveries = server.hooks.deliveries(message).await.unwrap();
+    let to: Vec<String> = deliveries
+        .iter()
+        .map(|d| d.subscription_id.to_string())
+        .collect();
+    assert_eq!(
+        to,
+        [world.alice_sub.as_str()],
+        "the test event went to others"
+    );
+    world.alice.wait_for(2, DEADLINE).await.unwrap();
+
+    let path = format!("deliveries/{}/redeliver", world.alice_delivery);
+    server.post_empty("alice", &path).await.ok(202);
+    world.alice.wait_for(3, DEADLINE).await.unwrap();
+    let alice_delivery: DeliveryId = world.alice_delivery.parse().unwrap();
+    wait_until("the redelivery recorded", || async {
+        let attempts = server.hooks.attempts(alice_delivery).await.unwrap();
+        (attempts.len() == 2).then_some(())
+    })
+    .await;
+    let internal = server
+        .hooks
+        .attempts(world.internal_delivery)
+        .await
+        .unwrap();
+    assert_eq!(
+        internal.len(),
+        1,
+        "the internal delivery was redelivered too"
+    );
+    assert_eq!(world.internal.count(), 1);
+    assert_eq!(example.count(), 0);
+    assert_eq!(bob.count(), 0);
+}
+
+/// A tenant of two labels (`tenant=alice`, `region=eu`) owns the subscriptions carrying both;
+/// one of its labels alone (`tenant=alice`) owns every subscription carrying it, but cannot
+/// set the other label.
+async fn a_tenant_of_two_labels_owns_what_carries_both(server: Server) {
+    let receiver = TestReceiver::start().await.unwrap();
+    let url = receiver.url();
+    let eu = server
+        .create("alice@eu", json!({"url": url, "events": ["*"]}))
+        .await;
+    assert_eq!(eu["labels"], json!({"tenant": "alice", "region": "eu"}));
+    let eu_id = eu["id"].as_str().unwrap();
+    let plain = server
+        .create("alice", json!({"url": url, "events": ["*"]}))
+        .await;
+    assert_eq!(plain["labels"], json!({"tenant": "alice"}));
+    let plain_id = plain["id"].as_str().unwrap();
+
+    let all = server.get("alice", "subscriptions").await;
+    assert_eq!(ids(all.ok(200)), [eu_id, plain_id]);
+    let only = server.get("alice@eu", "subscriptions").await;
+    assert_eq!(ids(only.ok(200)), [eu_id]);
+    server
+        .get("alice@eu", &format!("subscriptions/{plain_id}"))
+        .await
+        .problem(404, "not-found");
+    server
+        .get("alice@us", &format!("subscriptions/{eu_id}"))
+        .await
+        .problem(404, "not-found");
+    server
+        .get("alice", &format!("subscriptions/{eu_id}"))
+        .await
+        .ok(200);
+
+    let before = server.snapshot().await;
+    let body = json!({"url": url, "events": ["*"], "labels": {"region": "eu"}});
+    server
+        .post("alice", "subscriptions", body.clone())
+        .await
+        .problem(403, "labels-not-owned");
+    server
+        .patch(
+            "alice",
+            &format!("subscriptions/{plain_id}"),
+            json!({"labels": {"region": "eu"}}),
+        )
+        .await
+        .problem(403, "labels-not-owned");
+    assert_eq!(server.snapshot().await, before);
+    let own = server.create("alice@eu", body).await;
+    assert_eq!(own["labels"], json!({"tenant": "alice", "region": "eu"}));
 }
