@@ -47,6 +47,7 @@ on_every_store!(
     no_tenant_is_unauthorized,
     a_test_event_and_a_redelivery_reach_no_one_else,
     a_tenant_of_two_labels_owns_what_carries_both,
+    pages_hold_only_the_tenants_own,
 );
 
 /// Alice's subscription with one delivered message, and the application's own label-less
@@ -506,4 +507,75 @@ async fn a_tenant_of_two_labels_owns_what_carries_both(server: Server) {
     assert_eq!(server.snapshot().await, before);
     let own = server.create("alice@eu", body).await;
     assert_eq!(own["labels"], json!({"tenant": "alice", "region": "eu"}));
+}
+
+/// Paging through the delivery log, a tenant gets full pages of its own deliveries, however
+/// many of others' lie between them, and nothing in a page (its cursor included) names
+/// another's delivery.
+async fn pages_hold_only_the_tenants_own(server: Server) {
+    let world = world(server).await;
+    let server = &world.server;
+    let bob_receiver = TestReceiver::start().await.unwrap();
+    server
+        .create("bob", json!({"url": bob_receiver.url(), "events": ["*"]}))
+        .await;
+    // Interleaved: alice, bob, alice, bob, alice, bob; the label-less subscription gets all.
+    for value in 0..3 {
+        server
+            .hooks
+            .send(&RandomNumber::to("alice", value))
+            .await
+            .unwrap();
+        server
+            .hooks
+            .send(&RandomNumber::to("bob", value))
+            .await
+            .unwrap();
+    }
+    let bob_sub = ids(server.get("bob", "subscriptions").await.ok(200))[0].clone();
+    let log = server
+        .hooks
+        .delivery_log(&webhooks::store::DeliveryQuery::new().limit(1000))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(log.len(), 14, "alice's 4, bob's 3, the application's 7");
+
+    for (tenant, sub, sizes) in [
+        ("bob", &bob_sub, vec![2, 1]),
+        ("alice", &world.alice_sub, vec![2, 2]),
+    ] {
+        let (own, foreign): (Vec<_>, Vec<_>) = log
+            .iter()
+            .partition(|d| d.subscription_id.to_string() == *sub);
+        let own: Vec<String> = own.iter().map(|d| d.id.to_string()).collect();
+        let mut seen: Vec<String> = Vec::new();
+        let mut pages = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut pairs = vec![("limit", "2")];
+            if let Some(cursor) = &next {
+                pairs.push(("after", cursor));
+            }
+            let page = server
+                .get_url(tenant, server.query("deliveries", &pairs))
+                .await
+                .ok(200)
+                .clone();
+            let text = page.to_string();
+            for other in &foreign {
+                let id = other.id.to_string();
+                assert!(!text.contains(&id), "{tenant}'s page names {id}: {text}");
+            }
+            pages.push(ids(&page).len());
+            seen.extend(ids(&page));
+            match page["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_owned()),
+                None => break,
+            }
+            assert!(pages.len() < 20, "pages without end: {pages:?}");
+        }
+        assert_eq!(seen, own, "{tenant}'s deliveries, newest first");
+        assert_eq!(pages, sizes, "{tenant}'s pages of 2");
+    }
 }
