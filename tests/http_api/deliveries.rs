@@ -26,7 +26,8 @@ async fn event_types_are_the_catalog() {
             "random_number:generate",
             "bear_attack:reported",
             "bear_attack:resolved",
-            "audit:logged"
+            "audit:logged",
+            "legacy:ping"
         ]
     );
     for item in items {
@@ -36,6 +37,8 @@ async fn event_types_are_the_catalog() {
             "{item}"
         );
         assert!(item["schema"].is_object(), "{item}");
+    }
+    for item in &items[..4] {
         assert_eq!(item["deprecated"], Value::Null);
     }
     // The example is a whole body, as receivers get it; the schema is of its data.
@@ -54,6 +57,12 @@ async fn event_types_are_the_catalog() {
     assert_eq!(items[1]["example"]["event"], "bear_attack:reported");
     assert_eq!(items[2]["example"], Value::Null);
     assert_eq!(items[3]["example"], Value::Null);
+    assert_eq!(items[4]["name"], "legacy:ping");
+    assert_eq!(items[4]["deprecated"], "use random_number:generate");
+    assert_eq!(
+        items[4]["description"],
+        "Replaced by `random_number:generate`."
+    );
 }
 
 /// `GET /portal`: the page.
@@ -259,7 +268,7 @@ async fn a_delivery_its_attempts_and_redelivery() {
     let server = Server::sqlite().await;
     let receiver = TestReceiver::start().await.unwrap();
     receiver.script([
-        Reply::status(500).body("not yet"),
+        Reply::status(500).body(&b"not \xffyet"[..]),
         Reply::status(200).body("thanks"),
         Reply::status(200).body("again, thanks"),
     ]);
@@ -303,7 +312,7 @@ async fn a_delivery_its_attempts_and_redelivery() {
     assert_eq!(items[0]["status_code"], 500);
     assert_eq!(items[0]["succeeded"], false);
     assert_eq!(items[0]["error"], "status");
-    assert_eq!(items[0]["response_body"], "not yet");
+    assert_eq!(items[0]["response_body"], "not \u{fffd}yet", "lossy UTF-8");
     assert_eq!(items[1]["number"], 2);
     assert_eq!(items[1]["status_code"], 200);
     assert_eq!(items[1]["succeeded"], true);
@@ -366,4 +375,111 @@ async fn a_delivery_its_attempts_and_redelivery() {
         detail["payload"]["data"],
         json!({"tenant": "alice", "value": 7})
     );
+}
+
+/// An endpoint that refuses connections: each attempt is recorded with its error and no
+/// status, the delivery is exhausted; once the URL is fixed, `recover` requeues it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_and_recovery() {
+    let server = Server::sqlite().await;
+    // A port nothing listens on (bound, then released).
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let sub = server
+        .create(
+            "alice",
+            json!({"url": format!("http://{closed}/"), "events": ["random_number:*"]}),
+        )
+        .await;
+    let sub_id = sub["id"].as_str().unwrap();
+    let message = server
+        .hooks
+        .send(&RandomNumber::to("alice", 1))
+        .await
+        .unwrap();
+    let id = server.hooks.deliveries(message).await.unwrap()[0]
+        .id
+        .to_string();
+    let exhausted = server.wait_status("alice", &id, "exhausted").await;
+    assert_eq!(exhausted["attempts"], 4, "the first and 3 retries");
+    assert_eq!(exhausted["next_attempt_at"], Value::Null);
+
+    let attempts = server
+        .get("alice", &format!("deliveries/{id}/attempts"))
+        .await
+        .ok(200)
+        .clone();
+    let items = attempts["items"].as_array().unwrap();
+    let numbers: Vec<&Value> = items.iter().map(|a| &a["number"]).collect();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+    for item in items {
+        assert_eq!(item["status_code"], Value::Null, "{item}");
+        assert_eq!(item["succeeded"], false, "{item}");
+        assert_eq!(item["error"], "connect", "{item}");
+        assert!(item["error_message"].is_string(), "{item}");
+        assert_eq!(item["response_body"], "", "{item}");
+    }
+    let listed = server
+        .get_url(
+            "alice",
+            server.query("deliveries", &[("status", "exhausted")]),
+        )
+        .await;
+    assert_eq!(ids(listed.ok(200)), [id.as_str()]);
+
+    // Fixed: the URL now reaches a receiver; recover requeues the exhausted delivery.
+    let receiver = TestReceiver::start().await.unwrap();
+    server
+        .patch(
+            "alice",
+            &format!("subscriptions/{sub_id}"),
+            json!({"url": receiver.url()}),
+        )
+        .await
+        .ok(200);
+    let reply = server
+        .post(
+            "alice",
+            &format!("subscriptions/{sub_id}/recover"),
+            json!({"since": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(reply.ok(202), &json!({"requeued": 1}));
+    receiver.wait_for(1, DEADLINE).await.unwrap();
+    let delivered = server.wait_status("alice", &id, "delivered").await;
+    assert_eq!(delivered["attempts"], 5);
+}
+
+/// `redeliver` of a delivery in flight (its attempt under way) is 409 `conflict`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivering_a_delivery_in_flight_is_a_conflict() {
+    let server = Server::sqlite().await;
+    let receiver = TestReceiver::start().await.unwrap();
+    // Holds the attempt for longer than the test lasts.
+    receiver.reply(Reply::status(200).delay(DEADLINE * 3));
+    server
+        .create(
+            "alice",
+            json!({"url": receiver.url(), "events": ["random_number:*"]}),
+        )
+        .await;
+    let message = server
+        .hooks
+        .send(&RandomNumber::to("alice", 1))
+        .await
+        .unwrap();
+    let id = server.hooks.deliveries(message).await.unwrap()[0]
+        .id
+        .to_string();
+    receiver.wait_for(1, DEADLINE).await.unwrap();
+    server.wait_status("alice", &id, "in_flight").await;
+    let before = server.snapshot().await;
+    server
+        .post_empty("alice", &format!("deliveries/{id}/redeliver"))
+        .await
+        .problem(409, "conflict");
+    assert_eq!(server.snapshot().await, before);
+    assert_eq!(receiver.count(), 1);
 }

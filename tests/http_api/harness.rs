@@ -95,12 +95,22 @@ pub(crate) struct Audit {
     pub(crate) tenant: String,
 }
 
+/// Replaced by `random_number:generate`.
+#[derive(Serialize, WebhookEvent)]
+#[webhook(
+    resource = "legacy",
+    action = "ping",
+    deprecated = "use random_number:generate"
+)]
+pub(crate) struct LegacyPing;
+
 /// The events the application publishes, in this order.
 pub(crate) fn catalog() -> Catalog {
     Catalog::new()
         .event::<RandomNumber>()
         .event::<BearAttack>()
         .event::<Audit>()
+        .event::<LegacyPing>()
 }
 
 /// The application's tenant closure: the `x-tenant` header, if any, is the label `tenant`;
@@ -255,7 +265,7 @@ pub(crate) struct Server {
     client: reqwest::Client,
     server: JoinHandle<()>,
     _dir: tempfile::TempDir,
-    _schema: Option<Schema>,
+    schema: Option<Schema>,
 }
 
 impl Drop for Server {
@@ -339,8 +349,24 @@ impl Server {
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
             server,
             _dir: dir,
-            _schema: schema,
+            schema,
         })
+    }
+
+    /// Breaks the store under the runtime: drops its PostgreSQL schema. `false` on SQLite.
+    pub(crate) async fn break_store(&self) -> bool {
+        let Some(schema) = &self.schema else {
+            return false;
+        };
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+        // The name is ours (a fixed prefix and an id), not user input.
+        let sql = format!("DROP SCHEMA \"{}\" CASCADE", schema.name);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        true
     }
 
     /// `path` (relative to the mount point, may carry a query) as a URL.

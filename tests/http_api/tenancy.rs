@@ -50,6 +50,40 @@ on_every_store!(
     pages_hold_only_the_tenants_own,
 );
 
+/// A store failure is 500 `internal`, saying nothing of the store; the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_is_internal_and_says_nothing_of_it() {
+    let Some(server) = Server::on(Backend::Postgres, "a_store_failure_is_internal").await else {
+        return;
+    };
+    server
+        .create(
+            "alice",
+            json!({"url": "http://127.0.0.1:9/", "events": ["*"]}),
+        )
+        .await;
+    assert!(server.break_store().await);
+    for path in ["deliveries", "subscriptions"] {
+        let reply = server.get("alice", path).await;
+        let problem = reply.problem(500, "internal");
+        let text = problem.to_string().to_lowercase();
+        for word in [
+            "schema",
+            "relation",
+            "sql",
+            "postgres",
+            "http_api_",
+            "does not exist",
+        ] {
+            assert!(
+                !text.contains(word),
+                "{path}: the problem says {word:?}: {text}"
+            );
+        }
+    }
+    server.get("alice", "event-types").await.ok(200);
+}
+
 /// Alice's subscription with one delivered message, and the application's own label-less
 /// subscription, which gets alice's messages too.
 struct World {
