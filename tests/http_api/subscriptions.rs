@@ -275,6 +275,10 @@ async fn a_test_event_goes_to_that_subscription_alone() {
     assert_eq!(got[0].webhook_id(), Some(message.to_string().as_str()));
     let body = got[0].json().unwrap();
     assert_eq!(body["data"], json!({"tenant": "example", "value": 863}));
+    let secret: Secret = a["secret"].as_str().unwrap().parse().unwrap();
+    Verifier::new(secret)
+        .verify_headers(&got[0].headers, &got[0].body)
+        .unwrap();
     let delivered = server
         .wait_status("alice", delivery["id"].as_str().unwrap(), "delivered")
         .await;
@@ -307,6 +311,21 @@ async fn a_test_event_goes_to_that_subscription_alone() {
     assert_eq!(reply.ok(202)["subscription_id"], b_id);
     two.wait_for(2, DEADLINE).await.unwrap();
     assert_eq!(one.count(), 1);
+
+    // The default is the first event with an example that the subscription matches.
+    let three = TestReceiver::start().await.unwrap();
+    let c = server
+        .create(
+            "alice",
+            json!({"url": three.url(), "events": ["audit:*", "bear_attack:*"]}),
+        )
+        .await;
+    let c_id = c["id"].as_str().unwrap();
+    let reply = server
+        .post_empty("alice", &format!("subscriptions/{c_id}/test"))
+        .await;
+    assert_eq!(reply.ok(202)["event_type"], "bear_attack:reported");
+    three.wait_for(1, DEADLINE).await.unwrap();
 }
 
 /// `test` of a subscription to events without an example is 422 `no-example`; of a disabled
