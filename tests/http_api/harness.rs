@@ -311,6 +311,24 @@ impl Server {
         private: bool,
         api: impl FnOnce(Api) -> Api,
     ) -> Option<Server> {
+        let policy = |builder: Builder| {
+            if private {
+                builder.allow_private_networks()
+            } else {
+                builder
+            }
+        };
+        Server::start_with(backend, test, policy, api).await
+    }
+
+    /// A server whose runtime is shaped by `shape` (after the settings of [`builder`]) and
+    /// whose router is built by `api` from [`Api::new`].
+    pub(crate) async fn start_with(
+        backend: Backend,
+        test: &str,
+        shape: impl FnOnce(Builder) -> Builder,
+        api: impl FnOnce(Api) -> Api,
+    ) -> Option<Server> {
         let dir = tempfile::tempdir().unwrap();
         let mut schema = None;
         let builder = match backend {
@@ -330,12 +348,7 @@ impl Server {
                 builder(store)
             }
         };
-        let builder = if private {
-            builder.allow_private_networks()
-        } else {
-            builder
-        };
-        let hooks = builder.build().await.unwrap();
+        let hooks = shape(builder).build().await.unwrap();
         let router = api(Api::new(hooks.clone(), tenant)).into_router();
         let app = axum::Router::new().nest("/api", router);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -369,6 +369,43 @@ async fn private_addresses_are_not_allowed() {
     server.assert_alive().await;
 }
 
+/// With `https_only`, an `http` URL is 422 `url-not-allowed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_not_allowed_when_https_only() {
+    let server = Server::start_with(Backend::Sqlite, "https_only", |b| b.https_only(), |api| api)
+        .await
+        .unwrap();
+    let mut checks = Refusals::new(&server);
+    let body = serde_json::to_vec(&json!({"url": "http://hooks.example.com/in", "events": ["*"]}))
+        .unwrap();
+    checks
+        .refused(
+            Method::POST,
+            server.url("subscriptions"),
+            Some(&body),
+            422,
+            "url-not-allowed",
+        )
+        .await;
+    checks.done();
+    assert!(server.hooks.subscriptions().await.unwrap().is_empty());
+    let created = server
+        .create("alice", json!({"url": PUBLIC, "events": ["*"]}))
+        .await;
+    let patch = server.url(&format!(
+        "subscriptions/{}",
+        created["id"].as_str().unwrap()
+    ));
+    let before = server.snapshot().await;
+    let mut checks = Refusals::new(&server);
+    let body = serde_json::to_vec(&json!({"url": "http://hooks.example.com/in"})).unwrap();
+    checks
+        .refused(Method::PATCH, patch, Some(&body), 422, "url-not-allowed")
+        .await;
+    checks.done();
+    assert_eq!(server.snapshot().await, before);
+}
+
 /// A body over the limit is 413 `body-too-large`: 64 KiB by default, or the `body_limit` set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_too_large() {
