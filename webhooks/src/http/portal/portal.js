@@ -501,7 +501,9 @@
     const disabled = subscription.disabled;
     let why = "";
     if (!enabled && disabled && typeof disabled === "object") {
-      why = disabled.reason === "manual" ? "Disabled by you" : `Disabled: ${String(disabled.reason || "")}`;
+      if (disabled.reason === "manual") why = "Disabled by you";
+      else if (typeof disabled.detail === "string" && disabled.detail) why = `Disabled: ${disabled.detail}`;
+      else why = `Disabled: ${String(disabled.reason || "")}`;
     }
     setText(reason, why);
     reason.hidden = !why;
