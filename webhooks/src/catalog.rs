@@ -149,6 +149,11 @@ impl CatalogEvent {
         self.description
     }
 
+    /// The event name, for as long as the program runs (it comes from the event's type).
+    pub(crate) fn static_name(&self) -> &'static str {
+        self.name
+    }
+
     /// `Some(note)` when the event is deprecated; the note may be empty.
     pub fn deprecated(&self) -> Option<&str> {
         self.deprecated

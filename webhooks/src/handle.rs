@@ -89,7 +89,7 @@ impl Webhooks {
         }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
 
@@ -261,6 +261,44 @@ impl Webhooks {
         message: &Message,
         options: &SendOptions,
     ) -> Result<MessageId, Error> {
+        self.enqueue(message, options, None).await
+    }
+
+    /// Sends a message to one subscription only, whatever its event patterns and labels: a
+    /// test event for the endpoint's owner, or a message meant for one customer. Returns once
+    /// the store has accepted it.
+    ///
+    /// Fails with [`Error::SubscriptionNotFound`] for an unknown id and
+    /// [`Error::SubscriptionDisabled`] for a disabled subscription, storing nothing.
+    ///
+    /// ```no_run
+    /// # use serde::Serialize;
+    /// # use webhooks::{Message, WebhookEvent, Webhooks, SubscriptionId};
+    /// # #[derive(Serialize, WebhookEvent)]
+    /// # #[webhook(resource = "random_number", action = "generate")]
+    /// # struct RandomNumber(u32);
+    /// # async fn run(hooks: Webhooks, id: SubscriptionId) -> Result<(), webhooks::Error> {
+    /// let message = Message::new(&RandomNumber(4))?;
+    /// hooks.send_to(id, &message).await?; // to this endpoint alone
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_to(
+        &self,
+        subscription: SubscriptionId,
+        message: &Message,
+    ) -> Result<MessageId, Error> {
+        self.enqueue(message, &SendOptions::new(), Some(subscription))
+            .await
+    }
+
+    /// Stores a message with its deliveries: to the subscriptions that match it, or to
+    /// `target` alone.
+    async fn enqueue(
+        &self,
+        message: &Message,
+        options: &SendOptions,
+        target: Option<SubscriptionId>,
+    ) -> Result<MessageId, Error> {
         let shared = self.shared();
         if *shared.stop.borrow() {
             return Err(Error::ShutDown);
@@ -283,7 +321,19 @@ impl Webhooks {
         });
         let mut stale = 0;
         loop {
-            let (deliveries, version) = shared.deliveries_for(message);
+            let (deliveries, version) = match target {
+                None => shared.deliveries_for(message),
+                Some(id) => match shared.delivery_to(id) {
+                    Some(found) => found?,
+                    // Perhaps made by another process since our copy was loaded.
+                    None if stale == 0 => {
+                        stale += 1;
+                        shared.reload_subscriptions().await?;
+                        continue;
+                    }
+                    None => return Err(Error::SubscriptionNotFound(id)),
+                },
+            };
             let mut enqueue = Enqueue::new(message, &deliveries, version);
             if let Some(idempotency) = &idempotency {
                 enqueue = enqueue.idempotency(idempotency.clone());

@@ -121,7 +121,8 @@
 //!   published by [`Catalog::openapi`] and [`Catalog::html`].
 //! - `axum` (implies `verify` only): [`axum::VerifiedEvent`] and [`axum::VerifiedBody`],
 //!   extractors for axum 0.8 that read, verify and parse a request and answer a refused one
-//!   themselves (401, 400, 413, 422).
+//!   themselves (401, 400, 413, 422). With `runtime` too: [`http::router`], the management
+//!   API and customer portal an application mounts so its customers can register their URLs.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

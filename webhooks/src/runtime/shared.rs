@@ -209,6 +209,28 @@ impl Shared {
         (deliveries, subscriptions.version)
     }
 
+    /// The delivery of a message to subscription `id` alone, with the version of the copy it
+    /// was found in: `None` if the copy does not have it, an error if it is disabled.
+    pub(crate) fn delivery_to(
+        &self,
+        id: SubscriptionId,
+    ) -> Option<Result<(Vec<NewDelivery>, u64), Error>> {
+        let subscriptions = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+        let state = subscriptions.get(id)?;
+        if !state.subscription.is_enabled() {
+            return Some(Err(Error::SubscriptionDisabled(id)));
+        }
+        Some(Ok((
+            vec![NewDelivery::new(id, false)],
+            subscriptions.version,
+        )))
+    }
+
+    /// The catalog of event types subscriptions may name (`Builder::catalog`), if one was given.
+    pub(crate) fn catalog(&self) -> Option<&Arc<crate::Catalog>> {
+        self.config.catalog.as_ref()
+    }
+
     pub(crate) fn subscription_state(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
         self.subscriptions
             .read()
