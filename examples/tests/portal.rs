@@ -45,6 +45,11 @@ return {
   signIn: shown(document.getElementById("sign-in")),
   signedIn: shown(document.getElementById("signed-in")),
   error: document.getElementById("error").textContent,
+  problem: {
+    title: text(document.querySelector("#error .title")),
+    detail: text(document.querySelector("#error .detail")),
+    type: document.getElementById("error").dataset.type || null,
+  },
   status: document.getElementById("status").textContent,
   secret: shown(secret)
     ? { subscription: secret.dataset.subscription, value: text(document.getElementById("secret-value")) }
@@ -186,10 +191,32 @@ async fn a_customer_adds_an_endpoint_tests_it_sees_a_failure_and_replays_it() {
     assert_eq!(state["endpoints"], json!([]));
     assert_eq!(state["error"], "");
 
-    browser.type_text("#endpoint-url", &receiver.url()).await;
+    // A mistake first: the API's problem shows in the alert region, and nothing is added.
+    browser.type_text("#endpoint-url", "not a url").await;
     browser
         .click(r#"#event-list input[value="random_number:generate"]"#)
         .await;
+    browser.click("#create-endpoint").await;
+    let state = browser
+        .wait_until("the API's problem", PAGE_STATE, |s| s["error"] != "")
+        .await;
+    assert_eq!(state["problem"]["title"], "Invalid subscription");
+    assert_eq!(
+        state["problem"]["type"],
+        "urn:typed-webhooks:problem:invalid-subscription"
+    );
+    assert_ne!(
+        state["problem"]["detail"], "",
+        "the problem's detail is shown"
+    );
+    assert_eq!(state["endpoints"], json!([]));
+    let role = browser
+        .script(r#"return document.getElementById("error").getAttribute("role");"#)
+        .await;
+    assert_eq!(role, "alert");
+
+    browser.clear("#endpoint-url").await;
+    browser.type_text("#endpoint-url", &receiver.url()).await;
     browser
         .type_text("#endpoint-description", "Alice's <b>test</b> endpoint")
         .await;

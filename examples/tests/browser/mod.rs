@@ -213,6 +213,17 @@ impl Browser {
         .await;
     }
 
+    /// Empties the input `css` selects.
+    pub async fn clear(&self, css: &str) {
+        let element = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
     /// Types `text` into the element `css` selects, as a user's keystrokes.
     pub async fn type_text(&self, css: &str, text: &str) {
         let element = self.element(css).await;
