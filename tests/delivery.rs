@@ -1,6 +1,6 @@
 //! Delivery over real HTTP on 127.0.0.1: headers and signatures, retries, `Retry-After`, 410,
 //! redirects, timeouts, the response cap, ordering, isolation of slow endpoints, rate limits,
-//! auto-disable, secret rotation, Ed25519 signing keys and shutdown.
+//! auto-disable, secret rotation, Ed25519 signing keys, `send_to` and shutdown.
 
 mod common;
 
@@ -744,4 +744,63 @@ async fn a_send_only_runtime_stores_but_never_delivers() {
     assert_eq!(receiver.count(), 1);
     hooks.shutdown().await;
     delivering.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_to_reaches_one_subscription_alone_whatever_its_patterns() {
+    let chosen = TestReceiver::start().await.unwrap();
+    let other = TestReceiver::start().await.unwrap();
+    let hooks = builder().build().await.unwrap();
+    // The chosen one does not even subscribe to the event: a test event reaches it anyway.
+    let target = hooks
+        .subscribe(
+            Subscription::new(chosen.url())
+                .unwrap()
+                .events(["bear_attack:*"]),
+        )
+        .await
+        .unwrap();
+    hooks
+        .subscribe(Subscription::new(other.url()).unwrap())
+        .await
+        .unwrap();
+
+    let mut notifications = hooks.notifications();
+    let message = webhooks::Message::new(&RandomNumber(4)).unwrap();
+    let id = hooks.send_to(target.id(), &message).await.unwrap();
+    assert_eq!(id, message.id());
+    let request = chosen.wait_for(1, DEADLINE).await.unwrap().remove(0);
+    assert_eq!(request.webhook_id(), Some(id.to_string().as_str()));
+    let deliveries = hooks.deliveries(id).await.unwrap();
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "one delivery, to the chosen subscription"
+    );
+    assert_eq!(deliveries[0].subscription_id, target.id());
+    let delivered_to = wait_for(&mut notifications, |n| match n {
+        Notification::Delivered {
+            message,
+            subscription,
+            ..
+        } if *message == id => Some(*subscription),
+        _ => None,
+    })
+    .await;
+    assert_eq!(delivered_to, target.id());
+    assert!(
+        other.requests().is_empty(),
+        "the other subscription got nothing"
+    );
+
+    // Disabled or unknown: refused, nothing stored.
+    hooks.disable(target.id()).await.unwrap();
+    let refused = webhooks::Message::new(&RandomNumber(5)).unwrap();
+    let error = hooks.send_to(target.id(), &refused).await.unwrap_err();
+    assert!(matches!(error, Error::SubscriptionDisabled(id) if id == target.id()));
+    assert!(hooks.deliveries(refused.id()).await.unwrap().is_empty());
+    let unknown = webhooks::SubscriptionId::new();
+    let error = hooks.send_to(unknown, &refused).await.unwrap_err();
+    assert!(matches!(error, Error::SubscriptionNotFound(id) if id == unknown));
+    hooks.shutdown().await;
 }

@@ -74,6 +74,8 @@ macro_rules! conformance_suite {
             query_filters,
             query_pages,
             query_statuses,
+            query_subscription_labels,
+            message_round_trip,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -2031,4 +2033,165 @@ pub async fn query_statuses(store: impl Store) {
         query(&store, DeliveryQuery::undelivered()).await,
         [skipped.id, ids[3], ids[1]]
     );
+}
+
+/// Subscription labels filter by the subscription a delivery went to, not by the message: a
+/// subscription without labels, or with only some of them, that received the same messages is
+/// left out; pages follow the cursor within the filter; labels are read as stored now.
+pub async fn query_subscription_labels(store: impl Store) {
+    let both = add(
+        &store,
+        subscription().label("tenant", "alice").label("team", "ops"),
+    )
+    .await;
+    let only = subscription().label("tenant", "alice");
+    let only_id = add(&store, only.clone()).await;
+    let bob = add(
+        &store,
+        subscription().label("tenant", "bob").label("team", "ops"),
+    )
+    .await;
+    let internal = add_plain(&store).await;
+
+    let mut to_both = Vec::new();
+    let mut to_only = Vec::new();
+    for ms in 0..5 {
+        let m = message_with(ms, "bear_attack:reported", &[("tenant", "alice")]);
+        let ids = send_message(&store, m, &[internal, both, only_id, bob])
+            .await
+            .1;
+        to_both.push(ids[1]);
+        to_only.push(ids[2]);
+    }
+    // The message's labels play no part: a message labelled for bob still counts for alice's
+    // subscription that received it.
+    let m = message_with(5, "bear_attack:reported", &[("tenant", "bob")]);
+    let ids = send_message(&store, m, &[both, internal]).await.1;
+    to_both.push(ids[0]);
+    to_both.reverse(); // newest first
+    to_only.reverse();
+
+    let alice_ops = || {
+        DeliveryQuery::new()
+            .subscription_label("tenant", "alice")
+            .subscription_label("team", "ops")
+    };
+    assert_eq!(
+        query(&store, alice_ops()).await,
+        to_both,
+        "only the subscription with both labels, newest first"
+    );
+    let alice = query(
+        &store,
+        DeliveryQuery::new().subscription_label("tenant", "alice"),
+    )
+    .await;
+    assert_eq!(
+        sorted(&alice),
+        sorted(&[to_both.clone(), to_only.clone()].concat())
+    );
+    assert!(
+        query(
+            &store,
+            DeliveryQuery::new()
+                .subscription_label("tenant", "alice")
+                .subscription_label("tenant", "bob")
+        )
+        .await
+        .is_empty(),
+        "every label must hold"
+    );
+    assert!(
+        query(
+            &store,
+            DeliveryQuery::new().subscription_label("tenant", "carol")
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        query(&store, alice_ops().label("tenant", "bob")).await,
+        [to_both[0]],
+        "with the message's label too"
+    );
+    assert_eq!(
+        query(&store, alice_ops().subscription(bob)).await,
+        Vec::<DeliveryId>::new(),
+        "with another subscription: nothing"
+    );
+
+    // Pages of 2, cursor to cursor: every delivery to the subscription exactly once.
+    let mut seen = Vec::new();
+    let mut q = alice_ops().limit(2);
+    loop {
+        let page = store.query_deliveries(&q).await.unwrap();
+        assert!(page.items.len() <= 2);
+        assert!(page.items.iter().all(|d| d.subscription_id == both));
+        seen.extend(page.items.iter().map(|d| d.id));
+        match page.next {
+            Some(cursor) => q = q.after(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen, to_both);
+
+    // The subscription's labels as stored now: given the second label, the other one matches.
+    store
+        .update_subscription(&only.label("team", "ops"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(&query(&store, alice_ops()).await),
+        sorted(&[to_both, to_only].concat())
+    );
+}
+
+/// A message comes back as stored: event name, labels, ordering key, body; `None` for an
+/// unknown one and once purged.
+pub async fn message_round_trip(store: impl Store) {
+    let a = add_plain(&store).await;
+    let keyed = message_with(
+        0,
+        "bear_attack:reported",
+        &[("county", "denver"), ("tenant", "alice")],
+    )
+    .with_ordering_key("bear-7")
+    .unwrap();
+    let ids = send_message(&store, keyed.clone(), &[a]).await.1;
+    let (plain, _) =
+        send_message(&store, message_with(1, "random_number:generate", &[]), &[]).await;
+
+    let stored = store.message(keyed.id()).await.unwrap().expect("stored");
+    assert_eq!(stored.id(), keyed.id());
+    assert_eq!(stored.timestamp(), at(0));
+    assert_eq!(stored.event_type(), "bear_attack:reported");
+    assert_eq!(stored.labels(), keyed.labels());
+    assert_eq!(
+        stored.labels().iter().collect::<Vec<_>>(),
+        [("county", "denver"), ("tenant", "alice")],
+        "in their order"
+    );
+    assert_eq!(stored.ordering_key(), Some("bear-7"));
+    assert_eq!(stored.body(), keyed.body());
+
+    let stored = store.message(plain.id()).await.unwrap().expect("stored");
+    assert_eq!(
+        (
+            stored.event_type(),
+            stored.labels().is_empty(),
+            stored.ordering_key()
+        ),
+        ("random_number:generate", true, None)
+    );
+    assert_eq!(stored.body(), plain.body());
+
+    assert!(store.message(MessageId::new()).await.unwrap().is_none());
+
+    // Delivered, then past retention: purged with its deliveries.
+    let c = claim(&store, 10).await.remove(0);
+    assert_eq!(c.delivery.id, ids[0]);
+    record(&store, &c, 11, Next::Delivered).await;
+    assert_eq!(store.purge(at(1_000)).await.unwrap(), 2);
+    assert!(store.message(keyed.id()).await.unwrap().is_none());
+    assert!(store.message(plain.id()).await.unwrap().is_none());
 }

@@ -224,6 +224,7 @@ pub enum AttemptOutcome {
 ///     .status(DeliveryStatus::Skipped)
 ///     .event_type("bear_attack:reported")
 ///     .label("county", "denver")
+///     .subscription_label("tenant", "alice")
 ///     .limit(50);
 /// # let _ = query;
 /// ```
@@ -236,8 +237,14 @@ pub struct DeliveryQuery {
     pub statuses: Vec<DeliveryStatus>,
     /// Only this event name.
     pub event_type: Option<String>,
-    /// Only messages with this label and value.
+    /// Only messages with this label and value: the *message's* labels (what the event
+    /// carries), whichever subscription the delivery went to.
     pub label: Option<(String, String)>,
+    /// Only deliveries to subscriptions carrying every one of these labels with its value
+    /// (empty: any): the *subscription's* labels, whatever labels the message carries. A
+    /// subscription without labels receives messages of every label, so filter on this, not
+    /// on [`label`](Self::label), to list what went to one tenant's subscriptions.
+    pub subscription_labels: Vec<(String, String)>,
     /// Only deliveries created at or after this time.
     pub since: Option<SystemTime>,
     /// Only deliveries created before this time.
@@ -286,10 +293,21 @@ impl DeliveryQuery {
         self
     }
 
-    /// Only messages carrying this label with this value.
+    /// Only messages carrying this label with this value (the message's labels; see
+    /// [`subscription_label`](Self::subscription_label) for the subscription's).
     #[must_use]
     pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.label = Some((name.into(), value.into()));
+        self
+    }
+
+    /// Also only deliveries to subscriptions that carry this label with this value (labels
+    /// given are all required). This filters by the subscription's labels, not the message's
+    /// ([`label`](Self::label)): a subscription without labels that received the same message
+    /// is left out.
+    #[must_use]
+    pub fn subscription_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.subscription_labels.push((name.into(), value.into()));
         self
     }
 
@@ -336,6 +354,15 @@ impl DeliveryQuery {
                 .is_none_or(|(n, v)| labels.get(n) == Some(v.as_str()))
             && self.since.is_none_or(|t| delivery.created_at >= t)
             && self.until.is_none_or(|t| delivery.created_at < t)
+    }
+
+    /// Whether a delivery's subscription, with these labels, passes the
+    /// [`subscription_labels`](Self::subscription_labels) filter: it carries every one. Stores
+    /// that cannot filter in their query language use this beside [`matches`](Self::matches).
+    pub fn matches_subscription(&self, subscription_labels: &crate::Labels) -> bool {
+        self.subscription_labels
+            .iter()
+            .all(|(n, v)| subscription_labels.get(n) == Some(v.as_str()))
     }
 }
 

@@ -369,6 +369,13 @@ impl Webhooks {
         Ok(self.shared().store.delivery(id).await?)
     }
 
+    /// A message as stored: its event name, labels, ordering key and the exact body its
+    /// deliveries send (and that their signatures cover); `None` for an unknown id, or one
+    /// purged by retention.
+    pub async fn message(&self, id: MessageId) -> Result<Option<Message>, Error> {
+        Ok(self.shared().store.message(id).await?)
+    }
+
     /// The attempts of a delivery, first first.
     pub async fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>, Error> {
         Ok(self.shared().store.attempts(id).await?)

@@ -1,7 +1,8 @@
 //! [`JsonBody`]: a request body read within the router's limit and parsed strictly, every
 //! failure a [`Problem`].
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::Shared;
@@ -51,4 +52,20 @@ fn over_limit(error: &axum::Error) -> bool {
         next = error.source();
     }
     false
+}
+
+/// The `{id}` of a path, as text: the handlers parse it, and answer an id that does not parse,
+/// one that does not exist and another tenant's alike. Even one that is not UTF-8 once decoded
+/// is a 404, not axum's plain-text 400.
+pub(crate) struct PathId(pub(crate) String);
+
+impl FromRequestParts<Shared> for PathId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Shared) -> Result<Self, Problem> {
+        match axum::extract::Path::<String>::from_request_parts(parts, api).await {
+            Ok(axum::extract::Path(id)) => Ok(PathId(id)),
+            Err(_) => Err(Problem::new(ProblemType::NotFound, "no such id")),
+        }
+    }
 }

@@ -1,12 +1,13 @@
 //! The delivery log's endpoints: list (filtered, paged with cursors), read with the payload,
 //! the attempts, redeliver.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::body::PathId;
 use super::problem::Problem;
 use super::subscriptions::owned;
 use super::tenant::{Caller, Tenant};
@@ -25,7 +26,10 @@ pub(crate) async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
     let mut query = DeliveryQuery::new().limit(DEFAULT_LIMIT);
-    // TEMPORARY until the store filters by subscription labels: filtered below.
+    // Confined to the tenant's subscriptions in the store's own query, so pages are full.
+    for (name, value) in tenant.labels().iter() {
+        query = query.subscription_label(name, value);
+    }
     let mut seen: Vec<String> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
         if name != "status" && seen.iter().any(|s| *s == name) {
@@ -87,20 +91,7 @@ pub(crate) async fn list(
         };
     }
     let page = api.hooks.delivery_log(&query).await?;
-    let owned_ids: Vec<_> = api
-        .hooks
-        .subscriptions()
-        .await?
-        .into_iter()
-        .filter(|s| tenant.owns(s.labels()))
-        .map(|s| s.id())
-        .collect();
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .filter(|d| owned_ids.contains(&d.subscription_id))
-        .map(views::delivery)
-        .collect();
+    let items: Vec<Value> = page.items.iter().map(views::delivery).collect();
     Ok(views::json(
         StatusCode::OK,
         &json!({ "items": items, "next": page.next.map(|c| c.to_string()) }),
@@ -111,12 +102,16 @@ pub(crate) async fn list(
 pub(crate) async fn read(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let delivery = owned_delivery(&api, &tenant, &id).await?;
     let mut value = views::delivery(&delivery);
-    // TEMPORARY until the store reads messages back.
-    value["payload"] = Value::Null;
+    let message = api.hooks.message(delivery.message_id).await?;
+    value["payload"] = match message {
+        Some(message) => serde_json::from_slice(message.body())
+            .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(message.body()).into_owned())),
+        None => Value::Null,
+    };
     Ok(views::json(StatusCode::OK, &value))
 }
 
@@ -124,7 +119,7 @@ pub(crate) async fn read(
 pub(crate) async fn attempts(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let delivery = owned_delivery(&api, &tenant, &id).await?;
     let attempts = api.hooks.attempts(delivery.id).await?;
@@ -135,16 +130,10 @@ pub(crate) async fn attempts(
 pub(crate) async fn redeliver(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let delivery = owned_delivery(&api, &tenant, &id).await?;
-    let delivery = api.hooks.redeliver(delivery.id).await.map_err(|error| {
-        if error.is_not_found() {
-            Problem::not_found("delivery", &id)
-        } else {
-            error.into()
-        }
-    })?;
+    let delivery = api.hooks.redeliver(delivery.id).await?;
     Ok(views::json(
         StatusCode::ACCEPTED,
         &views::delivery(&delivery),
@@ -153,7 +142,7 @@ pub(crate) async fn redeliver(
 
 /// The tenant's delivery `id`: to one of its subscriptions. Anything else is the same 404.
 async fn owned_delivery(api: &Shared, tenant: &Tenant, id: &str) -> Result<Delivery, Problem> {
-    let not_found = || Problem::not_found("delivery", id);
+    let not_found = || Problem::not_found("delivery");
     let parsed: DeliveryId = id.parse().map_err(|_| not_found())?;
     let delivery = api.hooks.delivery(parsed).await?.ok_or_else(not_found)?;
     match api.hooks.subscription(delivery.subscription_id).await {

@@ -6,6 +6,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::Error;
+use crate::store::{Entity, StoreError};
 
 /// The kinds of error the management API answers, each with a stable `type` URI
 /// (`urn:typed-webhooks:problem:<slug>`) a client can branch on, and an HTTP status.
@@ -160,8 +161,9 @@ impl Problem {
 
     /// The 404 of an id that does not exist *or belongs to another tenant*: the two must not be
     /// told apart.
-    pub(crate) fn not_found(what: &str, id: &str) -> Self {
-        Problem::new(ProblemType::NotFound, format!("no {what} {id:?}"))
+    /// The answer is the same byte for byte whatever the id, so it tells nothing.
+    pub(crate) fn not_found(what: &str) -> Self {
+        Problem::new(ProblemType::NotFound, format!("no such {what}"))
     }
 
     pub(crate) fn invalid_query(detail: impl Into<String>) -> Self {
@@ -199,8 +201,8 @@ impl IntoResponse for Problem {
     }
 }
 
-/// The library's errors as the API answers them. Ids are not echoed by the not-found ones:
-/// the handlers answer those themselves, alike for every tenant.
+/// The library's errors as the API answers them. The not-found ones echo no id, as
+/// [`Problem::not_found`].
 impl From<Error> for Problem {
     fn from(error: Error) -> Self {
         let kind = match &error {
@@ -225,7 +227,16 @@ impl From<Error> for Problem {
                 tracing::error!(%error, "the webhooks management API failed");
                 "the request could not be completed; it has been logged".to_owned()
             }
-            ProblemType::NotFound => "not found".to_owned(),
+            // Deleted between the ownership check and the change: the answer of any unknown
+            // id, which names none.
+            ProblemType::NotFound => match error {
+                Error::DeliveryNotFound(_) => "no such delivery".to_owned(),
+                Error::Store(StoreError::NotFound {
+                    entity: Entity::Delivery,
+                    ..
+                }) => "no such delivery".to_owned(),
+                _ => "no such subscription".to_owned(),
+            },
             _ => error.to_string(),
         };
         Problem::new(kind, detail)

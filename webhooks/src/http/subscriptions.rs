@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::body::JsonBody;
+use super::body::{JsonBody, PathId};
 use super::problem::{Problem, ProblemType};
 use super::tenant::{Caller, Tenant};
 use super::views;
@@ -90,7 +90,7 @@ pub(crate) async fn owned(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Subscription, Problem> {
-    let not_found = || Problem::not_found("subscription", id);
+    let not_found = || Problem::not_found("subscription");
     let parsed: SubscriptionId = id.parse().map_err(|_| not_found())?;
     match api.hooks.subscription(parsed).await {
         Ok(subscription) if tenant.owns(subscription.labels()) => Ok(subscription),
@@ -213,7 +213,7 @@ pub(crate) async fn create(
 pub(crate) async fn read(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
     Ok(views::json(
@@ -225,7 +225,7 @@ pub(crate) async fn read(
 pub(crate) async fn change(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<SubscriptionChange>,
 ) -> Result<Response, Problem> {
     let mut subscription = owned(&api, &tenant, &id).await?;
@@ -245,55 +245,49 @@ pub(crate) async fn change(
     if let Some(rate) = body.rate_limit {
         subscription.rate_limit = rate;
     }
-    let stored = api.hooks.update(subscription).await.map_err(|error| {
-        // Deleted meanwhile: the same answer as any unknown id.
-        if error.is_not_found() {
-            Problem::not_found("subscription", &id)
-        } else {
-            error.into()
-        }
-    })?;
+    // Deleted meanwhile: the same answer as any unknown id (`From<Error>`).
+    let stored = api.hooks.update(subscription).await?;
     Ok(views::json(StatusCode::OK, &views::subscription(&stored)))
 }
 
 pub(crate) async fn delete(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
-    gone_is_not_found(api.hooks.delete(subscription.id()).await, &id)?;
+    api.hooks.delete(subscription.id()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub(crate) async fn enable(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
-    let stored = gone_is_not_found(api.hooks.enable(subscription.id()).await, &id)?;
+    let stored = api.hooks.enable(subscription.id()).await?;
     Ok(views::json(StatusCode::OK, &views::subscription(&stored)))
 }
 
 pub(crate) async fn disable(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
-    let stored = gone_is_not_found(api.hooks.disable(subscription.id()).await, &id)?;
+    let stored = api.hooks.disable(subscription.id()).await?;
     Ok(views::json(StatusCode::OK, &views::subscription(&stored)))
 }
 
 pub(crate) async fn rotate_secret(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(Empty {}): JsonBody<Empty>,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
-    let stored = gone_is_not_found(api.hooks.rotate_secret(subscription.id(), None).await, &id)?;
+    let stored = api.hooks.rotate_secret(subscription.id(), None).await?;
     Ok(views::json(
         StatusCode::OK,
         &views::subscription_with_secret(&stored),
@@ -303,7 +297,7 @@ pub(crate) async fn rotate_secret(
 pub(crate) async fn test(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<TestEvent>,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
@@ -343,7 +337,7 @@ pub(crate) async fn test(
         },
         shared.config.envelope,
     )?;
-    let sent = gone_is_not_found(api.hooks.send_to(subscription.id(), &message).await, &id)?;
+    let sent = api.hooks.send_to(subscription.id(), &message).await?;
     let deliveries = api.hooks.deliveries(sent).await?;
     let delivery = deliveries
         .iter()
@@ -358,7 +352,7 @@ pub(crate) async fn test(
 pub(crate) async fn recover(
     State(api): State<Shared>,
     Caller(tenant): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<Recover>,
 ) -> Result<Response, Problem> {
     let subscription = owned(&api, &tenant, &id).await?;
@@ -375,10 +369,7 @@ pub(crate) async fn recover(
     if since > until {
         return Err(Problem::invalid_body("`since` is after `until`"));
     }
-    let requeued = gone_is_not_found(
-        api.hooks.recover(subscription.id(), since, until).await,
-        &id,
-    )?;
+    let requeued = api.hooks.recover(subscription.id(), since, until).await?;
     Ok(views::json(
         StatusCode::ACCEPTED,
         &json!({ "requeued": requeued }),
@@ -393,15 +384,6 @@ pub(crate) async fn event_types(State(api): State<Shared>, Caller(_): Caller) ->
         .map(|catalog| catalog.events().iter().map(views::event_type).collect())
         .unwrap_or_default();
     views::items(events)
-}
-
-/// A subscription deleted between the ownership check and the change: the 404 of any unknown
-/// id, not a message naming it.
-fn gone_is_not_found<T>(result: Result<T, crate::Error>, id: &str) -> Result<T, Problem> {
-    result.map_err(|error| match error {
-        crate::Error::SubscriptionNotFound(_) => Problem::not_found("subscription", id),
-        error => error.into(),
-    })
 }
 
 /// A catalog example, sent as the event it illustrates.

@@ -9,7 +9,7 @@ use super::{
     Next, Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
-use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
 /// A shared store is a store: several runtimes (or a runtime and a tool) in one process can
 /// use one [`MemoryStore`](super::MemoryStore) or `SqliteStore` as workers on one
@@ -109,6 +109,12 @@ impl<S: Store> Store for Arc<S> {
         id: DeliveryId,
     ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send {
         S::delivery(self, id)
+    }
+    fn message(
+        &self,
+        id: MessageId,
+    ) -> impl Future<Output = Result<Option<Message>, StoreError>> + Send {
+        S::message(self, id)
     }
     fn message_deliveries(
         &self,

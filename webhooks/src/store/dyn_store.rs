@@ -7,7 +7,7 @@ use super::{
     LeaseId, Next, Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
-use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
 /// The object-safe form of [`Store`] that the runtime holds (`Arc<dyn DynStore>`), so that
 /// `Webhooks` is one type whatever the store.
@@ -55,6 +55,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Recorded, StoreError>>;
     fn next_due(&self, now: SystemTime) -> BoxFuture<'_, Result<Option<SystemTime>, StoreError>>;
     fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>>;
+    fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, StoreError>>;
     fn message_deliveries(&self, id: MessageId)
     -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
     fn attempts(&self, id: DeliveryId) -> BoxFuture<'_, Result<Vec<Attempt>, StoreError>>;
@@ -151,6 +152,9 @@ impl<S: Store> DynStore for S {
     }
     fn delivery(&self, id: DeliveryId) -> BoxFuture<'_, Result<Option<Delivery>, StoreError>> {
         Box::pin(Store::delivery(self, id))
+    }
+    fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, StoreError>> {
+        Box::pin(Store::message(self, id))
     }
     fn message_deliveries(
         &self,

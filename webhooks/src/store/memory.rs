@@ -687,6 +687,10 @@ impl Store for MemoryStore {
         Ok(self.lock().deliveries.get(&id).map(view))
     }
 
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(self.lock().messages.get(&id).cloned())
+    }
+
     async fn message_deliveries(&self, id: MessageId) -> Result<Vec<Delivery>, StoreError> {
         let inner = self.lock();
         Ok(inner
@@ -756,6 +760,14 @@ impl Store for MemoryStore {
                     .get(&d.message_id)
                     .map_or(&empty, |m| m.labels());
                 query.matches(d, labels)
+            })
+            .filter(|d| {
+                // A delivery's subscription is deleted with it: it always has one here.
+                let labels = inner
+                    .subscriptions
+                    .get(&d.subscription_id)
+                    .map_or(&empty, |(s, _)| s.labels());
+                query.matches_subscription(labels)
             })
             .collect();
         found.sort_unstable_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));

@@ -531,6 +531,13 @@ pub trait Store: Send + Sync + 'static {
         id: DeliveryId,
     ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
 
+    /// One message as stored: its id, creation time, event name, labels, ordering key (if it
+    /// has one) and the exact body its deliveries send; `None` if unknown (or purged).
+    fn message(
+        &self,
+        id: MessageId,
+    ) -> impl Future<Output = Result<Option<Message>, StoreError>> + Send;
+
     /// The deliveries of one message.
     fn message_deliveries(
         &self,
@@ -549,7 +556,8 @@ pub trait Store: Send + Sync + 'static {
     /// messages were deleted.
     fn purge(&self, before: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// The delivery log: deliveries matching `query`, newest first (by creation time, then
+    /// The delivery log: deliveries matching `query` (its subscription labels matched against
+    /// each delivery's subscription as stored now), newest first (by creation time, then
     /// id), at most `query.page_size()`, starting after `query.cursor`. `next` is set when the
     /// page is full. Statuses are as [`Delivery::status`] shows them (in flight = leased, failed =
     /// pending after a failed attempt).

@@ -421,20 +421,30 @@ pub(super) trait LogDialect: sqlx::Database {
     /// (PostgreSQL: `false`; SQLite: `0`).
     const FALSE: &'static str;
 
+    /// The true literal that ` AND …` conditions follow (PostgreSQL: `true`; SQLite: `1`).
+    const TRUE: &'static str;
+
     /// Binds an id, as the database stores ids (PostgreSQL: a `uuid`; SQLite: a 16-byte blob).
     fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid);
 
-    /// Pushes a condition that holds when the labels of the message `m` (a JSON object) have
-    /// `name` with the value `value`, binding both (PostgreSQL: `->>`; SQLite: `json_each`).
-    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str);
+    /// Pushes a condition that holds when the labels in column `labels` (a JSON object: the
+    /// message's `m.labels`, or a subscription's `s.labels`) have `name` with the value
+    /// `value`, binding both (PostgreSQL: `->>`; SQLite: `json_each`).
+    fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str);
 }
 
 /// Pushes the delivery log's query onto `sql`: a `SELECT` of the delivery view (`d`: the
 /// deliveries, `m`: their messages, the columns as [`decode_delivery`] reads them) whose
 /// `WHERE` clause is open to ` AND …` (it ends in a true condition). Pushes the conditions of
-/// `query` (cursor, subscription, statuses, event type, label, since, until), newest first, and
-/// the page's limit. Returns the page size, for [`delivery_page`].
-pub(super) fn push_log_filter<DB>(sql: &mut QueryBuilder<DB>, query: &DeliveryQuery) -> usize
+/// `query` (cursor, subscription, statuses, event type, label, subscription labels, since,
+/// until), newest first, and the page's limit. `subscriptions` names the subscriptions table
+/// as the statement must (PostgreSQL: with the store's schema). Returns the page size, for
+/// [`delivery_page`].
+pub(super) fn push_log_filter<DB>(
+    sql: &mut QueryBuilder<DB>,
+    query: &DeliveryQuery,
+    subscriptions: &str,
+) -> usize
 where
     DB: LogDialect,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -466,7 +476,20 @@ where
     }
     if let Some((name, value)) = &query.label {
         sql.push(" AND ");
-        DB::push_label(sql, name, value);
+        DB::push_label(sql, "m.labels", name, value);
+    }
+    if !query.subscription_labels.is_empty() {
+        // The subscriptions that carry every label, found once (there are few), rather than
+        // a subscription looked up and its labels parsed for every delivery walked.
+        sql.push(" AND d.subscription_id IN (SELECT s.id FROM ")
+            .push(subscriptions)
+            .push(" s WHERE ")
+            .push(DB::TRUE);
+        for (name, value) in &query.subscription_labels {
+            sql.push(" AND ");
+            DB::push_label(sql, "s.labels", name, value);
+        }
+        sql.push(")");
     }
     // Creation times are whole milliseconds: `>= since` and `< until` hold exactly against
     // the bounds rounded up.
@@ -495,20 +518,13 @@ pub(super) fn decode_claim(
     not_before: Option<SystemTime>,
 ) -> Result<Claim, StoreError> {
     let delivery = decode_delivery(row)?;
-    let labels: Labels = from_json(&row.text(labels_at)?, "message labels")?;
-    let body = row.bytes(labels_at + 1)?;
-    let mut message = Message::from_parts(
+    let message = message_from_row(
+        row,
         delivery.message_id,
         delivery.created_at,
         delivery.event_type.clone(),
-        labels,
-        body,
-    );
-    if let Some(key) = row.opt_text(labels_at + 2)? {
-        message = message
-            .with_ordering_key(key)
-            .map_err(|e| corrupt("message ordering key", e))?;
-    }
+        labels_at,
+    )?;
     Ok(Claim {
         delivery,
         message,
@@ -516,6 +532,33 @@ pub(super) fn decode_claim(
         lease_until,
         not_before,
     })
+}
+
+/// A message from a row of `SELECT id, created_at, event_type, labels, body, ordering_key FROM
+/// messages`.
+pub(super) fn decode_message(row: &impl Columns) -> Result<Message, StoreError> {
+    let id = MessageId::from_uuid(row.id(0)?);
+    message_from_row(row, id, row.time(1)?, row.text(2)?, 3)
+}
+
+/// A message with `id`, `timestamp` and `event_type`, its labels (JSON text) read at column
+/// `labels_at`, its body right after, and its ordering key (text or NULL) after that.
+fn message_from_row(
+    row: &impl Columns,
+    id: MessageId,
+    timestamp: SystemTime,
+    event_type: String,
+    labels_at: usize,
+) -> Result<Message, StoreError> {
+    let labels: Labels = from_json(&row.text(labels_at)?, "message labels")?;
+    let body = row.bytes(labels_at + 1)?;
+    let message = Message::from_parts(id, timestamp, event_type, labels, body);
+    match row.opt_text(labels_at + 2)? {
+        Some(key) => message
+            .with_ordering_key(key)
+            .map_err(|e| corrupt("message ordering key", e)),
+        None => Ok(message),
+    }
 }
 
 /// An attempt of `delivery_id` from its 7 columns starting at column 0: `number, at, latency_ns,

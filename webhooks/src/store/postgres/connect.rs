@@ -241,6 +241,7 @@ pub(super) struct Sql {
     pub(super) wake: Arc<str>,
     pub(super) next_due: Arc<str>,
     pub(super) delivery: Arc<str>,
+    pub(super) message: Arc<str>,
     pub(super) message_deliveries: Arc<str>,
     pub(super) attempts: Arc<str>,
     pub(super) purge: Arc<str>,
@@ -250,6 +251,9 @@ pub(super) struct Sql {
     pub(super) recover: Arc<str>,
     /// `SELECT ... FROM <deliveries d JOIN messages m>`: the start of the delivery log query.
     pub(super) log: String,
+    /// The subscriptions table, schema included: what the delivery log's subscription-label
+    /// filter reads.
+    pub(super) subscriptions_table: String,
 }
 
 impl Sql {
@@ -288,6 +292,7 @@ impl Sql {
             wake: sql(notify::WAKE),
             next_due: sql(claim::NEXT_DUE),
             delivery: sql(log::DELIVERY),
+            message: sql(log::MESSAGE),
             message_deliveries: sql(log::MESSAGE_DELIVERIES),
             attempts: sql(log::ATTEMPTS),
             purge: sql(log::PURGE),
@@ -296,6 +301,7 @@ impl Sql {
             leased: sql(log::LEASED),
             recover: sql(log::RECOVER),
             log: sql(log::LOG).to_string(),
+            subscriptions_table: sql("{s}.subscriptions").to_string(),
         }
     }
 }

@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::{PostgresStore, query};
 use crate::store::sql::{
-    LogDialect, RowExt, conflict, db, decode_attempt, decode_delivery, delivery_page, millis,
-    millis_ceil, not_found, push_log_filter,
+    LogDialect, RowExt, conflict, db, decode_attempt, decode_delivery, decode_message,
+    delivery_page, millis, millis_ceil, not_found, push_log_filter,
 };
 use crate::store::{Attempt, Delivery, DeliveryQuery, Entity, Page, StoreError};
-use crate::{DeliveryId, MessageId, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, SubscriptionId};
 
 /// The columns of a delivery view (`d`: deliveries, `m`: its message), in the order
 /// [`decode_delivery`] reads them.
@@ -24,6 +24,10 @@ pub(super) const DELIVERY_COLUMNS: &str = "d.id, m.id, d.subscription_id, m.even
 /// The view of delivery `$1`.
 pub(super) const DELIVERY: &str = "SELECT {delivery} FROM {s}.deliveries d \
      JOIN {s}.messages m ON m.seq = d.message WHERE d.id = $1";
+
+/// Message `$1`, as [`decode_message`] reads it.
+pub(super) const MESSAGE: &str = "SELECT id, created_at, event_type, labels::text, body, \
+     ordering_key FROM {s}.messages WHERE id = $1";
 
 /// The views of the deliveries of message `$1`, in the order they were stored.
 pub(super) const MESSAGE_DELIVERIES: &str = "SELECT {delivery} FROM {s}.messages m \
@@ -113,6 +117,19 @@ pub(super) async fn delivery(
     row.as_ref().map(decode_delivery).transpose()
 }
 
+/// [`Store::message`](crate::store::Store::message): one message as stored.
+pub(super) async fn message(
+    store: &PostgresStore,
+    id: MessageId,
+) -> Result<Option<Message>, StoreError> {
+    let row = query(&store.core.sql.message)
+        .bind(id.as_uuid())
+        .fetch_optional(&store.core.pool)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(decode_message).transpose()
+}
+
 /// [`Store::message_deliveries`](crate::store::Store::message_deliveries): a message's deliveries,
 /// in the order they were stored.
 pub(super) async fn message_deliveries(
@@ -147,7 +164,7 @@ pub(super) async fn query_deliveries(
     query: &DeliveryQuery,
 ) -> Result<Page<Delivery>, StoreError> {
     let mut sql = QueryBuilder::<Postgres>::new(store.core.sql.log.as_str());
-    let size = push_log_filter(&mut sql, query);
+    let size = push_log_filter(&mut sql, query, &store.core.sql.subscriptions_table);
     let rows = sql.build().fetch_all(&store.core.pool).await.map_err(db)?;
     delivery_page(&rows, size)
 }
@@ -247,16 +264,20 @@ pub(super) async fn purge(store: &PostgresStore, before: SystemTime) -> Result<u
     }
 }
 
-/// PostgreSQL's side of the delivery log's filter: ids are `uuid`s, labels a `json` object.
+/// PostgreSQL's side of the delivery log's filter: ids are `uuid`s, labels (a message's or a
+/// subscription's) a `json` object.
 impl LogDialect for Postgres {
     const FALSE: &'static str = "false";
+    const TRUE: &'static str = "true";
 
     fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
         sql.push_bind(id);
     }
 
-    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str) {
-        sql.push("(m.labels ->> ")
+    fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str) {
+        sql.push("(")
+            .push(labels)
+            .push(" ->> ")
             .push_bind(name.to_owned())
             .push(") = ")
             .push_bind(value.to_owned());

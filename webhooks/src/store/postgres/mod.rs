@@ -61,7 +61,7 @@ use super::{
     Next, Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
-use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 
 use self::connect::Sql;
 use self::enqueue::EnqueueJob;
@@ -318,6 +318,10 @@ impl Store for PostgresStore {
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
         log::delivery(self, id).await
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        log::message(self, id).await
     }
 
     async fn message_deliveries(&self, id: MessageId) -> Result<Vec<Delivery>, StoreError> {

@@ -11,10 +11,10 @@ use super::claim::RELEASE_LAPSED;
 use super::row::blob;
 use crate::store::sql::{
     LogDialect, RowExt, conflict, corrupt, count, db, decode_attempt, decode_delivery,
-    delivery_page, millis, millis_ceil, not_found, push_log_filter,
+    decode_message, delivery_page, millis, millis_ceil, not_found, push_log_filter,
 };
 use crate::store::{Attempt, Delivery, DeliveryQuery, Entity, Page, StoreError};
-use crate::{DeliveryId, MessageId, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, SubscriptionId};
 
 /// The columns of a delivery view (`d`: deliveries, `m`: its message), in the order
 /// [`decode_delivery`] reads them.
@@ -34,6 +34,10 @@ const SELECT_DELIVERY: &str = concat!(
     delivery_columns!(),
     " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE d.id = ?"
 );
+
+/// Reads a message, as [`decode_message`] reads it. Parameter: its id.
+const MESSAGE: &str = "SELECT id, created_at, event_type, labels, body, ordering_key FROM messages \
+                       WHERE id = ?";
 
 /// Reads a message's deliveries (the view), in the order they were enqueued. Parameter: the
 /// message's id.
@@ -111,6 +115,19 @@ pub(super) async fn delivery(
         .await
         .map_err(db)?;
     row.as_ref().map(decode_delivery).transpose()
+}
+
+/// `Store::message`, from a reader.
+pub(super) async fn message(
+    store: &SqliteStore,
+    id: MessageId,
+) -> Result<Option<Message>, StoreError> {
+    let row = sqlx::query(MESSAGE)
+        .bind(blob(id.as_uuid()))
+        .fetch_optional(&store.inner.readers)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(decode_message).transpose()
 }
 
 /// `Store::message_deliveries`, from a reader.
@@ -202,7 +219,7 @@ pub(super) async fn query_deliveries(
         delivery_columns!(),
         " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE 1"
     ));
-    let size = push_log_filter(&mut sql, query);
+    let size = push_log_filter(&mut sql, query, "subscriptions");
     let rows = sql
         .build()
         .fetch_all(&store.inner.readers)
@@ -305,16 +322,19 @@ pub(super) async fn recover(
 }
 
 /// How the delivery log's shared filter (`push_log_filter`) speaks SQLite: ids are 16-byte
-/// blobs, labels are matched in the message's JSON with `json_each`.
+/// blobs, labels are matched in the JSON (the message's, or a subscription's) with `json_each`.
 impl LogDialect for Sqlite {
     const FALSE: &'static str = "0";
+    const TRUE: &'static str = "1";
 
     fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
         sql.push_bind(blob(id));
     }
 
-    fn push_label(sql: &mut QueryBuilder<Self>, name: &str, value: &str) {
-        sql.push("EXISTS (SELECT 1 FROM json_each(m.labels) l WHERE l.key = ")
+    fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str) {
+        sql.push("EXISTS (SELECT 1 FROM json_each(")
+            .push(labels)
+            .push(") l WHERE l.key = ")
             .push_bind(name.to_owned())
             .push(" AND l.value = ")
             .push_bind(value.to_owned())

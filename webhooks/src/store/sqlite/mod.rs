@@ -64,7 +64,7 @@ use super::{
     Page, Recorded, Store, StoreError, Versioned,
 };
 use crate::subscription::Disabled;
-use crate::{DeliveryId, MessageId, Secret, Subscription, SubscriptionId};
+use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
 use writer::Queue;
 
 /// A [`Store`] in one SQLite file: subscriptions, messages, deliveries and attempts survive
@@ -256,6 +256,10 @@ impl Store for SqliteStore {
 
     async fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
         log::delivery(self, id).await
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        log::message(self, id).await
     }
 
     async fn message_deliveries(&self, id: MessageId) -> Result<Vec<Delivery>, StoreError> {
