@@ -70,6 +70,7 @@ return {
     attempts: li.dataset.attempts,
     replay: shown(li.querySelector('[data-action="redeliver"]')),
     attemptsShown: shown(li.querySelector(".attempts")),
+    payload: text(li.querySelector(".payload")),
     attemptList: [...li.querySelectorAll(".attempts [data-attempt]")].map(a => ({
       number: a.dataset.attempt,
       code: a.dataset.statusCode || null,
@@ -316,6 +317,15 @@ async fn a_customer_adds_an_endpoint_tests_it_sees_a_failure_and_replays_it() {
                 .is_some_and(|d| d["attemptsShown"] == true && !attempts(d).is_empty())
         })
         .await;
+    // The body sent, as the receiver got it.
+    let payload: Value = serde_json::from_str(
+        delivery(&state, &second).unwrap()["payload"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["event"], "random_number:generate");
+    assert_eq!(payload["data"], 863);
     let failed = &attempts(delivery(&state, &second).unwrap())[0];
     assert_eq!(failed["number"], "1");
     assert_eq!(failed["code"], "500");

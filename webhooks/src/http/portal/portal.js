@@ -667,14 +667,21 @@
     const details = element("div", "meta muted");
     details.append(element("span", "endpoint url"), element("span", "attempt-count"), element("span", "next"));
     const actions = element("div", "actions");
-    const attempts = element("ol", "attempts");
-    attempts.id = nextId("attempts");
-    attempts.hidden = true;
-    const toggle = button("attempts", "Show attempts");
+    // What the toggle shows: the body sent, and every attempt with its response.
+    const more = element("div", "details");
+    more.id = nextId("details");
+    more.hidden = true;
+    more.append(
+      element("h4", "", "Payload"),
+      element("pre", "payload"),
+      element("h4", "", "Attempts"),
+      element("ol", "attempts"),
+    );
+    const toggle = button("attempts", "Show details");
     toggle.setAttribute("aria-expanded", "false");
-    toggle.setAttribute("aria-controls", attempts.id);
+    toggle.setAttribute("aria-controls", more.id);
     actions.append(toggle, button("redeliver", "Replay"));
-    item.append(head, details, actions, attempts);
+    item.append(head, details, actions, more);
     return item;
   }
 
@@ -716,16 +723,16 @@
         if (!open) {
           state.openAttempts.delete(id);
           target.setAttribute("aria-expanded", "false");
-          target.textContent = "Show attempts";
-          item.querySelector(".attempts").hidden = true;
+          target.textContent = "Show details";
+          item.querySelector(".details").hidden = true;
           break;
         }
         await act(target, async () => {
           state.openAttempts.add(id);
           target.setAttribute("aria-expanded", "true");
-          target.textContent = "Hide attempts";
-          await loadAttempts(item, id);
-          item.querySelector(".attempts").hidden = false;
+          target.textContent = "Hide details";
+          await Promise.all([loadPayload(item, id), loadAttempts(item, id)]);
+          item.querySelector(".details").hidden = false;
         });
         break;
       }
@@ -740,6 +747,20 @@
       default:
         break;
     }
+  }
+
+  // The body sent never changes: read once.
+  async function loadPayload(item, id) {
+    const pre = item.querySelector(".payload");
+    if (pre.dataset.loaded === "true") return;
+    const answer = await api("GET", `deliveries/${encode(id)}`);
+    const payload = answer ? answer.payload : null;
+    if (payload === null || payload === undefined) {
+      pre.textContent = "(no longer kept)";
+    } else {
+      pre.textContent = typeof payload === "string" ? payload : JSON.stringify(payload, null, 2);
+    }
+    pre.dataset.loaded = "true";
   }
 
   async function loadAttempts(item, id) {
