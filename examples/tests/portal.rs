@@ -170,6 +170,18 @@ async fn a_customer_adds_an_endpoint_tests_it_sees_a_failure_and_replays_it() {
         )
         .await;
     assert_eq!(radius, "10px", "the portal's style is applied");
+    // From now on, any error of the page's script or anything the CSP blocks is recorded.
+    browser
+        .script(
+            r#"window.troubles = [];
+            document.addEventListener("securitypolicyviolation",
+              e => window.troubles.push(`CSP ${e.violatedDirective} blocked ${e.blockedURI}`));
+            window.addEventListener("error", e => window.troubles.push(`error: ${e.message}`));
+            window.addEventListener("unhandledrejection",
+              e => window.troubles.push(`unhandled: ${e.reason}`));
+            return true;"#,
+        )
+        .await;
 
     // ---- alice adds an endpoint ----
     sign_in(&browser, "alice").await;
@@ -414,6 +426,9 @@ async fn a_customer_adds_an_endpoint_tests_it_sees_a_failure_and_replays_it() {
         "bob sees alice's URL:\n{text}"
     );
     assert!(!text.contains(&subscription));
+
+    let troubles = browser.script("return window.troubles;").await;
+    assert_eq!(troubles, json!([]), "the page ran without errors");
 
     // ---- and the API answers bob 404 for alice's endpoint and deliveries ----
     let api = |method: reqwest::Method, path: &str, who: Option<&str>| {

@@ -289,6 +289,8 @@
     input.value = "";
     announce("Signed in.");
     enterApp();
+    // The form just hid: focus goes to the top of the page, not lost.
+    $("title").focus();
   }
 
   function signOut() {
@@ -871,7 +873,7 @@
     for (const id of ["delivery-endpoint", "delivery-status"]) {
       $(id).addEventListener("change", () => resetDeliveries().catch(showError));
     }
-    for (const id of ["deliveries-heading", "endpoints-heading"]) $(id).tabIndex = -1;
+    for (const id of ["title", "deliveries-heading", "endpoints-heading"]) $(id).tabIndex = -1;
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && $("app").hidden === false) {
         loadDeliveries().catch(showError);
