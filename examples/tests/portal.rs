@@ -292,6 +292,30 @@ async fn a_customer_adds_an_endpoint_tests_it_sees_a_failure_and_replays_it() {
     assert_eq!(state["secret"], Value::Null);
     assert!(!state["text"].as_str().unwrap().contains("whsec_"));
 
+    // Editing keeps the URL and events, and changes the description.
+    browser
+        .click(&format!(r#"{endpoint} button[data-action="edit"]"#))
+        .await;
+    let description = format!(r#"{endpoint} .edit-form input[name="description"]"#);
+    browser.clear(&description).await;
+    browser.type_text(&description, "Alice's endpoint").await;
+    browser
+        .click(&format!(
+            r#"{endpoint} .edit-form button[data-action="save"]"#
+        ))
+        .await;
+    let state = browser
+        .wait_until("the endpoint edited", PAGE_STATE, |s| {
+            s["endpoints"][0]["description"] == "Alice's endpoint"
+        })
+        .await;
+    assert_eq!(state["endpoints"][0]["url"], receiver.url());
+    assert_eq!(
+        state["endpoints"][0]["events"],
+        "Events: random_number:generate"
+    );
+    assert_eq!(state["error"], "");
+
     // ---- the receiver fails: the page shows the attempts, then a replay delivers ----
     receiver.reply(Reply::status(500).body("the receiver is down"));
     browser

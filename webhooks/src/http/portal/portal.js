@@ -17,6 +17,7 @@
     session: 0,
     endpoints: new Map(),
     eventTypesLoaded: false,
+    eventTypes: [],
     deliveries: [],
     next: null,
     limit: PAGE_SIZE,
@@ -250,6 +251,7 @@
     stopPolling();
     state.endpoints = new Map();
     state.eventTypesLoaded = false;
+    state.eventTypes = [];
     state.deliveries = [];
     state.next = null;
     state.limit = PAGE_SIZE;
@@ -355,6 +357,7 @@
   // ---- event types ----
 
   function renderEventTypes(items) {
+    state.eventTypes = items.filter((type) => type && typeof type.name === "string");
     const list = $("event-list");
     $("event-types-loading").hidden = true;
     if (items.length === 0) {
@@ -469,6 +472,7 @@
     actions.append(
       button("test", "Send test event", "primary"),
       button("show-deliveries", "Deliveries"),
+      button("edit", "Edit"),
       button("rotate", "Rotate secret"),
       button("disable", "Disable"),
       button("enable", "Enable"),
@@ -483,7 +487,109 @@
       button("cancel-delete", "Cancel"),
     );
     item.append(head, description, details, actions, confirm);
+    item.addEventListener("submit", (event) => saveEndpoint(event, item));
     return item;
+  }
+
+  // The inline form that changes an endpoint's URL, events and description (PATCH).
+  function openEditor(item, subscription) {
+    if (item.querySelector(".edit-form")) {
+      item.querySelector(".edit-form input").focus();
+      return;
+    }
+    const form = element("form", "edit-form");
+    form.noValidate = true;
+    const urlLabel = element("label", "", "Endpoint URL");
+    const url = document.createElement("input");
+    url.type = "url";
+    url.name = "url";
+    url.id = nextId("edit-url");
+    url.value = String(subscription.url || "");
+    url.spellcheck = false;
+    urlLabel.htmlFor = url.id;
+    const current = Array.isArray(subscription.events) ? subscription.events.map(String) : [];
+    const fieldset = element("fieldset");
+    fieldset.append(element("legend", "", "Events to receive"));
+    if (state.eventTypes.length === 0) {
+      const patternsLabel = element("label", "", "Event patterns, separated by commas");
+      const patterns = document.createElement("input");
+      patterns.type = "text";
+      patterns.name = "patterns";
+      patterns.id = nextId("edit-patterns");
+      patterns.value = current.join(", ");
+      patternsLabel.htmlFor = patterns.id;
+      fieldset.append(patternsLabel, patterns);
+    } else {
+      const checked = new Set(current);
+      fieldset.append(checkbox("*", "All events", "Every event, including ones added later.", null, checked));
+      for (const type of state.eventTypes) {
+        fieldset.append(checkbox(
+          type.name,
+          type.name,
+          typeof type.description === "string" ? type.description : "",
+          typeof type.deprecated === "string" ? type.deprecated : null,
+          checked,
+        ));
+      }
+      // Patterns that are not one of the boxes (say `invoice:*`) are kept.
+      const known = new Set(["*", ...state.eventTypes.map((type) => type.name)]);
+      const others = current.filter((pattern) => !known.has(pattern));
+      form.dataset.otherPatterns = JSON.stringify(others);
+      if (others.length) fieldset.append(element("p", "muted", `Also receives: ${others.join(", ")}`));
+    }
+    const descriptionLabel = element("label", "", "Description");
+    const description = document.createElement("input");
+    description.type = "text";
+    description.name = "description";
+    description.id = nextId("edit-description");
+    description.value = typeof subscription.description === "string" ? subscription.description : "";
+    descriptionLabel.htmlFor = description.id;
+    const buttons = element("div", "row");
+    const save = element("button", "", "Save");
+    save.type = "submit";
+    save.dataset.action = "save";
+    buttons.append(save, button("cancel-edit", "Cancel"));
+    form.append(urlLabel, url, fieldset, descriptionLabel, description, buttons);
+    item.querySelector(".actions").after(form);
+    url.focus();
+  }
+
+  function closeEditor(item) {
+    const form = item.querySelector(".edit-form");
+    if (form) form.remove();
+    item.querySelector('[data-action="edit"]').focus();
+  }
+
+  async function saveEndpoint(event, item) {
+    const form = event.target.closest(".edit-form");
+    if (!form) return;
+    event.preventDefault();
+    const id = item.dataset.subscription;
+    await act(form.querySelector('[data-action="save"]'), async () => {
+      let events;
+      const patterns = form.querySelector('input[name="patterns"]');
+      if (patterns) {
+        events = patterns.value.split(",").map((p) => p.trim()).filter(Boolean);
+      } else {
+        const picked = [...form.querySelectorAll('input[name="event"]:checked')].map((i) => i.value);
+        const others = JSON.parse(form.dataset.otherPatterns || "[]");
+        events = picked.includes("*") ? ["*"] : picked.concat(others);
+      }
+      if (events.length === 0) {
+        showError(new Problem(0, "Pick at least one event", "Choose the events this endpoint receives."));
+        return;
+      }
+      const description = form.querySelector('input[name="description"]').value.trim();
+      const changed = await api("PATCH", `subscriptions/${encode(id)}`, {
+        url: form.querySelector('input[name="url"]').value.trim(),
+        events,
+        description: description || null,
+      });
+      state.endpoints.set(id, changed);
+      renderEndpoints();
+      announce("Endpoint saved.");
+      closeEditor(item);
+    });
   }
 
   function updateEndpointItem(item, subscription) {
@@ -549,6 +655,12 @@
         $("delivery-endpoint").value = id;
         $("deliveries-heading").focus();
         await act(target, () => resetDeliveries());
+        break;
+      case "edit":
+        openEditor(item, subscription);
+        break;
+      case "cancel-edit":
+        closeEditor(item);
         break;
       case "rotate":
         await act(target, async () => {
