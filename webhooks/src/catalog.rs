@@ -150,6 +150,7 @@ impl CatalogEvent {
     }
 
     /// The event name, for as long as the program runs (it comes from the event's type).
+    #[cfg(all(feature = "axum", feature = "runtime"))]
     pub(crate) fn static_name(&self) -> &'static str {
         self.name
     }

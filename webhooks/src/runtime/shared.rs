@@ -227,6 +227,7 @@ impl Shared {
     }
 
     /// The catalog of event types subscriptions may name (`Builder::catalog`), if one was given.
+    #[cfg(feature = "axum")]
     pub(crate) fn catalog(&self) -> Option<&Arc<crate::Catalog>> {
         self.config.catalog.as_ref()
     }
