@@ -188,7 +188,8 @@ impl Browser {
             .await;
     }
 
-    pub async fn click(&self, css: &str) {
+    /// The reference of the first element `css` selects (fails the test if there is none).
+    pub async fn element(&self, css: &str) -> String {
         let found = self
             .call(
                 reqwest::Method::POST,
@@ -196,14 +197,40 @@ impl Browser {
                 Some(json!({ "using": "css selector", "value": css })),
             )
             .await;
-        let element = found[ELEMENT]
+        found[ELEMENT]
             .as_str()
             .expect("an element reference")
-            .to_owned();
+            .to_owned()
+    }
+
+    pub async fn click(&self, css: &str) {
+        let element = self.element(css).await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{element}/click"),
             Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Empties the input `css` selects.
+    pub async fn clear(&self, css: &str) {
+        let element = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Types `text` into the element `css` selects, as a user's keystrokes.
+    pub async fn type_text(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
         )
         .await;
     }

@@ -35,6 +35,13 @@ impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
         } else {
             &bytes
         };
+        // serde's derived structs read a JSON array as their fields in order: `[]` would pass
+        // for a body whose fields are all optional.
+        if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Problem::invalid_body(
+                "the request body must be a JSON object",
+            ));
+        }
         serde_json::from_slice(text).map(JsonBody).map_err(|error| {
             Problem::invalid_body(format!("the request body is not valid: {error}"))
         })

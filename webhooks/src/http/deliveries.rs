@@ -91,10 +91,22 @@ pub(crate) async fn list(
         };
     }
     let page = api.hooks.delivery_log(&query).await?;
+    // The store gives a cursor after every full page; a client is told of a next page only
+    // when there is one (one more look, only after a full page).
+    let next = match page.next {
+        Some(cursor) => {
+            let rest = api
+                .hooks
+                .delivery_log(&query.limit(1).after(cursor))
+                .await?;
+            (!rest.items.is_empty()).then_some(cursor)
+        }
+        None => None,
+    };
     let items: Vec<Value> = page.items.iter().map(views::delivery).collect();
     Ok(views::json(
         StatusCode::OK,
-        &json!({ "items": items, "next": page.next.map(|c| c.to_string()) }),
+        &json!({ "items": items, "next": next.map(|c| c.to_string()) }),
     ))
 }
 

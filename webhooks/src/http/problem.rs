@@ -202,7 +202,7 @@ impl IntoResponse for Problem {
 }
 
 /// The library's errors as the API answers them. The not-found ones echo no id, as
-/// [`Problem::not_found`].
+/// `Problem::not_found`.
 impl From<Error> for Problem {
     fn from(error: Error) -> Self {
         let kind = match &error {

@@ -39,13 +39,13 @@ pub(crate) struct NewSubscription {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubscriptionChange {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     labels: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "present")]
     rate_limit: Option<Option<u32>>,
@@ -59,6 +59,15 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A field that may be absent (`None`) but not `null`: there is nothing to clear.
+fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// `POST /subscriptions/{id}/rotate-secret`: nothing to say yet.
