@@ -92,6 +92,12 @@ enum Command {
         /// Keep running when stdin closes.
         #[arg(long)]
         detached: bool,
+        /// Wait this long before answering each webhook (a slow endpoint).
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Answer each webhook with this status (a failing endpoint, with 503).
+        #[arg(long, default_value_t = 204)]
+        status: u16,
     },
     /// Runs the backlog scenario in this process (the bench starts it as a child process).
     #[command(hide = true)]
@@ -110,7 +116,13 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Receiver { port, detached }) => receiver_server::run(port, !detached),
+        Some(Command::Receiver {
+            port,
+            detached,
+            delay_ms,
+            status,
+        }) => receiver_server::Behaviour::new(delay_ms, status)
+            .and_then(|behaviour| receiver_server::run(port, !detached, behaviour)),
         Some(Command::BacklogChild {
             count,
             concurrency,
