@@ -22,10 +22,19 @@ pub(crate) struct Receiver {
 impl Receiver {
     /// Starts a receiver on `port` (0: any free port) and waits until it listens.
     pub(crate) async fn start(port: u16) -> Result<Receiver> {
+        Receiver::start_with(port, 0, 204).await
+    }
+
+    /// Starts a receiver that waits `delay_ms` before answering each webhook with `status`: an
+    /// unhealthy endpoint (see `receiver_server::Behaviour`). A process of its own, on a port
+    /// of its own, as another customer's endpoint would be another host.
+    pub(crate) async fn start_with(port: u16, delay_ms: u64, status: u16) -> Result<Receiver> {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find this executable to start the receiver: {e}"))?;
         let mut child = Command::new(exe)
             .args(["receiver", "--port", &port.to_string()])
+            .args(["--delay-ms", &delay_ms.to_string()])
+            .args(["--status", &status.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -114,8 +123,14 @@ impl Receiver {
         }
     }
 
-    /// The recorded arrivals, by `webhook-id` (unix ns).
+    /// The recorded arrivals, by `webhook-id` (unix ns). A webhook received twice keeps its
+    /// last arrival: see [`arrival_list`](Self::arrival_list) to count duplicates.
     pub(crate) async fn arrivals(&self) -> Result<HashMap<String, u64>> {
+        Ok(self.arrival_list().await?.into_iter().collect())
+    }
+
+    /// Every recorded arrival, `(webhook-id, unix ns)`, one per request received.
+    pub(crate) async fn arrival_list(&self) -> Result<Vec<(String, u64)>> {
         let text = self
             .client
             .get(self.url("/arrivals"))
@@ -124,13 +139,12 @@ impl Receiver {
             .error_for_status()?
             .text()
             .await?;
-        let mut arrivals = HashMap::new();
+        let mut arrivals = Vec::new();
         for line in text.lines() {
             let parsed = line
                 .split_once(' ')
                 .and_then(|(id, at)| Some((id.to_owned(), at.parse().ok()?)));
-            let (id, at) = parsed.ok_or_else(|| format!("unexpected arrival line: {line:?}"))?;
-            arrivals.insert(id, at);
+            arrivals.push(parsed.ok_or_else(|| format!("unexpected arrival line: {line:?}"))?);
         }
         Ok(arrivals)
     }

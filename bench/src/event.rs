@@ -27,11 +27,17 @@ pub(crate) struct Line {
 }
 
 impl InvoicePaid {
-    /// The `n`th event: same shape and size for every `n`.
+    /// The `n`th event: same shape and size for every `n`, of one of 1,000 accounts.
     pub(crate) fn sample(n: u64) -> InvoicePaid {
+        InvoicePaid::of_account(n, n % 1000)
+    }
+
+    /// The `n`th event, of account `account` (its label: `acct_000042`): the same shape, size
+    /// and cost to build as [`sample`](Self::sample).
+    pub(crate) fn of_account(n: u64, account: u64) -> InvoicePaid {
         InvoicePaid {
             invoice_id: 1_000_000 + n,
-            account: format!("acct_{:06}", n % 1000),
+            account: account_label(account),
             amount_cents: 12_345 + n % 100,
             currency: "EUR".to_owned(),
             customer_email: "billing@example.com".to_owned(),
@@ -50,4 +56,9 @@ impl InvoicePaid {
             ],
         }
     }
+}
+
+/// The `account` label of account number `n`, as events carry it and subscriptions scope by it.
+pub(crate) fn account_label(n: u64) -> String {
+    format!("acct_{n:06}")
 }

@@ -8,19 +8,25 @@
 //! cargo run --release -p webhooks-bench -- --only memory,sqlite --postgres postgres://...
 //! ```
 //!
-//! Scenarios (`--only`, comma-separated; groups `throughput`, `latency`, `send`):
-//! `baseline`, `memory`, `sqlite`, `postgres`, `fanout`, `latency-sqlite`, `latency-postgres`,
-//! `send-sqlite`, `send-postgres`, `backlog`. Each throughput scenario runs the baseline just
-//! before itself, and its ratio is to that one: the machine's load drifts less in between.
+//! Scenarios (`--only`, comma-separated; groups `throughput`, `subs10k`, `pending`, `latency`,
+//! `send`): `baseline`, `memory`, `sqlite`, `postgres`, `fanout`, `subs10k-memory`,
+//! `subs10k-sqlite`, `subs10k-postgres`, `slow-endpoint`, `pending-memory`, `pending-sqlite`,
+//! `pending-postgres`, `workers-postgres`, `latency-bare`, `latency-sqlite`,
+//! `latency-postgres`, `send-sqlite`, `send-postgres`, `backlog`. Each scenario with a ratio
+//! runs what it is compared with just before itself (the baseline; the same scenario without
+//! what this one adds; the bare client at the latency rate), and its ratio is to that one: the
+//! machine's load drifts less in between.
 #![allow(clippy::print_stdout)] // this program's output is its figures
 
 mod backlog;
 mod control;
 mod event;
+mod pending;
 mod receiver_server;
 mod report;
 mod scenarios;
 mod stores;
+mod workers;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +34,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::control::Receiver;
-use crate::report::{Figure, Report, Target};
+use crate::report::{Figure, Reference, Report, Target};
 use crate::stores::{Ctx, StoreKind};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -41,6 +47,15 @@ const SCENARIOS: &[&str] = &[
     "sqlite",
     "postgres",
     "fanout",
+    "subs10k-memory",
+    "subs10k-sqlite",
+    "subs10k-postgres",
+    "slow-endpoint",
+    "pending-memory",
+    "pending-sqlite",
+    "pending-postgres",
+    "workers-postgres",
+    "latency-bare",
     "latency-sqlite",
     "latency-postgres",
     "send-sqlite",
@@ -55,11 +70,14 @@ const SCENARIOS: &[&str] = &[
 )]
 struct Cli {
     /// Run only these scenarios (comma-separated): baseline, memory, sqlite, postgres, fanout,
-    /// latency-sqlite, latency-postgres, send-sqlite, send-postgres, backlog; or the groups
-    /// throughput, latency, send.
+    /// subs10k-memory, subs10k-sqlite, subs10k-postgres, slow-endpoint, pending-memory,
+    /// pending-sqlite, pending-postgres, workers-postgres, latency-bare, latency-sqlite,
+    /// latency-postgres, send-sqlite, send-postgres, backlog; or the groups throughput,
+    /// subs10k, pending, latency, send.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Multiply every count (events, seconds, backlog) by this: 0.1 for a quick run.
+    /// Multiply every count (events, seconds, subscriptions, backlogs) by this: 0.1 for a quick
+    /// run, 0.05 for a smoke test.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// PostgreSQL to run the PostgreSQL scenarios on (a fresh schema per scenario, dropped
@@ -76,7 +94,8 @@ struct Cli {
     /// How long the backlog's endpoint stays dead once delivery has started, in seconds.
     #[arg(long, default_value_t = 3)]
     dead_secs: u64,
-    /// Skip the baselines (to profile a scenario alone): no ratios then.
+    /// Skip the baselines and the bare latency runs (to profile a scenario alone): no ratios
+    /// to them then. The references of the other ratios still run.
     #[arg(long, hide = true)]
     no_baseline: bool,
     #[command(subcommand)]
@@ -92,6 +111,12 @@ enum Command {
         /// Keep running when stdin closes.
         #[arg(long)]
         detached: bool,
+        /// Wait this long before answering each webhook (a slow endpoint).
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Answer each webhook with this status (a failing endpoint, with 503).
+        #[arg(long, default_value_t = 204)]
+        status: u16,
     },
     /// Runs the backlog scenario in this process (the bench starts it as a child process).
     #[command(hide = true)]
@@ -105,12 +130,27 @@ enum Command {
         #[arg(long)]
         dead_secs: u64,
     },
+    /// A worker process of the `workers-postgres` scenario: a runtime on the schema that
+    /// delivers until stdin closes. The URL is read from WEBHOOKS_BENCH_POSTGRES_URL.
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        schema: String,
+        #[arg(long)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Receiver { port, detached }) => receiver_server::run(port, !detached),
+        Some(Command::Receiver {
+            port,
+            detached,
+            delay_ms,
+            status,
+        }) => receiver_server::Behaviour::new(delay_ms, status)
+            .and_then(|behaviour| receiver_server::run(port, !detached, behaviour)),
         Some(Command::BacklogChild {
             count,
             concurrency,
@@ -119,6 +159,10 @@ fn main() -> std::process::ExitCode {
         }) => {
             runtime().and_then(|rt| rt.block_on(backlog::child(count, concurrency, dir, dead_secs)))
         }
+        Some(Command::Worker {
+            schema,
+            concurrency,
+        }) => runtime().and_then(|rt| rt.block_on(workers::child(schema, concurrency))),
         None => runtime().and_then(|rt| rt.block_on(bench(cli))),
     };
     match result {
@@ -148,6 +192,8 @@ fn select(only: &[String]) -> Result<Vec<&'static str>> {
         let group: &[&str] = match name {
             "all" => SCENARIOS,
             "throughput" => &["memory", "sqlite", "postgres"],
+            "subs10k" => &["subs10k-memory", "subs10k-sqlite", "subs10k-postgres"],
+            "pending" => &["pending-memory", "pending-sqlite", "pending-postgres"],
             "latency" => &["latency-sqlite", "latency-postgres"],
             "send" => &["send-sqlite", "send-postgres"],
             _ => match SCENARIOS.iter().find(|s| **s == name) {
@@ -155,7 +201,7 @@ fn select(only: &[String]) -> Result<Vec<&'static str>> {
                 None => {
                     return Err(format!(
                         "unknown scenario {name:?}; known: {}, and the groups throughput, \
-                         latency, send, all",
+                         subs10k, pending, latency, send, all",
                         SCENARIOS.join(", ")
                     )
                     .into());
@@ -266,26 +312,209 @@ async fn bench(cli: Cli) -> Result<()> {
                     base,
                 );
             }
-            "latency-sqlite" | "latency-postgres" => {
-                let (kind, target) = if scenario == "latency-sqlite" {
-                    (StoreKind::Sqlite, 3.0)
-                } else {
-                    (StoreKind::Postgres, 5.0)
+            "subs10k-memory" | "subs10k-sqlite" | "subs10k-postgres" => {
+                let kind = match scenario {
+                    "subs10k-memory" => StoreKind::Memory,
+                    "subs10k-sqlite" => StoreKind::Sqlite,
+                    _ => StoreKind::Postgres,
                 };
-                let secs = (10.0 * ctx.scale).max(1.0);
+                // As many events as the throughput scenarios, 10 to each subscription.
+                let subscriptions = ctx.scaled(10_000, 100);
+                let events = throughput_events;
+                let reference_name = format!("throughput, {}, 1 subscription", kind.name());
+                let reference_work = format!("{} events × 1 subscription", report::count(events));
+                let name = format!(
+                    "{} subscriptions, {}",
+                    report::count(subscriptions),
+                    kind.name()
+                );
+                let work = format!(
+                    "{} events, each matching 1 of {}",
+                    report::count(events),
+                    report::count(subscriptions)
+                );
+                if let Some(skip) = skip(&ctx, kind) {
+                    report.skipped(name, work, skip);
+                    continue;
+                }
+                let one = scenarios::throughput(&ctx, &receiver, kind, events, 1).await;
+                let reference = Reference::rate(&one, "1 subscription");
+                report.add(
+                    reference_name,
+                    reference_work,
+                    one.map(Figure::Rate),
+                    Target::None,
+                    None,
+                );
+                let figure =
+                    scenarios::many_subscriptions(&ctx, &receiver, kind, events, subscriptions)
+                        .await;
+                report.add(
+                    name,
+                    work,
+                    figure.map(Figure::Rate),
+                    Target::Ratio(0.8),
+                    reference,
+                );
+            }
+            "slow-endpoint" => {
+                let kind = StoreKind::Sqlite;
+                let events = ctx.scaled(10_000, 100);
+                let delay = Duration::from_secs(2);
+                let slow = match Receiver::start_with(0, delay.as_millis() as u64, 204).await {
+                    Ok(slow) => slow,
+                    Err(error) => {
+                        report.add(
+                            "slow endpoint".into(),
+                            "—".into(),
+                            Err(error),
+                            Target::None,
+                            None,
+                        );
+                        continue;
+                    }
+                };
+                let nine = scenarios::slow_endpoint(&ctx, &receiver, kind, events, 9, None).await;
+                let reference = nine
+                    .as_ref()
+                    .ok()
+                    .map(|n| Reference::new(n.healthy.per_sec(), "without it"));
+                report.add(
+                    format!("9 endpoints, {}", kind.name()),
+                    format!("{} events × 9 subscriptions", report::count(events)),
+                    nine.map(|n| Figure::Rate(n.healthy)),
+                    Target::None,
+                    None,
+                );
+                let ten =
+                    scenarios::slow_endpoint(&ctx, &receiver, kind, events, 9, Some(&slow)).await;
+                slow.stop().await;
+                report.add(
+                    format!("9 endpoints + 1 answering after 2 s, {}", kind.name()),
+                    format!(
+                        "{} events × 10 subscriptions; the 9's deliveries",
+                        report::count(events)
+                    ),
+                    ten.map(|t| Figure::Checked {
+                        rate: t.healthy,
+                        note: format!(
+                            "the slow one answered {} meanwhile",
+                            report::count(t.slow_answered)
+                        ),
+                        ok: true,
+                    }),
+                    Target::Ratio(0.9),
+                    reference,
+                );
+            }
+            "pending-memory" | "pending-sqlite" | "pending-postgres" => {
+                let kind = match scenario {
+                    "pending-memory" => StoreKind::Memory,
+                    "pending-sqlite" => StoreKind::Sqlite,
+                    _ => StoreKind::Postgres,
+                };
+                let backlog = ctx.scaled(1_000_000, 1_000);
+                let events = throughput_events;
+                let name = format!(
+                    "throughput, {}, {} pending",
+                    kind.name(),
+                    report::count(backlog)
+                );
+                let work = format!("{} events × 1 subscription", report::count(events));
+                if let Some(skip) = skip(&ctx, kind) {
+                    report.skipped(name, work, skip);
+                    continue;
+                }
+                let outcome = pending::run(&ctx, &receiver, kind, backlog, events).await;
+                let reference = Reference::rate(&outcome.empty, "empty queue");
+                report.add(
+                    format!("throughput, {}, empty queue", kind.name()),
+                    work.clone(),
+                    outcome.empty.map(Figure::Rate),
+                    Target::None,
+                    None,
+                );
+                report.add(name, work, outcome.loaded, Target::Ratio(0.8), reference);
+            }
+            "workers-postgres" => {
+                let events = throughput_events;
+                let work = format!(
+                    "{} events × 1 subscription, 1 sender",
+                    report::count(events)
+                );
+                let name = "PostgreSQL, 2 worker processes".to_owned();
+                if let Some(skip) = skip(&ctx, StoreKind::Postgres) {
+                    report.skipped(name, work, skip);
+                    continue;
+                }
+                let check = Target::Check("none lost or duplicated");
+                let one = workers::run(&ctx, &receiver, 1, events).await;
+                let reference = match &one {
+                    Ok(Figure::Checked { rate, .. }) => {
+                        Some(Reference::new(rate.per_sec(), "1 worker"))
+                    }
+                    _ => None,
+                };
+                report.add(
+                    "PostgreSQL, 1 worker process".into(),
+                    work.clone(),
+                    one,
+                    check,
+                    None,
+                );
+                let two = workers::run(&ctx, &receiver, 2, events).await;
+                report.add(name, work, two, check, reference);
+            }
+            "latency-bare" => {
+                let secs = latency_secs(&ctx);
+                let figure = scenarios::bare_latency(&receiver, 1_000, secs).await;
+                report.add(
+                    "latency, bare reqwest".into(),
+                    format!("1,000 requests/s for {secs:.0} s"),
+                    figure.map(Figure::Latency),
+                    Target::None,
+                    None,
+                );
+            }
+            "latency-sqlite" | "latency-postgres" => {
+                let (kind, target, times) = if scenario == "latency-sqlite" {
+                    (StoreKind::Sqlite, 3.0, 4.0)
+                } else {
+                    (StoreKind::Postgres, 5.0, 8.0)
+                };
+                let secs = latency_secs(&ctx);
                 let name = format!("latency, {}", kind.name());
                 let work = format!("1,000 events/s for {secs:.0} s");
                 if let Some(skip) = skip(&ctx, kind) {
                     report.skipped(name, work, skip);
                     continue;
                 }
+                // The bare client at the same rate, just before, as the baseline is for the
+                // throughput scenarios.
+                let bare = if cli.no_baseline {
+                    None
+                } else {
+                    let bare = scenarios::bare_latency(&receiver, 1_000, secs).await;
+                    let reference = bare
+                        .as_ref()
+                        .ok()
+                        .map(|b| Reference::new(b.delivery.p99.as_secs_f64(), "bare p99"));
+                    report.add(
+                        "latency, bare reqwest".into(),
+                        format!("1,000 requests/s for {secs:.0} s"),
+                        bare.map(Figure::Latency),
+                        Target::None,
+                        None,
+                    );
+                    reference
+                };
                 let figure = scenarios::latency(&ctx, &receiver, kind, 1_000, secs).await;
                 report.add(
                     name,
                     work,
                     figure.map(Figure::Latency),
-                    Target::P99Ms(target),
-                    None,
+                    Target::P99 { ms: target, times },
+                    bare,
                 );
             }
             "send-sqlite" | "send-postgres" => {
@@ -327,13 +556,19 @@ async fn bench(cli: Cli) -> Result<()> {
 
     println!("webhooks-bench: {machine}");
     println!(
-        "scale {}, {} requests in flight; each × baseline is to the baseline measured just before \
-         that scenario, in this run",
+        "scale {}, {} requests in flight; each ratio is to what it names (the baseline, the same \
+         scenario without what the row adds, the bare client), measured just before that \
+         scenario, in this run",
         ctx.scale, ctx.concurrency
     );
     println!();
     print!("{}", report.table());
     Ok(())
+}
+
+/// How long the latency scenarios run: 10 s, scaled, at least 1 s.
+fn latency_secs(ctx: &Ctx) -> f64 {
+    (10.0 * ctx.scale).max(1.0)
 }
 
 fn plural(n: usize) -> &'static str {

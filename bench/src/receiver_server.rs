@@ -12,6 +12,11 @@
 //!
 //! Anything else is a webhook: the body is read to the end, then counted and answered 204.
 //! The first line on stdout is `listening 127.0.0.1:PORT`.
+//!
+//! Two settings make it an unhealthy endpoint, as polis.rb's `SECONDS_TO_SLEEP` and
+//! `STATUS_CODE` did (see [`Behaviour`]): a delay before each answer (a slow endpoint) and
+//! another status (a failing one). Webhooks are still counted, when they are answered, so that
+//! the bench can tell how many attempts reached an unhealthy endpoint.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -30,8 +35,39 @@ use tokio::net::TcpListener;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How the receiver answers webhooks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Behaviour {
+    /// Waited after reading each webhook's body, before answering it (without holding a
+    /// thread: other requests are answered meanwhile).
+    pub(crate) delay: Duration,
+    /// The status of every webhook's answer.
+    pub(crate) status: StatusCode,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            delay: Duration::ZERO,
+            status: StatusCode::NO_CONTENT,
+        }
+    }
+}
+
+impl Behaviour {
+    /// From the command line's `--delay-ms` and `--status`.
+    pub(crate) fn new(delay_ms: u64, status: u16) -> Result<Behaviour, BoxError> {
+        Ok(Behaviour {
+            delay: Duration::from_millis(delay_ms),
+            status: StatusCode::from_u16(status)
+                .map_err(|_| format!("receiver: {status} is not an HTTP status"))?,
+        })
+    }
+}
+
 #[derive(Default)]
 struct State {
+    behaviour: Behaviour,
     count: AtomicU64,
     last_ns: AtomicU64,
     record: AtomicBool,
@@ -47,14 +83,18 @@ fn now_ns() -> u64 {
 
 /// Runs the receiver until the process is ended. With `exit_on_stdin_eof`, it ends when its
 /// stdin closes: the bench holds the other end, so the receiver never outlives it.
-pub(crate) fn run(port: u16, exit_on_stdin_eof: bool) -> Result<(), BoxError> {
+pub(crate) fn run(
+    port: u16,
+    exit_on_stdin_eof: bool,
+    behaviour: Behaviour,
+) -> Result<(), BoxError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(port, exit_on_stdin_eof))
+    runtime.block_on(serve(port, exit_on_stdin_eof, behaviour))
 }
 
-async fn serve(port: u16, exit_on_stdin_eof: bool) -> Result<(), BoxError> {
+async fn serve(port: u16, exit_on_stdin_eof: bool, behaviour: Behaviour) -> Result<(), BoxError> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("receiver: cannot listen on 127.0.0.1:{port}: {e}"))?;
@@ -70,7 +110,10 @@ async fn serve(port: u16, exit_on_stdin_eof: bool) -> Result<(), BoxError> {
             std::process::exit(0);
         });
     }
-    let state = Arc::new(State::default());
+    let state = Arc::new(State {
+        behaviour,
+        ..State::default()
+    });
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -143,6 +186,10 @@ async fn handle(
     if request.into_body().collect().await.is_err() {
         return Ok(empty(StatusCode::BAD_REQUEST));
     }
+    let behaviour = state.behaviour;
+    if !behaviour.delay.is_zero() {
+        tokio::time::sleep(behaviour.delay).await;
+    }
     let now = now_ns();
     if state.record.load(Ordering::Acquire)
         && let Some(id) = id
@@ -155,7 +202,7 @@ async fn handle(
     }
     state.last_ns.fetch_max(now, Ordering::AcqRel);
     state.count.fetch_add(1, Ordering::AcqRel);
-    Ok(empty(StatusCode::NO_CONTENT))
+    Ok(empty(behaviour.status))
 }
 
 fn empty(status: StatusCode) -> Response<Full<Bytes>> {

@@ -1,5 +1,6 @@
-//! The table: one row per measurement, throughputs as ratios to the baseline of the same run,
-//! and each target marked met or not.
+//! The table: one row per measurement, each ratio to the reference measured just before it in
+//! the same run (the baseline, or the same scenario without what this one adds), and each
+//! target marked met or not.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -11,6 +12,14 @@ use crate::scenarios::{Latency, Percentiles, Rate, SendCost};
 /// What a scenario measured.
 pub(crate) enum Figure {
     Rate(Rate),
+    /// A rate, and what else the scenario checked: `note` says what it found, `ok` whether
+    /// that is as it must be (no delivery lost, the backlog left alone). A failed check fails
+    /// the row's target.
+    Checked {
+        rate: Rate,
+        note: String,
+        ok: bool,
+    },
     Latency(Latency),
     Send(SendCost),
     Backlog(Backlog),
@@ -20,10 +29,16 @@ pub(crate) enum Figure {
 #[derive(Clone, Copy)]
 pub(crate) enum Target {
     None,
-    /// Throughput at least this ratio of the baseline.
+    /// Throughput at least this ratio of the row's reference.
     Ratio(f64),
-    /// p99 latency at most this many milliseconds.
-    P99Ms(f64),
+    /// p99 latency at most `ms` milliseconds, and at most `times` the reference's p99 (the
+    /// bare client's at the same rate).
+    P99 {
+        ms: f64,
+        times: f64,
+    },
+    /// Only the check of a [`Figure::Checked`] (this text says what it is).
+    Check(&'static str),
     /// Peak RSS at most this many megabytes (10^6 bytes).
     RssMb(f64),
 }
@@ -33,8 +48,31 @@ struct Row {
     work: String,
     outcome: std::result::Result<Figure, String>,
     target: Target,
-    /// The baseline measured just before this scenario (requests/s), for its ratio.
-    base: Option<f64>,
+    /// What this row's ratio is to.
+    reference: Option<Reference>,
+}
+
+/// What a row is compared with, measured just before it in the same run: a rate (per second)
+/// for throughputs, a p99 (seconds) for latencies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reference {
+    pub(crate) value: f64,
+    /// How the ratio column names it: `0.93 × empty queue`.
+    pub(crate) name: &'static str,
+}
+
+impl Reference {
+    pub(crate) fn new(value: f64, name: &'static str) -> Reference {
+        Reference { value, name }
+    }
+
+    /// The rate of a throughput scenario, as the reference of the next one.
+    pub(crate) fn rate(figure: &Result<Rate>, name: &'static str) -> Option<Reference> {
+        figure
+            .as_ref()
+            .ok()
+            .map(|rate| Reference::new(rate.per_sec(), name))
+    }
 }
 
 pub(crate) struct Report {
@@ -61,7 +99,7 @@ impl Report {
     }
 
     /// Records a baseline run; returns its rate, for the ratio of the scenario that follows.
-    pub(crate) fn baseline(&mut self, work: String, figure: Result<Rate>) -> Option<f64> {
+    pub(crate) fn baseline(&mut self, work: String, figure: Result<Rate>) -> Option<Reference> {
         self.baseline_work = Some(work);
         match figure {
             Ok(rate) => {
@@ -72,7 +110,7 @@ impl Report {
                 );
                 self.baselines.push(rate.per_sec());
                 self.baseline_cpu.extend(rate.cpu_us_each());
-                Some(rate.per_sec())
+                Some(Reference::new(rate.per_sec(), "baseline"))
             }
             Err(error) => {
                 eprintln!("   baseline failed: {error}");
@@ -82,18 +120,21 @@ impl Report {
         }
     }
 
-    /// Records a scenario's outcome; `base` is the baseline measured just before it.
+    /// Records a scenario's outcome; `reference` was measured just before it.
     pub(crate) fn add(
         &mut self,
         scenario: String,
         work: String,
         figure: Result<Figure>,
         target: Target,
-        base: Option<f64>,
+        reference: Option<Reference>,
     ) {
         let outcome = figure.map_err(|e| e.to_string());
         match &outcome {
-            Ok(figure) => eprintln!("   {}", describe(figure)),
+            Ok(figure) => match ratio(figure, reference) {
+                Some(ratio) => eprintln!("   {}; {ratio}", describe(figure)),
+                None => eprintln!("   {}", describe(figure)),
+            },
             Err(error) => eprintln!("   failed: {error}"),
         }
         self.rows.push(Row {
@@ -101,7 +142,7 @@ impl Report {
             work,
             outcome,
             target,
-            base,
+            reference,
         });
     }
 
@@ -112,7 +153,7 @@ impl Report {
             work,
             outcome: Err(why),
             target: Target::None,
-            base: None,
+            reference: None,
         });
     }
 
@@ -142,7 +183,7 @@ impl Report {
                 format!("baseline: plain reqwest, {} in flight", self.concurrency),
                 work.clone(),
                 result,
-                "1.00".into(),
+                "1.00 × baseline".into(),
                 "—".into(),
                 "—".into(),
             ]);
@@ -150,14 +191,11 @@ impl Report {
         for row in &self.rows {
             let (result, ratio, verdict) = match &row.outcome {
                 Ok(figure) => {
-                    let ratio = match (figure, row.base) {
-                        (Figure::Rate(rate), Some(b)) => Some(rate.per_sec() / b),
-                        _ => None,
-                    };
+                    let ratio = ratio(figure, row.reference);
                     (
                         describe(figure),
-                        ratio.map_or("—".into(), |r| format!("{r:.2}")),
-                        verdict(figure, ratio, row.target),
+                        ratio.as_ref().map_or("—".into(), Ratio::to_string),
+                        verdict(figure, ratio.map(|r| r.value), row.target),
                     )
                 }
                 Err(why) => (why.clone(), "—".into(), "—".into()),
@@ -171,8 +209,7 @@ impl Report {
                 verdict,
             ]);
         }
-        let header =
-            ["scenario", "work", "result", "× baseline", "target", "met"].map(String::from);
+        let header = ["scenario", "work", "result", "ratio", "target", "met"].map(String::from);
         let mut widths = header.clone().map(|h| h.chars().count());
         for line in &lines {
             for (w, cell) in widths.iter_mut().zip(line) {
@@ -197,21 +234,63 @@ impl Report {
     }
 }
 
+/// A row's figure over its reference's.
+struct Ratio {
+    value: f64,
+    of: &'static str,
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} × {}", self.value, self.of)
+    }
+}
+
+/// Throughputs over the reference's rate; latencies' p99 over the reference's p99.
+fn ratio(figure: &Figure, reference: Option<Reference>) -> Option<Ratio> {
+    let reference = reference.filter(|r| r.value > 0.0)?;
+    let value = match figure {
+        Figure::Rate(rate) | Figure::Checked { rate, .. } => rate.per_sec(),
+        Figure::Latency(l) => l.delivery.p99.as_secs_f64(),
+        Figure::Send(_) | Figure::Backlog(_) => return None,
+    };
+    Some(Ratio {
+        value: value / reference.value,
+        of: reference.name,
+    })
+}
+
 fn target_text(target: Target) -> String {
     match target {
         Target::None => "—".into(),
         Target::Ratio(r) => format!("≥ {r:.2}"),
-        Target::P99Ms(ms) => format!("p99 ≤ {ms} ms"),
+        Target::P99 { ms, times } => format!("p99 ≤ {ms} ms and ≤ {times}× bare"),
         Target::RssMb(mb) => format!("RSS ≤ {mb} MB"),
+        Target::Check(what) => what.into(),
     }
 }
 
 fn verdict(figure: &Figure, ratio: Option<f64>, target: Target) -> String {
+    // A failed check fails the row whatever its figure: the measurement is not what it says.
+    if let Figure::Checked { ok: false, .. } = figure
+        && !matches!(target, Target::None)
+    {
+        return "**no**".into();
+    }
     let met = match (target, figure) {
         (Target::None, _) => return "—".into(),
         (Target::Ratio(want), _) => ratio.map(|r| r >= want),
-        (Target::P99Ms(ms), Figure::Latency(l)) => Some(l.delivery.p99.as_secs_f64() * 1e3 <= ms),
+        (Target::P99 { ms, times }, Figure::Latency(l)) => {
+            let within_ms = l.delivery.p99.as_secs_f64() * 1e3 <= ms;
+            match ratio {
+                _ if !within_ms => Some(false),
+                Some(r) => Some(r <= times),
+                // No bare p99 to compare with: only half of the target could be judged.
+                None => None,
+            }
+        }
         (Target::RssMb(mb), Figure::Backlog(b)) => Some(mb_of_kb(b.peak_rss_kb) <= mb),
+        (Target::Check(_), Figure::Checked { ok, .. }) => Some(*ok),
         _ => None,
     };
     match met {
@@ -227,16 +306,12 @@ fn mb_of_kb(kb: u64) -> f64 {
 
 fn describe(figure: &Figure) -> String {
     match figure {
-        Figure::Rate(rate) => format!(
-            "{} ({} in {:.2} s{})",
-            per_sec(rate.per_sec(), "deliveries"),
-            count(rate.count),
-            rate.secs,
-            cpu_each(rate)
-        ),
+        Figure::Rate(rate) => describe_rate(rate),
+        Figure::Checked { rate, note, .. } => format!("{}; {note}", describe_rate(rate)),
         Figure::Latency(l) => format!(
-            "{}; send itself: p50 {}, p99 {}",
+            "{}; {} itself: p50 {}, p99 {}",
             percentiles(&l.delivery),
+            l.send_is,
             ms(l.send.p50),
             ms(l.send.p99)
         ),
@@ -256,6 +331,16 @@ fn describe(figure: &Figure) -> String {
             b.fill_secs
         ),
     }
+}
+
+fn describe_rate(rate: &Rate) -> String {
+    format!(
+        "{} ({} in {:.2} s{})",
+        per_sec(rate.per_sec(), "deliveries"),
+        count(rate.count),
+        rate.secs,
+        cpu_each(rate)
+    )
 }
 
 /// `; 41 µs CPU each`: the sending process's CPU time per request (and the PostgreSQL

@@ -46,11 +46,22 @@ impl Ctx {
     /// The builder with the settings a user tuning for throughput would choose: the receiver is
     /// on 127.0.0.1, and the concurrency is the baseline's.
     pub(crate) fn builder(&self) -> Builder {
-        Webhooks::builder()
-            .allow_private_networks()
-            .max_in_flight(self.concurrency)
-            .max_in_flight_per_subscription(self.concurrency)
+        throughput_builder(self.concurrency)
     }
+}
+
+/// [`Ctx::builder`], for the worker processes, which have no `Ctx`.
+pub(crate) fn throughput_builder(concurrency: usize) -> Builder {
+    Webhooks::builder()
+        .allow_private_networks()
+        .max_in_flight(concurrency)
+        .max_in_flight_per_subscription(concurrency)
+}
+
+/// The PostgreSQL schema of the scenario store named `name` in this run: lowercase letters,
+/// digits and `_`, a plain identifier, fresh for each run.
+pub(crate) fn schema(ctx: &Ctx, name: &str) -> String {
+    format!("webhooks_bench_{}_{}", ctx.run_id, name.replace('-', "_"))
 }
 
 /// A fresh, empty store in the builder, and what to remove once the scenario is over.
@@ -102,8 +113,7 @@ pub(crate) async fn fresh(
             let Some(url) = &ctx.postgres else {
                 return Err("no PostgreSQL URL (--postgres or WEBHOOKS_BENCH_POSTGRES_URL)".into());
             };
-            // Lowercase letters, digits and `_`: a plain identifier, fresh for each run.
-            let schema = format!("webhooks_bench_{}_{}", ctx.run_id, name.replace('-', "_"));
+            let schema = schema(ctx, name);
             let store = PostgresStore::connect_with(url, &schema)
                 .await
                 .map_err(|e| format!("cannot connect the PostgreSQL store: {e}"))?;

@@ -3,19 +3,33 @@
 //! (`webhooks-bench receiver`); this binary is for pointing other senders at it by hand.
 //!
 //! ```text
-//! webhooks-bench-receiver [PORT]    (default: a free port, printed on the first line)
+//! webhooks-bench-receiver [PORT [DELAY_MS [STATUS]]]
 //! ```
+//!
+//! `PORT` 0 (the default) takes a free port, printed on the first line. `DELAY_MS` (0) makes a
+//! slow endpoint, `STATUS` (204) a failing one: `webhooks-bench-receiver 9000 2000 503`.
 #![allow(clippy::print_stdout)] // the first line names the port
 
 #[path = "../receiver_server.rs"]
 mod receiver_server;
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let port = match std::env::args().nth(1) {
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("usage: webhooks-bench-receiver [PORT]; {text:?} is no port"))?,
-        None => 0,
+    let usage = "usage: webhooks-bench-receiver [PORT [DELAY_MS [STATUS]]]";
+    let mut args = std::env::args().skip(1);
+    let mut number = |default: u64| -> Result<u64, String> {
+        match args.next() {
+            Some(text) => text
+                .parse()
+                .map_err(|_| format!("{usage}; {text:?} is no number")),
+            None => Ok(default),
+        }
     };
-    receiver_server::run(port, false)
+    let port = u16::try_from(number(0)?).map_err(|_| format!("{usage}; that port is too large"))?;
+    let delay_ms = number(0)?;
+    let status = u16::try_from(number(204)?).map_err(|_| format!("{usage}; no such status"))?;
+    receiver_server::run(
+        port,
+        false,
+        receiver_server::Behaviour::new(delay_ms, status)?,
+    )
 }
