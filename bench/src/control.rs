@@ -14,7 +14,8 @@ use crate::Result;
 /// A running receiver process. Killed when dropped; it also exits by itself when this process
 /// ends (its stdin closes).
 pub(crate) struct Receiver {
-    child: Child,
+    /// The process, when this one started it (not when attached to another's).
+    child: Option<Child>,
     addr: SocketAddr,
     client: reqwest::Client,
 }
@@ -55,14 +56,25 @@ impl Receiver {
             .strip_prefix("listening ")
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| format!("unexpected first line from the receiver: {line:?}"))?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("cannot build the control client: {e}"))?;
         Ok(Receiver {
-            child,
+            child: Some(child),
             addr,
-            client,
+            client: control_client()?,
+        })
+    }
+
+    /// A receiver another process started, at `base` (`http://ADDR`, as [`url`](Self::url)
+    /// gives with an empty path): for a child process of the bench that sends to the bench's
+    /// receiver.
+    pub(crate) fn attach(base: &str) -> Result<Receiver> {
+        let addr = base
+            .strip_prefix("http://")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("not a receiver's address: {base:?}"))?;
+        Ok(Receiver {
+            child: None,
+            addr,
+            client: control_client()?,
         })
     }
 
@@ -151,6 +163,16 @@ impl Receiver {
 
     /// Ends the process.
     pub(crate) async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        if let Some(child) = &mut self.child {
+            let _ = child.kill().await;
+        }
     }
+}
+
+/// The client that talks to a receiver's control endpoints.
+fn control_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("cannot build the control client: {e}"))?)
 }

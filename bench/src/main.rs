@@ -10,7 +10,7 @@
 //!
 //! Scenarios (`--only`, comma-separated; groups `throughput`, `subs10k`, `pending`, `latency`,
 //! `send`): `baseline`, `memory`, `sqlite`, `postgres`, `fanout`, `subs10k-memory`,
-//! `subs10k-sqlite`, `subs10k-postgres`, `slow-endpoint`, `pending-memory`, `pending-sqlite`,
+//! `subs10k-sqlite`, `subs10k-postgres`, `slow-endpoint`, `metrics`, `pending-memory`, `pending-sqlite`,
 //! `pending-postgres`, `workers-postgres`, `latency-bare`, `latency-sqlite`,
 //! `latency-postgres`, `send-sqlite`, `send-postgres`, `backlog`. Each scenario with a ratio
 //! runs what it is compared with just before itself (the baseline; the same scenario without
@@ -21,6 +21,7 @@
 mod backlog;
 mod control;
 mod event;
+mod metrics_cost;
 mod pending;
 mod receiver_server;
 mod report;
@@ -51,6 +52,7 @@ const SCENARIOS: &[&str] = &[
     "subs10k-sqlite",
     "subs10k-postgres",
     "slow-endpoint",
+    "metrics",
     "pending-memory",
     "pending-sqlite",
     "pending-postgres",
@@ -70,7 +72,7 @@ const SCENARIOS: &[&str] = &[
 )]
 struct Cli {
     /// Run only these scenarios (comma-separated): baseline, memory, sqlite, postgres, fanout,
-    /// subs10k-memory, subs10k-sqlite, subs10k-postgres, slow-endpoint, pending-memory,
+    /// subs10k-memory, subs10k-sqlite, subs10k-postgres, slow-endpoint, metrics, pending-memory,
     /// pending-sqlite, pending-postgres, workers-postgres, latency-bare, latency-sqlite,
     /// latency-postgres, send-sqlite, send-postgres, backlog; or the groups throughput,
     /// subs10k, pending, latency, send.
@@ -94,6 +96,10 @@ struct Cli {
     /// How long the backlog's endpoint stays dead once delivery has started, in seconds.
     #[arg(long, default_value_t = 3)]
     dead_secs: u64,
+    /// How many pairs of runs (without and with a metrics recorder) the `metrics` scenario
+    /// makes; the row gives their median.
+    #[arg(long, default_value_t = 5)]
+    metrics_pairs: usize,
     /// Skip the baselines and the bare latency runs (to profile a scenario alone): no ratios
     /// to them then. The references of the other ratios still run.
     #[arg(long, hide = true)]
@@ -132,6 +138,20 @@ enum Command {
     },
     /// A worker process of the `workers-postgres` scenario: a runtime on the schema that
     /// delivers until stdin closes. The URL is read from WEBHOOKS_BENCH_POSTGRES_URL.
+    /// One run of the `metrics` scenario (the bench starts it as a child process): the memory
+    /// store's throughput against the receiver at `--receiver`, with a Prometheus recorder
+    /// installed when `--recorder`.
+    #[command(hide = true)]
+    MetricsChild {
+        #[arg(long)]
+        receiver: String,
+        #[arg(long)]
+        events: u64,
+        #[arg(long)]
+        concurrency: usize,
+        #[arg(long)]
+        recorder: bool,
+    },
     #[command(hide = true)]
     Worker {
         #[arg(long)]
@@ -159,6 +179,14 @@ fn main() -> std::process::ExitCode {
         }) => {
             runtime().and_then(|rt| rt.block_on(backlog::child(count, concurrency, dir, dead_secs)))
         }
+        Some(Command::MetricsChild {
+            receiver,
+            events,
+            concurrency,
+            recorder,
+        }) => runtime().and_then(|rt| {
+            rt.block_on(metrics_cost::child(receiver, events, concurrency, recorder))
+        }),
         Some(Command::Worker {
             schema,
             concurrency,
@@ -406,6 +434,56 @@ async fn bench(cli: Cli) -> Result<()> {
                     Target::Ratio(0.9),
                     reference,
                 );
+            }
+            "metrics" => {
+                let events = throughput_events;
+                let work = format!("{} events × 1 subscription", report::count(events));
+                match metrics_cost::run(&ctx, &receiver, events, cli.metrics_pairs).await {
+                    Ok(cost) => {
+                        let reference = Some(Reference::new(cost.without.per_sec(), "no recorder"));
+                        let ratios = &cost.pair_ratios;
+                        let note = format!(
+                            "median of {} runs each; pair by pair {}; the recorder {}",
+                            ratios.len(),
+                            match (ratios.first(), ratios.get(ratios.len() / 2), ratios.last()) {
+                                (Some(low), Some(mid), Some(high)) => {
+                                    format!("{mid:.3} ({low:.3}–{high:.3})")
+                                }
+                                _ => "—".to_owned(),
+                            },
+                            if cost.counted {
+                                "counted every delivery"
+                            } else {
+                                "MISSED deliveries"
+                            }
+                        );
+                        report.add(
+                            "throughput, memory, metrics without a recorder".into(),
+                            work.clone(),
+                            Ok(Figure::Rate(cost.without)),
+                            Target::None,
+                            None,
+                        );
+                        report.add(
+                            "throughput, memory, Prometheus recorder installed".into(),
+                            work,
+                            Ok(Figure::Checked {
+                                rate: cost.with,
+                                note,
+                                ok: cost.counted,
+                            }),
+                            Target::Ratio(0.98),
+                            reference,
+                        );
+                    }
+                    Err(error) => report.add(
+                        "throughput, memory, Prometheus recorder installed".into(),
+                        work,
+                        Err(error),
+                        Target::Ratio(0.98),
+                        None,
+                    ),
+                }
             }
             "pending-memory" | "pending-sqlite" | "pending-postgres" => {
                 let kind = match scenario {

@@ -12,7 +12,7 @@
 //!
 //! | name | kind | labels | what |
 //! |---|---|---|---|
-//! | [`MESSAGES_SENT`] | counter | | messages stored by `send` (idempotent repeats not counted) |
+//! | [`MESSAGES_SENT`] | counter | | messages stored by `send`, `send_message` and `send_to` (idempotent repeats not counted; not `send_in_tx`, whose commit is the application's and may not happen) |
 //! | [`DELIVERIES_CREATED`] | counter | | deliveries stored with them: the fan-out |
 //! | [`ATTEMPTS`] | counter | `outcome` | attempts recorded, by what they decided: `delivered`, `retry`, `exhausted`, `skipped` |
 //! | [`ATTEMPT_DURATION`] | histogram (s) | `outcome` | from sending the request to reading the answer (or failing) |
