@@ -176,48 +176,37 @@ async fn schema_1_with_data_is_upgraded() {
     let [first, second, done] = [DeliveryId::new(), DeliveryId::new(), DeliveryId::new()];
     let messages = [message(0), message(1), message(2)];
     {
-        use sqlx::Connection;
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap();
-        sqlx::raw_sql(include_str!(
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!(
             "../webhooks/migrations/sqlite/0001_initial.sql"
         ))
-        .execute(&mut conn)
-        .await
         .unwrap();
-        sqlx::raw_sql("PRAGMA user_version = 1")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
         let millis = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
         let secrets = format!(r#"[["{}",null]]"#, sub.signing_secret().expose());
-        sqlx::query(
+        conn.execute(
             "INSERT INTO subscriptions (id, url, events, labels, secrets, headers, ordered, \
              description, created_at, failing_since, consecutive_exhausted) \
              VALUES (?, 'https://example.com/hooks', '[]', '{}', ?, '[]', 1, 'kept', ?, ?, 1)",
+            rusqlite::params![
+                sub.id().as_uuid().as_bytes().to_vec(),
+                secrets,
+                millis(sub.created_at()),
+                millis(at(2)),
+            ],
         )
-        .bind(sub.id().as_uuid().as_bytes().to_vec())
-        .bind(secrets)
-        .bind(millis(sub.created_at()))
-        .bind(millis(at(2)))
-        .execute(&mut conn)
-        .await
         .unwrap();
         for (seq, m) in messages.iter().enumerate() {
-            sqlx::query(
+            conn.execute(
                 "INSERT INTO messages (seq, id, created_at, event_type, labels, body) \
                  VALUES (?, ?, ?, 'a:b', '{}', ?)",
+                rusqlite::params![
+                    seq as i64 + 1,
+                    m.id().as_uuid().as_bytes().to_vec(),
+                    millis(m.timestamp()),
+                    m.body().to_vec(),
+                ],
             )
-            .bind(seq as i64 + 1)
-            .bind(m.id().as_uuid().as_bytes().to_vec())
-            .bind(millis(m.timestamp()))
-            .bind(m.body().to_vec())
-            .execute(&mut conn)
-            .await
             .unwrap();
         }
         // Two pending (the second leased by a process that died), one exhausted after an
@@ -227,33 +216,31 @@ async fn schema_1_with_data_is_upgraded() {
             (2, second, "pending", 0, Some(at(1)), Some(vec![7u8; 16])),
             (3, done, "exhausted", 1, None, None),
         ] {
-            sqlx::query(
+            conn.execute(
                 "INSERT INTO deliveries (pk, id, message, subscription_id, created_at, status, \
                  attempts, next_attempt_at, lease, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rusqlite::params![
+                    pk,
+                    id.as_uuid().as_bytes().to_vec(),
+                    pk,
+                    sub.id().as_uuid().as_bytes().to_vec(),
+                    millis(at(pk as u64 - 1)),
+                    status,
+                    attempts,
+                    due.map(millis),
+                    lease.clone(),
+                    lease.map(|_| millis(at(100_000))),
+                ],
             )
-            .bind(pk)
-            .bind(id.as_uuid().as_bytes().to_vec())
-            .bind(pk)
-            .bind(sub.id().as_uuid().as_bytes().to_vec())
-            .bind(millis(at(pk as u64 - 1)))
-            .bind(status)
-            .bind(attempts)
-            .bind(due.map(millis))
-            .bind(lease.clone())
-            .bind(lease.map(|_| millis(at(100_000))))
-            .execute(&mut conn)
-            .await
             .unwrap();
         }
-        sqlx::query(
+        conn.execute(
             "INSERT INTO attempts (delivery, number, at, latency_ns, status_code, error, \
              response_body) VALUES (3, 1, ?, 1000, 500, 'status', x'')",
+            [millis(at(2))],
         )
-        .bind(millis(at(2)))
-        .execute(&mut conn)
-        .await
         .unwrap();
-        conn.close().await.unwrap();
+        conn.close().map_err(|(_, e)| e).unwrap();
     }
 
     let store = open(&path).await;
@@ -355,33 +342,18 @@ async fn times_are_milliseconds() {
 }
 
 async fn set_user_version(path: &Path, version: i64) {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(&format!("PRAGMA user_version = {version}"))
         .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "PRAGMA user_version = {version}"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    conn.close().map_err(|(_, e)| e).unwrap();
 }
 
 async fn user_version(path: &Path) -> i64 {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let version = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    let version = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    conn.close().map_err(|(_, e)| e).unwrap();
     version
 }
 
