@@ -188,7 +188,7 @@ WHERE lease IS NOT NULL AND lease_until <= p.now"
 ///
 /// Its rows: one per claimed delivery, of 16 columns (what [`decode_claim`] reads, then `pk`,
 /// `message`).
-const CLAIM: &str = concat!(
+pub(super) const CLAIM: &str = concat!(
     "\
 WITH p AS MATERIALIZED (SELECT ?1 AS now, ?2 AS per, ?3 AS after, ?4 AS lease, ?5 AS until,
   ?6 AS lim, ?7 AS now_us, ?8 AS half_us, ?9 AS win, ?10 AS b, jsonb(?11) AS j),
@@ -226,7 +226,7 @@ RETURNING id, (SELECT m.id FROM messages m WHERE m.seq = deliveries.message), su
 /// Moves the next send slot of each rate-limited subscription that got deliveries in a claim
 /// on by as many, and returns it: its id, `rate_limit` and next free slot after them.
 /// Parameters: the claim's lease, now (µs).
-const SLOTS: &str = "\
+pub(super) const SLOTS: &str = "\
 WITH p AS MATERIALIZED (SELECT ?1 AS lease, ?2 AS now_us)
 UPDATE subscriptions SET next_slot_us = MAX(next_slot_us, p.now_us)
   + (999999 + MAX(rate_limit, 1)) / MAX(rate_limit, 1) * (SELECT COUNT(*) FROM deliveries l

@@ -18,6 +18,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../../migrations/sqlite/0002_many_workers.sql"),
+    include_str!("../../../migrations/sqlite/0003_fewer_lease_indexes.sql"),
 ];
 
 /// How long a statement waits for a lock held by another connection before failing.

@@ -82,62 +82,62 @@ fn shared_error(error: &StoreError) -> StoreError {
 }
 
 /// The last message `seq` (the round's messages take the next ones). No parameters.
-const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages";
+pub(super) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages";
 
 /// Whether a message id is taken. Parameter: the id.
-const MESSAGE_EXISTS: &str = "SELECT 1 FROM messages WHERE id = ?1";
+pub(super) const MESSAGE_EXISTS: &str = "SELECT 1 FROM messages WHERE id = ?1";
 
 /// Whether a subscription exists (a row), and whether it is disabled. Parameter: the id.
-const SUBSCRIPTION_DISABLED: &str =
+pub(super) const SUBSCRIPTION_DISABLED: &str =
     "SELECT disabled_at IS NOT NULL FROM subscriptions WHERE id = ?1";
 
 /// Whether a delivery id is taken. Parameter: the id.
-const DELIVERY_EXISTS: &str = "SELECT 1 FROM deliveries WHERE id = ?1";
+pub(super) const DELIVERY_EXISTS: &str = "SELECT 1 FROM deliveries WHERE id = ?1";
 
 /// A delivery an attempt is recorded for: pk, subscription, lease, and that subscription's
 /// `failing_since`, `consecutive_exhausted` and whether it exists; whether the delivery is
 /// skipped, and whether the subscription is disabled. Parameter: the delivery's id.
-const TARGET: &str = "SELECT d.pk, d.subscription_id, d.lease, s.failing_since, \
+pub(super) const TARGET: &str = "SELECT d.pk, d.subscription_id, d.lease, s.failing_since, \
                       s.consecutive_exhausted, s.id IS NOT NULL, d.status = 'skipped', \
                       s.disabled_at IS NOT NULL \
                       FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id \
                       WHERE d.id = ?1";
 
 /// The subscriptions' version. No parameters.
-const VERSION: &str = "SELECT version FROM subscriptions_version";
+pub(super) const VERSION: &str = "SELECT version FROM subscriptions_version";
 
 /// An idempotency key as stored: the message first stored with it, and when. Parameter: the
 /// key.
-const KEY: &str = "SELECT message_id, created_at FROM idempotency_keys WHERE key = ?1";
+pub(super) const KEY: &str = "SELECT message_id, created_at FROM idempotency_keys WHERE key = ?1";
 
 /// A round's message; parameters as [`Round::enqueue`] pushes them.
-const INSERT_MESSAGE: &str = "INSERT INTO messages \
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (seq, id, created_at, event_type, labels, body, ordering_key) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// A round's new delivery; parameters as [`Round::enqueue`] pushes them.
-const INSERT_DELIVERY: &str = "INSERT INTO deliveries \
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries \
      (id, message, subscription_id, created_at, status, next_attempt_at, ordering_key) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// A round's attempt; parameters as [`Round::record`] pushes them.
-const INSERT_ATTEMPT: &str = "INSERT INTO attempts \
+pub(super) const INSERT_ATTEMPT: &str = "INSERT INTO attempts \
      (delivery, number, at, latency_ns, status_code, error, error_message, response_body) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// A delivery's next state after an attempt, its lease released; parameters as
 /// [`Round::record`] pushes them.
-const UPDATE_DELIVERY: &str = "UPDATE deliveries SET attempts = MAX(attempts, ?2), \
+pub(super) const UPDATE_DELIVERY: &str = "UPDATE deliveries SET attempts = MAX(attempts, ?2), \
      last_attempt_at = ?3, status = ?4, next_attempt_at = ?5, lease = NULL, lease_until = NULL, \
      requeued = 0 WHERE pk = ?1";
 
 /// A subscription's health; parameters as [`Round::health_rows`] pushes them.
-const UPDATE_HEALTH: &str =
+pub(super) const UPDATE_HEALTH: &str =
     "UPDATE subscriptions SET failing_since = ?2, consecutive_exhausted = ?3 WHERE id = ?1";
 
 /// An idempotency key, stored or moved to a new message; parameters as [`Round::enqueue`]
 /// pushes them.
-const UPSERT_KEY: &str = "INSERT INTO idempotency_keys (key, message_id, created_at) \
+pub(super) const UPSERT_KEY: &str = "INSERT INTO idempotency_keys (key, message_id, created_at) \
      VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
      created_at = excluded.created_at";
 
