@@ -163,7 +163,7 @@ async fn older_schema_is_migrated() {
     let a = add_plain(&store).await;
     send(&store, 0, &[a]).await;
     assert_eq!(claim(&store, 0).await.len(), 1);
-    assert_eq!(user_version(&path).await, 2);
+    assert_eq!(user_version(&path).await, 3);
 }
 
 /// A database of schema 1, with what the previous release stored in it, is upgraded on open:
@@ -176,48 +176,37 @@ async fn schema_1_with_data_is_upgraded() {
     let [first, second, done] = [DeliveryId::new(), DeliveryId::new(), DeliveryId::new()];
     let messages = [message(0), message(1), message(2)];
     {
-        use sqlx::Connection;
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options)
-            .await
-            .unwrap();
-        sqlx::raw_sql(include_str!(
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!(
             "../webhooks/migrations/sqlite/0001_initial.sql"
         ))
-        .execute(&mut conn)
-        .await
         .unwrap();
-        sqlx::raw_sql("PRAGMA user_version = 1")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
         let millis = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
         let secrets = format!(r#"[["{}",null]]"#, sub.signing_secret().expose());
-        sqlx::query(
+        conn.execute(
             "INSERT INTO subscriptions (id, url, events, labels, secrets, headers, ordered, \
              description, created_at, failing_since, consecutive_exhausted) \
              VALUES (?, 'https://example.com/hooks', '[]', '{}', ?, '[]', 1, 'kept', ?, ?, 1)",
+            rusqlite::params![
+                sub.id().as_uuid().as_bytes().to_vec(),
+                secrets,
+                millis(sub.created_at()),
+                millis(at(2)),
+            ],
         )
-        .bind(sub.id().as_uuid().as_bytes().to_vec())
-        .bind(secrets)
-        .bind(millis(sub.created_at()))
-        .bind(millis(at(2)))
-        .execute(&mut conn)
-        .await
         .unwrap();
         for (seq, m) in messages.iter().enumerate() {
-            sqlx::query(
+            conn.execute(
                 "INSERT INTO messages (seq, id, created_at, event_type, labels, body) \
                  VALUES (?, ?, ?, 'a:b', '{}', ?)",
+                rusqlite::params![
+                    seq as i64 + 1,
+                    m.id().as_uuid().as_bytes().to_vec(),
+                    millis(m.timestamp()),
+                    m.body().to_vec(),
+                ],
             )
-            .bind(seq as i64 + 1)
-            .bind(m.id().as_uuid().as_bytes().to_vec())
-            .bind(millis(m.timestamp()))
-            .bind(m.body().to_vec())
-            .execute(&mut conn)
-            .await
             .unwrap();
         }
         // Two pending (the second leased by a process that died), one exhausted after an
@@ -227,37 +216,36 @@ async fn schema_1_with_data_is_upgraded() {
             (2, second, "pending", 0, Some(at(1)), Some(vec![7u8; 16])),
             (3, done, "exhausted", 1, None, None),
         ] {
-            sqlx::query(
+            conn.execute(
                 "INSERT INTO deliveries (pk, id, message, subscription_id, created_at, status, \
                  attempts, next_attempt_at, lease, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rusqlite::params![
+                    pk,
+                    id.as_uuid().as_bytes().to_vec(),
+                    pk,
+                    sub.id().as_uuid().as_bytes().to_vec(),
+                    millis(at(pk as u64 - 1)),
+                    status,
+                    attempts,
+                    due.map(millis),
+                    lease.clone(),
+                    lease.map(|_| millis(at(100_000))),
+                ],
             )
-            .bind(pk)
-            .bind(id.as_uuid().as_bytes().to_vec())
-            .bind(pk)
-            .bind(sub.id().as_uuid().as_bytes().to_vec())
-            .bind(millis(at(pk as u64 - 1)))
-            .bind(status)
-            .bind(attempts)
-            .bind(due.map(millis))
-            .bind(lease.clone())
-            .bind(lease.map(|_| millis(at(100_000))))
-            .execute(&mut conn)
-            .await
             .unwrap();
         }
-        sqlx::query(
+        conn.execute(
             "INSERT INTO attempts (delivery, number, at, latency_ns, status_code, error, \
              response_body) VALUES (3, 1, ?, 1000, 500, 'status', x'')",
+            [millis(at(2))],
         )
-        .bind(millis(at(2)))
-        .execute(&mut conn)
-        .await
         .unwrap();
-        conn.close().await.unwrap();
+        conn.close().map_err(|(_, e)| e).unwrap();
     }
 
     let store = open(&path).await;
-    assert_eq!(user_version(&path).await, 2);
+    assert_eq!(user_version(&path).await, 3);
+    assert_eq!(lease_indexes(&path), ["deliveries_leased_by_subscription"]);
     let subscriptions = store.subscriptions().await.unwrap();
     assert_eq!(subscriptions.value, std::slice::from_ref(&sub));
     let version = subscriptions.version;
@@ -315,6 +303,137 @@ async fn schema_1_with_data_is_upgraded() {
     store.close().await;
 }
 
+/// The indexes of `deliveries` whose name says they are of leases.
+fn lease_indexes(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' \
+             AND name LIKE '%leased%' ORDER BY name",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<Vec<String>, _>>()
+        .unwrap()
+}
+
+/// A database of schema 2 with deliveries in flight is upgraded to one index of leases
+/// (migration 3): the leases of the process before are released on open, the count against
+/// `max_in_flight`, the lapse of a lease and `next_due` all hold on it, and its log is kept.
+#[tokio::test]
+async fn schema_2_with_leases_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("webhooks.db");
+    let sub = subscription().max_in_flight(1);
+    let ids = [DeliveryId::new(), DeliveryId::new(), DeliveryId::new()];
+    let messages = [message(0), message(1), message(2)];
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!(
+            "../webhooks/migrations/sqlite/0001_initial.sql"
+        ))
+        .unwrap();
+        conn.execute_batch(include_str!(
+            "../webhooks/migrations/sqlite/0002_many_workers.sql"
+        ))
+        .unwrap();
+        conn.execute_batch("PRAGMA user_version = 2").unwrap();
+        let millis = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        let secrets = format!(r#"[["{}",null]]"#, sub.signing_secret().expose());
+        conn.execute(
+            "INSERT INTO subscriptions (id, url, events, labels, secrets, headers, ordered, \
+             max_in_flight, created_at) \
+             VALUES (?, 'https://example.com/hooks', '[]', '{}', ?, '[]', 0, 1, ?)",
+            rusqlite::params![
+                sub.id().as_uuid().as_bytes().to_vec(),
+                secrets,
+                millis(sub.created_at()),
+            ],
+        )
+        .unwrap();
+        for (n, (m, id)) in messages.iter().zip(ids).enumerate() {
+            let n = n as i64 + 1;
+            conn.execute(
+                "INSERT INTO messages (seq, id, created_at, event_type, labels, body) \
+                 VALUES (?, ?, ?, 'a:b', '{}', ?)",
+                rusqlite::params![
+                    n,
+                    m.id().as_uuid().as_bytes().to_vec(),
+                    millis(m.timestamp()),
+                    m.body().to_vec(),
+                ],
+            )
+            .unwrap();
+            // The first two in flight with a process that died, the third delivered.
+            let (status, lease) = match n {
+                3 => ("delivered", None),
+                _ => ("pending", Some(vec![n as u8; 16])),
+            };
+            conn.execute(
+                "INSERT INTO deliveries (pk, id, message, subscription_id, created_at, status, \
+                 attempts, next_attempt_at, lease, lease_until) \
+                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                rusqlite::params![
+                    n,
+                    id.as_uuid().as_bytes().to_vec(),
+                    n,
+                    sub.id().as_uuid().as_bytes().to_vec(),
+                    millis(m.timestamp()),
+                    status,
+                    (status == "pending").then(|| millis(m.timestamp())),
+                    lease.clone(),
+                    lease.map(|_| millis(at(100_000))),
+                ],
+            )
+            .unwrap();
+        }
+        conn.close().map_err(|(_, e)| e).unwrap();
+    }
+    assert_eq!(
+        lease_indexes(&path),
+        ["deliveries_leased", "deliveries_leased_by_subscription"]
+    );
+
+    let store = open(&path).await;
+    assert_eq!(user_version(&path).await, 3);
+    assert_eq!(lease_indexes(&path), ["deliveries_leased_by_subscription"]);
+    let statuses: Vec<DeliveryStatus> = {
+        let mut statuses = Vec::new();
+        for id in ids {
+            statuses.push(store.delivery(id).await.unwrap().unwrap().status);
+        }
+        statuses
+    };
+    assert_eq!(
+        statuses,
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered
+        ],
+        "the leases of the process that died are released, the log is kept"
+    );
+    // `max_in_flight(1)` counts the new lease.
+    let held = claim(&store, 10).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].delivery.id, ids[0]);
+    assert!(claim(&store, 20).await.is_empty(), "one in flight at most");
+    // Its lease lapses (the claims' lease is 30 s): then it is claimed again.
+    assert!(claim(&store, 30_000).await.is_empty(), "not lapsed yet");
+    let again = claim(&store, 30_010).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery.id, ids[0]);
+    assert!(
+        record(&store, &again[0], 30_020, Next::Delivered)
+            .await
+            .applied
+    );
+    assert_eq!(claim(&store, 30_030).await[0].delivery.id, ids[1]);
+    store.close().await;
+}
+
 /// The directory must exist; the error says which file could not be opened.
 #[tokio::test]
 async fn missing_directory_is_a_clear_error() {
@@ -355,33 +474,18 @@ async fn times_are_milliseconds() {
 }
 
 async fn set_user_version(path: &Path, version: i64) {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(&format!("PRAGMA user_version = {version}"))
         .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "PRAGMA user_version = {version}"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    conn.close().map_err(|(_, e)| e).unwrap();
 }
 
 async fn user_version(path: &Path) -> i64 {
-    use sqlx::Connection;
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let version = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    let version = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    conn.close().map_err(|(_, e)| e).unwrap();
     version
 }
 

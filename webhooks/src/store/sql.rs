@@ -3,14 +3,16 @@
 //! deliveries ([`push_log_filter`]), and the errors. One copy, so that the two databases cannot
 //! drift apart in what they store or show (which is also why it is one file past 600 lines).
 //!
-//! What really differs stays with each store: the SQL, the connections, reading a row's columns
-//! ([`Columns`]) and the log filter's few database-specific words ([`LogDialect`]): SQLite
-//! stores ids as blobs and types columns loosely, PostgreSQL stores `uuid`s and types columns
-//! strictly.
+//! What really differs stays with each store: the SQL, the connections (rusqlite for SQLite,
+//! sqlx for PostgreSQL), reading a row's columns ([`Columns`]) and the log filter's few
+//! database-specific words ([`LogSql`]): SQLite stores ids as blobs and types columns loosely,
+//! PostgreSQL stores `uuid`s and types columns strictly. What names sqlx is built with feature
+//! `postgres` only.
 
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+#[cfg(feature = "postgres")]
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
@@ -38,6 +40,7 @@ struct Corrupt {
 }
 
 /// A database failure.
+#[cfg(feature = "postgres")]
 pub(super) fn db(error: sqlx::Error) -> StoreError {
     StoreError::Backend(Box::new(error))
 }
@@ -100,6 +103,7 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(
 
 /// Reading a column as any type sqlx decodes, a failure being a database error: for the stores'
 /// own reads, beside [`Columns`].
+#[cfg(feature = "postgres")]
 pub(super) trait RowExt: sqlx::Row {
     /// Column `index`.
     fn col<'r, T>(&'r self, index: usize) -> Result<T, StoreError>
@@ -111,6 +115,7 @@ pub(super) trait RowExt: sqlx::Row {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl<R: sqlx::Row> RowExt for R {}
 
 /// Reading one column of a result row: what the decoders below need, implemented by each store
@@ -394,6 +399,7 @@ pub(super) fn decode_delivery(row: &impl Columns) -> Result<Delivery, StoreError
 
 /// A page of the delivery log from its rows (each as [`decode_delivery`] reads it), `size` a
 /// page: a full page may have a next one.
+#[cfg(feature = "postgres")]
 pub(super) fn delivery_page<R: Columns>(
     rows: &[R],
     size: usize,
@@ -402,21 +408,28 @@ pub(super) fn delivery_page<R: Columns>(
         .iter()
         .map(decode_delivery)
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(page_of(items, size))
+}
+
+/// A page of the delivery log from its deliveries, decoded already, `size` a page: a full page
+/// may have a next one.
+pub(super) fn page_of(items: Vec<Delivery>, size: usize) -> Page<Delivery> {
     let next = if items.len() == size {
         items.last().map(Cursor::after)
     } else {
         None
     };
-    Ok(Page::new(items, next))
+    Page::new(items, next)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The delivery log's filter
 // ---------------------------------------------------------------------------------------------
 
-/// What the delivery log's filter ([`push_log_filter`]) writes differently in each database:
-/// implemented by each store for its database.
-pub(super) trait LogDialect: sqlx::Database {
+/// Where the delivery log's filter ([`write_log_filter`]) is written: a statement's text and its
+/// parameters, in one database's words. Implemented by each store for its way of building a
+/// statement (PostgreSQL: sqlx's `QueryBuilder` through [`push_log_filter`]; SQLite: its own).
+pub(super) trait LogSql {
     /// The false literal that the statuses' ` OR …` conditions ([`or_status`]) follow
     /// (PostgreSQL: `false`; SQLite: `0`).
     const FALSE: &'static str;
@@ -424,22 +437,78 @@ pub(super) trait LogDialect: sqlx::Database {
     /// The true literal that ` AND …` conditions follow (PostgreSQL: `true`; SQLite: `1`).
     const TRUE: &'static str;
 
+    /// Appends SQL text.
+    fn push(&mut self, text: &str);
+
+    /// Binds an integer.
+    fn bind_int(&mut self, value: i64);
+
+    /// Binds a text.
+    fn bind_text(&mut self, value: String);
+
     /// Binds an id, as the database stores ids (PostgreSQL: a `uuid`; SQLite: a 16-byte blob).
-    fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid);
+    fn bind_id(&mut self, id: Uuid);
 
     /// Pushes a condition that holds when the labels in column `labels` (a JSON object: the
     /// message's `m.labels`, or a subscription's `s.labels`) have `name` with the value
     /// `value`, binding both (PostgreSQL: `->>`; SQLite: `json_each`).
+    fn push_label(&mut self, labels: &str, name: &str, value: &str);
+}
+
+/// What the delivery log's filter ([`push_log_filter`]) writes differently in each database
+/// that sqlx drives: implemented by each such store for its database.
+#[cfg(feature = "postgres")]
+pub(super) trait LogDialect: sqlx::Database {
+    /// See [`LogSql::FALSE`].
+    const FALSE: &'static str;
+
+    /// See [`LogSql::TRUE`].
+    const TRUE: &'static str;
+
+    /// See [`LogSql::bind_id`].
+    fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid);
+
+    /// See [`LogSql::push_label`].
     fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str);
 }
 
-/// Pushes the delivery log's query onto `sql`: a `SELECT` of the delivery view (`d`: the
-/// deliveries, `m`: their messages, the columns as [`decode_delivery`] reads them) whose
-/// `WHERE` clause is open to ` AND …` (it ends in a true condition). Pushes the conditions of
-/// `query` (cursor, subscription, statuses, event type, label, subscription labels, since,
-/// until), newest first, and the page's limit. `subscriptions` names the subscriptions table
-/// as the statement must (PostgreSQL: with the store's schema). Returns the page size, for
-/// [`delivery_page`].
+/// A sqlx `QueryBuilder` as a [`LogSql`], in its database's words ([`LogDialect`]).
+#[cfg(feature = "postgres")]
+struct Sqlx<'a, DB: sqlx::Database>(&'a mut QueryBuilder<DB>);
+
+#[cfg(feature = "postgres")]
+impl<DB> LogSql for Sqlx<'_, DB>
+where
+    DB: LogDialect,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    const FALSE: &'static str = DB::FALSE;
+    const TRUE: &'static str = DB::TRUE;
+
+    fn push(&mut self, text: &str) {
+        self.0.push(text);
+    }
+
+    fn bind_int(&mut self, value: i64) {
+        self.0.push_bind(value);
+    }
+
+    fn bind_text(&mut self, value: String) {
+        self.0.push_bind(value);
+    }
+
+    fn bind_id(&mut self, id: Uuid) {
+        DB::push_id(self.0, id);
+    }
+
+    fn push_label(&mut self, labels: &str, name: &str, value: &str) {
+        DB::push_label(self.0, labels, name, value);
+    }
+}
+
+/// Pushes the delivery log's query onto `sql`: see [`write_log_filter`].
+#[cfg(feature = "postgres")]
 pub(super) fn push_log_filter<DB>(
     sql: &mut QueryBuilder<DB>,
     query: &DeliveryQuery,
@@ -450,60 +519,76 @@ where
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    write_log_filter(&mut Sqlx(sql), query, subscriptions)
+}
+
+/// Writes the delivery log's query onto `sql`: a `SELECT` of the delivery view (`d`: the
+/// deliveries, `m`: their messages, the columns as [`decode_delivery`] reads them) whose
+/// `WHERE` clause is open to ` AND …` (it ends in a true condition). Writes the conditions of
+/// `query` (cursor, subscription, statuses, event type, label, subscription labels, since,
+/// until), newest first, and the page's limit. `subscriptions` names the subscriptions table
+/// as the statement must (PostgreSQL: with the store's schema). Returns the page size, for
+/// [`page_of`].
+pub(super) fn write_log_filter<S: LogSql>(
+    sql: &mut S,
+    query: &DeliveryQuery,
+    subscriptions: &str,
+) -> usize {
     if let Some(cursor) = query.cursor {
         // Row values walk the (created_at, id) index backwards from the cursor.
-        sql.push(" AND (d.created_at, d.id) < (")
-            .push_bind(cursor.created_at_ms)
-            .push(", ");
-        DB::push_id(sql, cursor.id.as_uuid());
+        sql.push(" AND (d.created_at, d.id) < (");
+        sql.bind_int(cursor.created_at_ms);
+        sql.push(", ");
+        sql.bind_id(cursor.id.as_uuid());
         sql.push(")");
     }
     if let Some(sub) = query.subscription {
         sql.push(" AND d.subscription_id = ");
-        DB::push_id(sql, sub.as_uuid());
+        sql.bind_id(sub.as_uuid());
     }
     if !query.statuses.is_empty() {
         // As the view shows them: in flight and failed are pending rows.
-        sql.push(" AND (").push(DB::FALSE);
+        sql.push(" AND (");
+        sql.push(S::FALSE);
         for status in &query.statuses {
             sql.push(or_status(*status));
         }
         sql.push(")");
     }
     if let Some(event_type) = &query.event_type {
-        sql.push(" AND m.event_type = ")
-            .push_bind(event_type.clone());
+        sql.push(" AND m.event_type = ");
+        sql.bind_text(event_type.clone());
     }
     if let Some((name, value)) = &query.label {
         sql.push(" AND ");
-        DB::push_label(sql, "m.labels", name, value);
+        sql.push_label("m.labels", name, value);
     }
     if !query.subscription_labels.is_empty() {
         // The subscriptions that carry every label, found once (there are few), rather than
         // a subscription looked up and its labels parsed for every delivery walked.
-        sql.push(" AND d.subscription_id IN (SELECT s.id FROM ")
-            .push(subscriptions)
-            .push(" s WHERE ")
-            .push(DB::TRUE);
+        sql.push(" AND d.subscription_id IN (SELECT s.id FROM ");
+        sql.push(subscriptions);
+        sql.push(" s WHERE ");
+        sql.push(S::TRUE);
         for (name, value) in &query.subscription_labels {
             sql.push(" AND ");
-            DB::push_label(sql, "s.labels", name, value);
+            sql.push_label("s.labels", name, value);
         }
         sql.push(")");
     }
     // Creation times are whole milliseconds: `>= since` and `< until` hold exactly against
     // the bounds rounded up.
     if let Some(since) = query.since {
-        sql.push(" AND d.created_at >= ")
-            .push_bind(millis_ceil(since));
+        sql.push(" AND d.created_at >= ");
+        sql.bind_int(millis_ceil(since));
     }
     if let Some(until) = query.until {
-        sql.push(" AND d.created_at < ")
-            .push_bind(millis_ceil(until));
+        sql.push(" AND d.created_at < ");
+        sql.bind_int(millis_ceil(until));
     }
     let size = query.page_size();
-    sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
-        .push_bind(count(size));
+    sql.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ");
+    sql.bind_int(count(size));
     size
 }
 

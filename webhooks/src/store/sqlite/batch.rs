@@ -1,19 +1,23 @@
-//! [`Rows`]: how the writer passes any number of rows to one statement in two parameters, so
-//! that the statement's text, and so its prepared statement, never changes.
+//! [`Rows`]: the rows a round writes to one table, each bound to the same cached prepared
+//! statement in turn; and [`id_list`], a list of ids bound as two parameters, for the one
+//! statement that takes a list whatever its length (the claim's excluded subscriptions).
 
 use std::fmt::Write as _;
 
-use sqlx::Sqlite;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
 use uuid::Uuid;
 
-/// A batch of rows for one statement, bound as two parameters whatever its size, so that the
-/// statement's text — and so its prepared statement — is always the same: a blob holding the
-/// rows' ids, bytes and text back to back, and a JSON array with an array per row of numbers
-/// and fixed names only, which refers to the blob by 1-based offset (and length); SQL reads
-/// them with `substr(blob, offset, length)`. Nothing needs escaping.
-pub(super) struct Rows {
-    blob: Vec<u8>,
-    json: String,
+use super::row::db;
+use crate::store::StoreError;
+
+/// The rows a round writes with one statement: each row is that statement's parameters, in
+/// order, bound and run in turn (the statement is prepared once per connection). Values are
+/// borrowed from the jobs of the round where they can be.
+pub(super) struct Rows<'a> {
+    /// Parameters per row.
+    width: usize,
+    cells: Vec<Cell<'a>>,
 }
 
 /// One value of a row of [`Rows`].
@@ -22,80 +26,82 @@ pub(super) enum Cell<'a> {
     Int(i64),
     /// A number or NULL.
     OptInt(Option<i64>),
-    /// A fixed name (a status, an error kind), as JSON text.
+    /// A fixed name (a status, an error kind), as text.
     Name(&'static str),
     /// A fixed name or NULL.
     OptName(Option<&'static str>),
-    /// An id: its offset (16 bytes).
+    /// An id: a 16-byte blob.
     Id(Uuid),
-    /// Bytes or text: offset, length.
+    /// Bytes: a blob.
     Bytes(&'a [u8]),
-    /// Text or NULL: offset (NULL for NULL), length.
+    /// Text.
+    Text(&'a str),
+    /// Text made for the round (a JSON column).
+    String(String),
+    /// Text or NULL.
     OptText(Option<&'a str>),
 }
 
-impl Rows {
-    /// No rows yet.
-    pub(super) fn new() -> Self {
+impl ToSql for Cell<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Cell::Int(n) | Cell::OptInt(Some(n)) => ValueRef::Integer(*n),
+            Cell::OptInt(None) | Cell::OptName(None) | Cell::OptText(None) => ValueRef::Null,
+            Cell::Name(text) | Cell::OptName(Some(text)) => ValueRef::Text(text.as_bytes()),
+            Cell::Id(id) => ValueRef::Blob(id.as_bytes()),
+            Cell::Bytes(bytes) => ValueRef::Blob(bytes),
+            Cell::Text(text) | Cell::OptText(Some(text)) => ValueRef::Text(text.as_bytes()),
+            Cell::String(text) => ValueRef::Text(text.as_bytes()),
+        }))
+    }
+}
+
+impl<'a> Rows<'a> {
+    /// No rows yet, of `width` values each.
+    pub(super) fn new(width: usize) -> Self {
         Rows {
-            // Never empty: `substr` of an empty blob is NULL, even for an empty slice.
-            blob: vec![0],
-            json: String::from("["),
+            width,
+            cells: Vec::new(),
         }
     }
 
-    /// A list of ids: one row each.
-    pub(super) fn ids(ids: impl IntoIterator<Item = Uuid>) -> Self {
-        let mut rows = Rows::new();
-        for id in ids {
-            rows.push(&[Cell::Id(id)]);
-        }
-        rows
+    /// Adds a row: `width` values.
+    pub(super) fn push<const N: usize>(&mut self, cells: [Cell<'a>; N]) {
+        debug_assert_eq!(N, self.width, "a row of the wrong width");
+        self.cells.extend(cells);
     }
 
-    /// Adds a row.
-    pub(super) fn push(&mut self, cells: &[Cell<'_>]) {
-        if self.json.len() > 1 {
-            self.json.push(',');
+    /// Runs `sql` (cached) once per row, its parameters bound from the row.
+    pub(super) fn execute(&self, conn: &Connection, sql: &str) -> Result<(), StoreError> {
+        if self.cells.is_empty() {
+            return Ok(());
         }
-        self.json.push('[');
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                self.json.push(',');
-            }
-            // Writing to a `String` cannot fail.
-            let _ = match cell {
-                Cell::Int(n) => write!(self.json, "{n}"),
-                Cell::OptInt(Some(n)) => write!(self.json, "{n}"),
-                Cell::OptInt(None) | Cell::OptName(None) => write!(self.json, "null"),
-                Cell::Name(name) | Cell::OptName(Some(name)) => write!(self.json, "\"{name}\""),
-                Cell::Id(id) => {
-                    let at = self.blob.len() + 1;
-                    self.blob.extend_from_slice(id.as_bytes());
-                    write!(self.json, "{at}")
-                }
-                Cell::Bytes(bytes) => {
-                    let at = self.blob.len() + 1;
-                    self.blob.extend_from_slice(bytes);
-                    write!(self.json, "{at},{}", bytes.len())
-                }
-                Cell::OptText(Some(text)) => {
-                    let at = self.blob.len() + 1;
-                    self.blob.extend_from_slice(text.as_bytes());
-                    write!(self.json, "{at},{}", text.len())
-                }
-                Cell::OptText(None) => write!(self.json, "null,0"),
-            };
+        let mut statement = conn.prepare_cached(sql).map_err(db)?;
+        for row in self.cells.chunks(self.width) {
+            statement
+                .execute(rusqlite::params_from_iter(row))
+                .map_err(db)?;
         }
-        self.json.push(']');
+        Ok(())
     }
+}
 
-    /// Binds the blob, then the JSON.
-    pub(super) fn bind<'q>(
-        mut self,
-        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-        self.json.push(']');
-        query.bind(self.blob).bind(self.json)
+/// A list of ids as two parameters whatever its length, so that the statement's text (and so
+/// its prepared statement) never changes: a blob of the ids back to back and a JSON array with
+/// a one-element array per id, its 1-based offset in the blob; SQL reads them with
+/// `substr(blob, offset, 16)` over `jsonb_each(json)`. Nothing needs escaping.
+pub(super) fn id_list(ids: impl IntoIterator<Item = Uuid>) -> (Vec<u8>, String) {
+    // Never empty: `substr` of an empty blob is NULL.
+    let mut blob = vec![0];
+    let mut json = String::from("[");
+    for id in ids {
+        if json.len() > 1 {
+            json.push(',');
+        }
+        // Writing to a `String` cannot fail.
+        let _ = write!(json, "[{}]", blob.len() + 1);
+        blob.extend_from_slice(id.as_bytes());
     }
+    json.push(']');
+    (blob, json)
 }

@@ -1,36 +1,35 @@
 //! Opening the store's file: the lock file that keeps it to one process, the connections and
-//! their settings (WAL, `synchronous`, busy timeout, read-only readers), the migrations, and how
-//! a write transaction begins.
+//! their settings (WAL, `synchronous`, busy timeout, read-only readers, the statement cache), the
+//! migrations, and how a write transaction begins.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use super::{SqliteError, SqliteStore};
+use super::SqliteError;
+use super::row::{db, execute};
 use crate::store::StoreError;
-use crate::store::sql::db;
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes `user_version` from `n` to
 /// `n + 1`. Append only.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../../migrations/sqlite/0002_many_workers.sql"),
+    include_str!("../../../migrations/sqlite/0003_fewer_lease_indexes.sql"),
 ];
 
 /// How long a statement waits for a lock held by another connection before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Read-only connections: enough for the inspection calls and `next_due` to run beside writes.
-const READERS: u32 = 4;
+/// Read-only connections kept open: enough for the inspection calls and `next_due` to run
+/// beside writes. (More are opened when more reads run at once, and closed after.)
+const READERS: usize = 4;
 
-/// Starts a write transaction taking the write lock up front, so that it never fails half-way
-/// on a lock another connection (say, a `sqlite3` shell) holds.
-const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+/// Prepared statements each connection keeps: every constant statement of the store fits.
+const STATEMENT_CACHE: usize = 64;
 
 /// Releases every lease, on open: whoever held them is gone. No parameters.
 const CLEAR_LEASES: &str =
@@ -45,54 +44,115 @@ fn set_user_version(version: usize) -> String {
     format!("PRAGMA user_version = {version}")
 }
 
-/// The connections to the file at `path`, whose lock the caller holds: the writer (one
-/// connection), after bringing the schema up to date and releasing the leases of the previous
-/// process, then the read-only readers.
-pub(super) async fn pools(path: &Path) -> Result<(SqlitePool, SqlitePool), StoreError> {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // Each commit reaches the disk before `send` returns: an accepted message survives
-        // a power cut, not only a crash. Group commit pays for it.
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(BUSY_TIMEOUT)
-        .foreign_keys(false);
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .test_before_acquire(false)
-        .connect_with(options.clone())
-        .await
+/// The settings every connection gets: the busy timeout, WAL, `synchronous = FULL` (each commit
+/// reaches the disk before `send` returns: an accepted message survives a power cut, not only a
+/// crash; group commit pays for it), no foreign keys (the schema has none), the cache.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(db)?;
-    migrate(&writer, path).await?;
-    // We hold the lock, so whoever held these leases is gone: release them now rather than
-    // when they lapse.
-    sqlx::query(CLEAR_LEASES)
-        .execute(&writer)
-        .await
-        .map_err(db)?;
-    let readers = SqlitePoolOptions::new()
-        .max_connections(READERS)
-        .test_before_acquire(false)
-        .connect_with(options.create_if_missing(false).pragma("query_only", "ON"))
-        .await
-        .map_err(db)?;
-    Ok((writer, readers))
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(Box::new(SqliteError::NotWal(mode))));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF")
+        .map_err(db)
 }
 
-impl SqliteStore {
-    /// A write transaction on the writer connection, its write lock taken (see
-    /// [`BEGIN_IMMEDIATE`]).
-    pub(super) async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.inner
-            .writer
-            .begin_with(BEGIN_IMMEDIATE)
-            .await
-            .map_err(db)
+/// A connection to the file at `path` as the writer uses it (see [`configure`]), creating the
+/// file if it is missing.
+pub(super) fn writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// The writer's connection to the file at `path`, whose lock the caller holds, after bringing
+/// the schema up to date and releasing the leases of the previous process.
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = writer(path)?;
+    migrate(&mut conn, path)?;
+    // We hold the lock, so whoever held these leases is gone: release them now rather than
+    // when they lapse.
+    execute(&conn, CLEAR_LEASES, [])?;
+    Ok(conn)
+}
+
+/// A `query_only` connection for reads.
+fn reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db)?;
+    configure(&conn)?;
+    conn.execute_batch("PRAGMA query_only = ON").map_err(db)?;
+    Ok(conn)
+}
+
+/// The read-only connections, kept for the next read; used from blocking threads
+/// (`spawn_blocking`), one read each.
+pub(super) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    /// None open yet: they open as reads need them.
+    pub(super) fn new(path: PathBuf) -> Self {
+        Readers {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
     }
+
+    /// Runs `read` on a reader: an idle one, or a new one; kept afterwards if fewer than
+    /// [`READERS`] are. Blocks: call it from a blocking thread.
+    pub(super) fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Backend(Box::new(SqliteError::Poisoned)))?
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => reader(&self.path)?,
+        };
+        let result = read(&conn);
+        // A read that failed half-way may have left its transaction open: not kept then.
+        if conn.is_autocommit()
+            && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < READERS
+        {
+            idle.push(conn);
+        }
+        result
+    }
+
+    /// Closes the idle readers.
+    pub(super) fn close(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+}
+
+/// A write transaction on the writer connection, taking the write lock up front
+/// (`BEGIN IMMEDIATE`), so that it never fails half-way on a lock another connection (say, a
+/// `sqlite3` shell) holds. Rolled back if dropped uncommitted.
+pub(super) fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)
 }
 
 /// `<path>.lock`, created if missing and locked exclusively.
@@ -125,11 +185,10 @@ pub(super) fn lock(path: &Path) -> Result<File, StoreError> {
 }
 
 /// Applies the migrations the file lacks, in one transaction.
-async fn migrate(writer: &SqlitePool, path: &Path) -> Result<(), StoreError> {
-    let mut tx = writer.begin_with(BEGIN_IMMEDIATE).await.map_err(db)?;
-    let found: i64 = sqlx::query_scalar(USER_VERSION)
-        .fetch_one(&mut *tx)
-        .await
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = begin(conn)?;
+    let found: i64 = tx
+        .query_row(USER_VERSION, [], |row| row.get(0))
         .map_err(db)?;
     let applied = usize::try_from(found)
         .ok()
@@ -142,11 +201,9 @@ async fn migrate(writer: &SqlitePool, path: &Path) -> Result<(), StoreError> {
             }))
         })?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db)?;
-        sqlx::raw_sql(AssertSqlSafe(set_user_version(version + 1)))
-            .execute(&mut *tx)
-            .await
+        tx.execute_batch(sql).map_err(db)?;
+        tx.execute_batch(&set_user_version(version + 1))
             .map_err(db)?;
     }
-    tx.commit().await.map_err(db)
+    tx.commit().map_err(db)
 }

@@ -1,13 +1,13 @@
-//! Where a delivery is enqueued: `enqueue` hands its message and deliveries to the writer task
+//! Where a delivery is enqueued: `enqueue` hands its message and deliveries to the writer thread
 //! (`writer.rs`) and waits for the round that commits them; [`Round::enqueue`] decides, within
 //! the round, whether it is stored, stale, a duplicate or a conflict, and lays out its rows for
-//! the round's write (`ROUND_WRITE`).
+//! the round's write ([`Writes`]).
 
 use tokio::sync::oneshot;
 
 use super::batch::Cell;
-use super::writer::{Round, Writes};
-use super::{SqliteError, SqliteStore};
+use super::writer::{Job, Round, Writes};
+use super::{SqliteStore, writer_gone};
 use crate::store::sql::{conflict, json, millis, millis_ceil, not_found};
 use crate::store::{
     DeliveryStatus, Enqueue, Enqueued, Entity, Idempotency, NewDelivery, StoreError,
@@ -37,20 +37,18 @@ pub(super) async fn enqueue(
         idempotency: enqueue.idempotency.clone(),
         done,
     };
-    store.inner.submit(|queue| queue.enqueues.push(job));
-    result
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
+    store.inner.send(Job::Enqueue(job))?;
+    result.await.unwrap_or_else(|_| Err(writer_gone()))
 }
 
 impl Round {
     /// Decides an enqueue as committing it alone after the previous ones would, as
     /// [`MemoryStore`](crate::store::MemoryStore) does: its rows are pushed to `writes` if it is
     /// stored.
-    pub(super) fn enqueue(
+    pub(super) fn enqueue<'a>(
         &mut self,
-        job: &EnqueueJob,
-        writes: &mut Writes,
+        job: &'a EnqueueJob,
+        writes: &mut Writes<'a>,
     ) -> Result<Enqueued, StoreError> {
         if job.version != self.version {
             return Err(StoreError::Stale {
@@ -86,12 +84,12 @@ impl Round {
         self.last_seq += 1;
         let seq = self.last_seq;
         self.messages.insert(id);
-        writes.messages.push(&[
+        writes.messages.push([
             Cell::Int(seq),
             Cell::Id(id),
             Cell::Int(created),
-            Cell::Bytes(message.event_type().as_bytes()),
-            Cell::Bytes(labels.as_bytes()),
+            Cell::Text(message.event_type()),
+            Cell::String(labels),
             Cell::Bytes(&message.body()[..]),
             Cell::OptText(message.ordering_key()),
         ]);
@@ -109,7 +107,7 @@ impl Round {
             } else {
                 (DeliveryStatus::Pending, Some(created))
             };
-            writes.deliveries.push(&[
+            writes.deliveries.push([
                 Cell::Id(new.id.as_uuid()),
                 Cell::Int(seq),
                 Cell::Id(new.subscription_id.as_uuid()),
@@ -121,8 +119,8 @@ impl Round {
         }
         if let Some(idempotency) = &job.idempotency {
             self.keys.insert(idempotency.key.clone(), (id, created));
-            writes.keys.push(&[
-                Cell::Bytes(idempotency.key.as_bytes()),
+            writes.keys.push([
+                Cell::Text(&idempotency.key),
                 Cell::Id(id),
                 Cell::Int(created),
             ]);

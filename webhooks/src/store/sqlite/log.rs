@@ -3,15 +3,16 @@
 
 use std::time::SystemTime;
 
-use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
+use rusqlite::types::Value;
 use uuid::Uuid;
 
 use super::SqliteStore;
 use super::claim::RELEASE_LAPSED;
-use super::row::blob;
+use super::connect::begin;
+use super::row::{blob, db, execute, query_all, query_opt};
 use crate::store::sql::{
-    LogDialect, RowExt, conflict, corrupt, count, db, decode_attempt, decode_delivery,
-    decode_message, delivery_page, millis, millis_ceil, not_found, push_log_filter,
+    Columns, LogSql, conflict, count, decode_attempt, decode_delivery, decode_message, millis,
+    millis_ceil, not_found, page_of, write_log_filter,
 };
 use crate::store::{Attempt, Delivery, DeliveryQuery, Entity, Page, StoreError};
 use crate::{DeliveryId, Message, MessageId, SubscriptionId};
@@ -109,12 +110,11 @@ pub(super) async fn delivery(
     store: &SqliteStore,
     id: DeliveryId,
 ) -> Result<Option<Delivery>, StoreError> {
-    let row = sqlx::query(SELECT_DELIVERY)
-        .bind(blob(id.as_uuid()))
-        .fetch_optional(&store.inner.readers)
+    let key = blob(id.as_uuid());
+    store
+        .inner
+        .read(move |conn| query_opt(conn, SELECT_DELIVERY, [key], |row| decode_delivery(row)))
         .await
-        .map_err(db)?;
-    row.as_ref().map(decode_delivery).transpose()
 }
 
 /// `Store::message`, from a reader.
@@ -122,12 +122,11 @@ pub(super) async fn message(
     store: &SqliteStore,
     id: MessageId,
 ) -> Result<Option<Message>, StoreError> {
-    let row = sqlx::query(MESSAGE)
-        .bind(blob(id.as_uuid()))
-        .fetch_optional(&store.inner.readers)
+    let key = blob(id.as_uuid());
+    store
+        .inner
+        .read(move |conn| query_opt(conn, MESSAGE, [key], |row| decode_message(row)))
         .await
-        .map_err(db)?;
-    row.as_ref().map(decode_message).transpose()
 }
 
 /// `Store::message_deliveries`, from a reader.
@@ -135,12 +134,11 @@ pub(super) async fn message_deliveries(
     store: &SqliteStore,
     id: MessageId,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let rows = sqlx::query(MESSAGE_DELIVERIES)
-        .bind(blob(id.as_uuid()))
-        .fetch_all(&store.inner.readers)
+    let key = blob(id.as_uuid());
+    store
+        .inner
+        .read(move |conn| query_all(conn, MESSAGE_DELIVERIES, [key], |row| decode_delivery(row)))
         .await
-        .map_err(db)?;
-    rows.iter().map(decode_delivery).collect()
 }
 
 /// `Store::attempts`, from a reader.
@@ -148,84 +146,133 @@ pub(super) async fn attempts(
     store: &SqliteStore,
     id: DeliveryId,
 ) -> Result<Vec<Attempt>, StoreError> {
-    let rows = sqlx::query(ATTEMPTS)
-        .bind(blob(id.as_uuid()))
-        .fetch_all(&store.inner.readers)
+    let key = blob(id.as_uuid());
+    store
+        .inner
+        .read(move |conn| query_all(conn, ATTEMPTS, [key], |row| decode_attempt(id, row)))
         .await
-        .map_err(db)?;
-    rows.iter().map(|row| decode_attempt(id, row)).collect()
 }
 
 /// `Store::purge`: the idempotency keys, then the messages whose deliveries are all delivered,
-/// [`PURGE_CHUNK`] per transaction.
+/// [`PURGE_CHUNK`] per transaction, each its own job on the writer thread so that rounds run
+/// between them.
 pub(super) async fn purge(store: &SqliteStore, before: SystemTime) -> Result<u64, StoreError> {
     // Creation times are whole milliseconds: `< before` holds exactly against it rounded up.
     let before = millis_ceil(before);
-    let mut tx = store.write().await?;
-    sqlx::query(PURGE_KEYS)
-        .bind(before)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    store
+        .inner
+        .write(move |writer| {
+            let tx = begin(&mut writer.conn)?;
+            execute(&tx, PURGE_KEYS, [before])?;
+            tx.commit().map_err(db)
+        })
+        .await?;
     let mut purged = 0;
     // Where the previous chunk ended, so that old messages kept (undelivered) are examined
     // once per purge, not once per chunk.
     let mut after = (i64::MIN, i64::MIN);
     loop {
-        let mut tx = store.write().await?;
-        let rows = sqlx::query(PURGEABLE)
-            .bind(before)
-            .bind(after.0)
-            .bind(after.1)
-            .bind(count(PURGE_CHUNK))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let mut seqs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            after = (row.col(0)?, row.col(1)?);
-            seqs.push(after.1.to_string());
-        }
-        if seqs.is_empty() {
-            break;
-        }
-        // A list of our own integers: nothing to escape. Not cached: its length varies.
-        let list = seqs.join(",");
-        for sql in purge_statements(&list) {
-            sqlx::query(AssertSqlSafe(sql))
-                .persistent(false)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-        purged += seqs.len() as u64;
-        if seqs.len() < PURGE_CHUNK {
+        let (chunk, last) = store
+            .inner
+            .write(move |writer| {
+                let tx = begin(&mut writer.conn)?;
+                let rows = query_all(
+                    &tx,
+                    PURGEABLE,
+                    [before, after.0, after.1, count(PURGE_CHUNK)],
+                    |row| Ok((row.int(0)?, row.int(1)?)),
+                )?;
+                let Some(&last) = rows.last() else {
+                    return Ok((0, after));
+                };
+                // A list of our own integers: nothing to escape. Not cached: its length varies.
+                let list = rows
+                    .iter()
+                    .map(|(_, seq)| seq.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                for sql in purge_statements(&list) {
+                    tx.execute(&sql, []).map_err(db)?;
+                }
+                tx.commit().map_err(db)?;
+                Ok((rows.len(), last))
+            })
+            .await?;
+        after = last;
+        purged += chunk as u64;
+        if chunk < PURGE_CHUNK {
             break;
         }
     }
     Ok(purged)
 }
 
+/// The delivery log's query as SQLite statement text and its parameters: ids are 16-byte
+/// blobs, labels are matched in the JSON (the message's, or a subscription's) with `json_each`.
+struct LogQuery {
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl LogSql for LogQuery {
+    const FALSE: &'static str = "0";
+    const TRUE: &'static str = "1";
+
+    fn push(&mut self, text: &str) {
+        self.sql.push_str(text);
+    }
+
+    fn bind_int(&mut self, value: i64) {
+        self.params.push(Value::Integer(value));
+        self.sql.push('?');
+    }
+
+    fn bind_text(&mut self, value: String) {
+        self.params.push(Value::Text(value));
+        self.sql.push('?');
+    }
+
+    fn bind_id(&mut self, id: Uuid) {
+        self.params.push(Value::Blob(blob(id)));
+        self.sql.push('?');
+    }
+
+    fn push_label(&mut self, labels: &str, name: &str, value: &str) {
+        self.push("EXISTS (SELECT 1 FROM json_each(");
+        self.push(labels);
+        self.push(") l WHERE l.key = ");
+        self.bind_text(name.to_owned());
+        self.push(" AND l.value = ");
+        self.bind_text(value.to_owned());
+        self.push(")");
+    }
+}
+
 /// `Store::query_deliveries`, newest first: the one statement that is not a constant, built
-/// here for the filters given.
+/// here for the filters given (its text depends on which filters only, so it is cached too).
 pub(super) async fn query_deliveries(
     store: &SqliteStore,
     query: &DeliveryQuery,
 ) -> Result<Page<Delivery>, StoreError> {
-    let mut sql = QueryBuilder::<Sqlite>::new(concat!(
-        "SELECT ",
-        delivery_columns!(),
-        " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE 1"
-    ));
-    let size = push_log_filter(&mut sql, query, "subscriptions");
-    let rows = sql
-        .build()
-        .fetch_all(&store.inner.readers)
-        .await
-        .map_err(db)?;
-    delivery_page(&rows, size)
+    let mut sql = LogQuery {
+        sql: String::from(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries d JOIN messages m ON m.seq = d.message WHERE 1"
+        )),
+        params: Vec::new(),
+    };
+    let size = write_log_filter(&mut sql, query, "subscriptions");
+    let LogQuery { sql, params } = sql;
+    let items = store
+        .inner
+        .read(move |conn| {
+            query_all(conn, &sql, rusqlite::params_from_iter(params), |row| {
+                decode_delivery(row)
+            })
+        })
+        .await?;
+    Ok(page_of(items, size))
 }
 
 /// `Store::redeliver`: after releasing the leases that lapsed; one in flight is a conflict.
@@ -235,40 +282,28 @@ pub(super) async fn redeliver(
     now: SystemTime,
 ) -> Result<Delivery, StoreError> {
     let key = blob(id.as_uuid());
-    let mut tx = store.write().await?;
-    // A lapsed lease holds nothing: released, as a claim would.
-    sqlx::query(RELEASE_LAPSED)
-        .bind(millis(now))
-        .execute(&mut *tx)
+    store
+        .inner
+        .write(move |writer| {
+            let tx = begin(&mut writer.conn)?;
+            // A lapsed lease holds nothing: released, as a claim would.
+            execute(&tx, RELEASE_LAPSED, [millis(now)])?;
+            let leased = query_opt(&tx, LEASED, [&key], |row| row.flag(0))?;
+            if leased != Some(false) {
+                // The leases released stay released.
+                tx.commit().map_err(db)?;
+                return Err(match leased {
+                    None => not_found(Entity::Delivery, id),
+                    Some(_) => conflict(Entity::Delivery, id, "is in flight"),
+                });
+            }
+            execute(&tx, REQUEUE, rusqlite::params![millis(now), key])?;
+            let delivery = query_opt(&tx, SELECT_DELIVERY, [&key], |row| decode_delivery(row))?
+                .ok_or_else(|| not_found(Entity::Delivery, id))?;
+            tx.commit().map_err(db)?;
+            Ok(delivery)
+        })
         .await
-        .map_err(db)?;
-    let leased: Option<bool> = sqlx::query_scalar(LEASED)
-        .bind(&key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-    if leased != Some(false) {
-        // The leases released stay released.
-        tx.commit().await.map_err(db)?;
-        return Err(match leased {
-            None => not_found(Entity::Delivery, id),
-            Some(_) => conflict(Entity::Delivery, id, "is in flight"),
-        });
-    }
-    sqlx::query(REQUEUE)
-        .bind(millis(now))
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let row = sqlx::query(SELECT_DELIVERY)
-        .bind(&key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-    let delivery = decode_delivery(&row)?;
-    tx.commit().await.map_err(db)?;
-    Ok(delivery)
 }
 
 /// `Store::recover`: a range of a subscription's exhausted and skipped deliveries; one skipped
@@ -281,63 +316,37 @@ pub(super) async fn recover(
     now: SystemTime,
 ) -> Result<u64, StoreError> {
     let key = blob(subscription.as_uuid());
-    let mut tx = store.write().await?;
-    let known = sqlx::query(SUBSCRIPTION_EXISTS)
-        .bind(&key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-    if known.is_none() {
-        return Err(not_found(Entity::Subscription, subscription));
-    }
     let (since, until) = (millis_ceil(since), millis_ceil(until));
-    // A delivery skipped while in flight holds its lease until its attempt is recorded or the
-    // lease lapses: it cannot be requeued, as `redeliver` refuses it; then nothing is.
-    let leased: Option<Vec<u8>> = sqlx::query_scalar(LEASED_SKIPPED)
-        .bind(&key)
-        .bind(millis(now))
-        .bind(since)
-        .bind(until)
-        .fetch_optional(&mut *tx)
+    store
+        .inner
+        .write(move |writer| {
+            let tx = begin(&mut writer.conn)?;
+            if query_opt(&tx, SUBSCRIPTION_EXISTS, [&key], |_| Ok(()))?.is_none() {
+                return Err(not_found(Entity::Subscription, subscription));
+            }
+            // A delivery skipped while in flight holds its lease until its attempt is recorded
+            // or the lease lapses: it cannot be requeued, as `redeliver` refuses it; then
+            // nothing is.
+            let leased = query_opt(
+                &tx,
+                LEASED_SKIPPED,
+                rusqlite::params![key, millis(now), since, until],
+                |row| row.id(0),
+            )?;
+            if let Some(id) = leased {
+                return Err(conflict(
+                    Entity::Delivery,
+                    DeliveryId::from_uuid(id),
+                    "is in flight",
+                ));
+            }
+            let done = execute(
+                &tx,
+                REQUEUE_RANGE,
+                rusqlite::params![millis(now), key, since, until],
+            )?;
+            tx.commit().map_err(db)?;
+            Ok(u64::try_from(done).unwrap_or(u64::MAX))
+        })
         .await
-        .map_err(db)?;
-    if let Some(id) = leased {
-        let id = Uuid::from_slice(&id).map_err(|e| corrupt("id", e))?;
-        return Err(conflict(
-            Entity::Delivery,
-            DeliveryId::from_uuid(id),
-            "is in flight",
-        ));
-    }
-    let done = sqlx::query(REQUEUE_RANGE)
-        .bind(millis(now))
-        .bind(&key)
-        .bind(since)
-        .bind(until)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(done.rows_affected())
-}
-
-/// How the delivery log's shared filter (`push_log_filter`) speaks SQLite: ids are 16-byte
-/// blobs, labels are matched in the JSON (the message's, or a subscription's) with `json_each`.
-impl LogDialect for Sqlite {
-    const FALSE: &'static str = "0";
-    const TRUE: &'static str = "1";
-
-    fn push_id(sql: &mut QueryBuilder<Self>, id: Uuid) {
-        sql.push_bind(blob(id));
-    }
-
-    fn push_label(sql: &mut QueryBuilder<Self>, labels: &str, name: &str, value: &str) {
-        sql.push("EXISTS (SELECT 1 FROM json_each(")
-            .push(labels)
-            .push(") l WHERE l.key = ")
-            .push_bind(name.to_owned())
-            .push(" AND l.value = ")
-            .push_bind(value.to_owned())
-            .push(")");
-    }
 }

@@ -1,27 +1,31 @@
 //! [`SqliteStore`]: the durable store, in one SQLite file.
 //!
-//! One writer connection (SQLite allows one writer at a time) and a few read-only connections,
-//! in WAL mode so that reads never wait for writes.
+//! One writer connection (SQLite allows one writer at a time), owned by the store's writer
+//! thread, and a few read-only connections, in WAL mode so that reads never wait for writes.
+//! The SQLite library is compiled in and driven through rusqlite: a statement runs on the
+//! thread that calls it, prepared once per connection and cached.
 //!
-//! The hot path — `enqueue`, `claim`, `record_attempt` — goes through one writer task, which
-//! takes every call waiting and serves them together. Each call into sqlx's SQLite driver is a
-//! round trip to its worker thread (tens of µs of CPU), and each durable commit an `fsync`, so
-//! what a delivery costs is counted in calls and commits, and batching divides both:
+//! Every write goes through the writer thread, fed by a channel and answering through oneshot
+//! channels; it takes every call waiting at each turn and serves them together. Each durable
+//! commit is an `fsync`, so what a delivery costs is counted in commits and statements, and
+//! batching divides the first:
 //!
 //! - a *round* commits every waiting enqueue and attempt record in one `BEGIN IMMEDIATE`
-//!   transaction (one `fsync`) in two calls: one reads what deciding them needs (conflicts,
-//!   unknown subscriptions, leases, health), one writes the whole batch — a statement per table
-//!   over rows passed as JSON, whatever their number — and commits. A job that cannot be
-//!   applied (a duplicate id, an unknown subscription or delivery) is found by the read and
-//!   fails alone, and one that is stale (matched against an older version of the
-//!   subscriptions) or a duplicate (its idempotency key was seen) answers alone; the others
-//!   commit;
+//!   transaction (one `fsync`): it reads what deciding them needs (conflicts, unknown
+//!   subscriptions, leases, health; index lookups by id), decides each job alone, then writes
+//!   the rows of those that stand, one cached statement per table run once per row, and
+//!   commits. A job that cannot be applied (a duplicate id, an unknown subscription or
+//!   delivery) is found by the read and fails alone, and one that is stale (matched against an
+//!   older version of the subscriptions) or a duplicate (its idempotency key was seen) answers
+//!   alone; the others commit;
 //! - a claim is one `UPDATE … RETURNING` over every subscription, within each one's limits
-//!   (`max_in_flight`, ordering keys, rate limit; see [`claim`]), in one call (the round's
-//!   first one when a round is waiting too). Leases do not survive a restart (`open` clears
-//!   them), so a claim commits without `fsync`;
-//! - every other write is its own transaction on the same connection; a change to a
-//!   subscription moves the version of the subscriptions (`subscriptions_version`) on in it.
+//!   (`max_in_flight`, ordering keys, rate limit; see [`claim`]), before the turn's round.
+//!   Leases do not survive a restart (`open` clears them), so a claim commits without `fsync`;
+//! - every other write is its own transaction on the same thread; a change to a subscription
+//!   moves the version of the subscriptions (`subscriptions_version`) on in it.
+//!
+//! Reads (the delivery log, the subscriptions, `next_due`) run on a blocking thread of tokio's
+//! (`spawn_blocking`) with a read-only connection from a small pool.
 //!
 //! The schema lives in `migrations/sqlite/`, applied in order on open and tracked in
 //! `PRAGMA user_version`.
@@ -30,16 +34,16 @@
 //! hands each call to the file below that does it:
 //!
 //! - [`connect`]: opening the file: the lock file, the connections and their settings, the
-//!   migrations, and how a write transaction begins;
-//! - [`writer`]: the writer task, its queue and its rounds (the statements they run);
+//!   readers' pool, the migrations, and how a write transaction begins;
+//! - [`writer`]: the writer thread, its queue and its rounds (the statements they run);
 //! - [`enqueue`]: where a delivery is enqueued: the job, and its decision within a round;
 //! - [`claim`]: where a delivery is claimed: the claim statement, reading its rows, `next_due`;
 //! - [`record`]: where an attempt is recorded: the job, its decision within a round, the
 //!   subscription's health;
 //! - [`subscriptions`]: subscription changes and reads, each change moving the version on;
 //! - [`log`]: the delivery log: reads, queries, `redeliver`, `recover`, `purge`;
-//! - [`row`] and [`batch`]: values to and from SQLite: ids as blobs and rows decoded; batches of
-//!   rows bound as two parameters;
+//! - [`row`] and [`batch`]: values to and from SQLite: ids as blobs, rows decoded, the
+//!   statement helpers; a round's rows for one statement; a list of ids as two parameters;
 //! - `tests.rs`: what the conformance suite cannot aim at (calls that share a round).
 
 mod batch;
@@ -54,10 +58,11 @@ mod writer;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime};
 
-use sqlx::sqlite::SqlitePool;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
 
 use super::{
     Attempt, ClaimRequest, Claimed, Delivery, DeliveryQuery, Enqueue, Enqueued, LeaseId, Next,
@@ -65,7 +70,8 @@ use super::{
 };
 use crate::subscription::Disabled;
 use crate::{DeliveryId, Message, MessageId, Secret, Subscription, SubscriptionId};
-use writer::Queue;
+use connect::Readers;
+use writer::{Job, Writer};
 
 /// A [`Store`] in one SQLite file: subscriptions, messages, deliveries and attempts survive
 /// restarts, and a process that opens the file after another died takes over its work at once.
@@ -87,26 +93,23 @@ use writer::Queue;
 /// # }
 /// ```
 pub struct SqliteStore {
-    inner: Arc<Inner>,
-    /// Locked until the store is dropped: the one-process guarantee. Here rather than in
-    /// `Inner`, so that dropping the store releases the file at once even while the writer
-    /// task winds down.
+    inner: Inner,
+    /// Closed by the writer thread once it has closed its connection: what `close` waits for.
+    closed: oneshot::Receiver<()>,
+    /// Locked until the store is dropped: the one-process guarantee. Dropping the store
+    /// releases the file at once, even while the writer thread winds down.
     _lock: File,
 }
 
-/// What the store's handles and its writer task share.
+/// What the store's calls use: the writer thread's queue and the readers.
 struct Inner {
     /// The database file.
     path: PathBuf,
-    /// One connection: every write goes through it, one transaction at a time.
-    writer: SqlitePool,
+    /// The writer thread's queue: every write goes through it, one transaction at a time.
+    /// Dropping it stops the thread once it has served what was sent.
+    jobs: mpsc::Sender<Job>,
     /// `query_only` connections for reads.
-    readers: SqlitePool,
-    /// The work waiting for the writer task.
-    queue: Mutex<Queue>,
-    /// The subscription the last claim ended with: the next claim starts after it, so that
-    /// every subscription gets its turn. Empty: from the first. Only the writer task uses it.
-    rotation: Mutex<Vec<u8>>,
+    readers: Arc<Readers>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -142,8 +145,21 @@ enum SqliteError {
         found: i64,
         known: usize,
     },
-    #[error("the webhook store's writer stopped before committing (the runtime is shutting down)")]
+    #[error("the webhook store's writer stopped before committing (the store is closing)")]
     WriterGone,
+    #[error("cannot start the webhook store's writer thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the webhook store's readers were left poisoned by a panic")]
+    Poisoned,
+    #[error("a read of the webhook store stopped before it answered: {0}")]
+    Read(tokio::task::JoinError),
+    #[error("the webhook store needs WAL mode, but SQLite kept the journal mode {0:?}")]
+    NotWal(String),
+}
+
+/// The writer thread is gone: the store is closing, or the thread failed.
+fn writer_gone() -> StoreError {
+    StoreError::Backend(Box::new(SqliteError::WriterGone))
 }
 
 impl SqliteStore {
@@ -158,15 +174,19 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let lock = connect::lock(&path)?;
-        let (writer, readers) = connect::pools(&path).await?;
+        // Migrating may take a while: off the async threads.
+        let opening = path.clone();
+        let conn = tokio::task::spawn_blocking(move || connect::open_writer(&opening))
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(SqliteError::Read(e))))??;
+        let (jobs, closed) = writer::start(conn, path.clone())?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner {
+            inner: Inner {
+                readers: Arc::new(Readers::new(path.clone())),
                 path,
-                writer,
-                readers,
-                queue: Mutex::new(Queue::default()),
-                rotation: Mutex::new(Vec::new()),
-            }),
+                jobs,
+            },
+            closed,
             _lock: lock,
         })
     }
@@ -179,8 +199,48 @@ impl SqliteStore {
     /// Closes the connections, waiting for the operations under way, then releases the file.
     /// Dropping the store also releases it, without waiting.
     pub async fn close(self) {
-        self.inner.writer.close().await;
-        self.inner.readers.close().await;
+        let SqliteStore {
+            inner,
+            closed,
+            _lock,
+        } = self;
+        let Inner { jobs, readers, .. } = inner;
+        // The writer thread serves what was sent before, then stops.
+        drop(jobs);
+        readers.close();
+        // Closed (an error: the thread dropped its end) once the connection is closed.
+        let _ = closed.await;
+    }
+}
+
+impl Inner {
+    /// Hands `job` to the writer thread.
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.send(job).map_err(|_| writer_gone())
+    }
+
+    /// Runs `write` on the writer thread, between its rounds, and waits for its result. Runs
+    /// to its end even if the caller stops waiting.
+    async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (done, result) = oneshot::channel();
+        self.send(Job::Write(Box::new(move |writer: &mut Writer| {
+            let _ = done.send(write(writer));
+        })))?;
+        result.await.unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// Runs `read` on a reader, on a blocking thread, and waits for its result.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(read))
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(SqliteError::Read(e))))?
     }
 }
 

@@ -1,5 +1,5 @@
 //! Where a delivery's attempt is recorded: `record_attempt` hands the attempt and the outcome
-//! decided (`deliver.rs`) to the writer task (`writer.rs`) and waits for the round that commits
+//! decided (`deliver.rs`) to the writer thread (`writer.rs`) and waits for the round that commits
 //! it; [`Round::record`] decides, within the round, whether the lease still holds (the attempt is
 //! kept either way), the delivery's next state, and its subscription's health.
 
@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::batch::{Cell, Rows};
 use super::claim::delivery_lease;
-use super::writer::{Round, Writes};
-use super::{SqliteError, SqliteStore};
+use super::writer::{Job, Round, Writes};
+use super::{SqliteStore, writer_gone};
 use crate::store::sql::{corrupt, millis, not_found};
 use crate::store::{
     Attempt, AttemptErrorKind, DeliveryStatus, Entity, Health, LeaseId, Next, Recorded, StoreError,
@@ -89,20 +89,18 @@ pub(super) async fn record_attempt(
         next,
         done,
     };
-    store.inner.submit(|queue| queue.records.push(job));
-    result
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Backend(Box::new(SqliteError::WriterGone))))
+    store.inner.send(Job::Record(job))?;
+    result.await.unwrap_or_else(|_| Err(writer_gone()))
 }
 
 impl Round {
     /// Decides an attempt record as recording it alone after the previous ones would: the
     /// attempt is kept even when the lease was lost (the request was made); the delivery's
     /// state and its subscription's health change only when it was not.
-    pub(super) fn record(
+    pub(super) fn record<'a>(
         &mut self,
-        job: &RecordJob,
-        writes: &mut Writes,
+        job: &'a RecordJob,
+        writes: &mut Writes<'a>,
     ) -> Result<Recorded, StoreError> {
         let attempt = &job.attempt;
         let id = attempt.delivery_id;
@@ -116,7 +114,7 @@ impl Round {
         let before = self.health.get(&target.subscription).copied();
         let after = before.map(|h| if applied { h.after(job.next, at) } else { h });
         let health = after.map(SubscriptionHealth::health).transpose()?;
-        writes.attempts.push(&[
+        writes.attempts.push([
             Cell::Int(target.pk),
             Cell::Int(i64::from(attempt.number)),
             Cell::Int(at),
@@ -140,7 +138,7 @@ impl Round {
                 Next::Skipped => (DeliveryStatus::Skipped, None),
                 Next::RetryAt(at) => (DeliveryStatus::Pending, Some(millis(at))),
             };
-            writes.updates.push(&[
+            writes.updates.push([
                 Cell::Int(target.pk),
                 Cell::Int(i64::from(attempt.number)),
                 Cell::Int(at),
@@ -158,10 +156,10 @@ impl Round {
     }
 
     /// The health rows to write: one per subscription whose health changed.
-    pub(super) fn health_rows(&self, rows: &mut Rows) {
+    pub(super) fn health_rows(&self, rows: &mut Rows<'_>) {
         for (id, health) in &self.health {
             if health.changed {
-                rows.push(&[
+                rows.push([
                     Cell::Id(*id),
                     Cell::OptInt(health.failing_since),
                     Cell::Int(health.consecutive_exhausted),

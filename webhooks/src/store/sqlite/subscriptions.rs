@@ -4,12 +4,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use sqlx::{Sqlite, Transaction};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, params_from_iter};
 
 use super::SqliteStore;
-use super::row::blob;
+use super::connect::begin;
+use super::row::{blob, db, execute, query_all, query_one, query_opt};
 use crate::store::sql::{
-    SubscriptionRow, conflict, corrupt, db, decode_subscription, disabled_parts, not_found,
+    Columns, SubscriptionRow, conflict, corrupt, decode_subscription, disabled_parts, not_found,
 };
 use crate::store::{Entity, StoreError, Versioned};
 use crate::subscription::Disabled;
@@ -105,70 +107,77 @@ const DELETE_SUBSCRIPTION_ATTEMPTS: &str = "DELETE FROM attempts WHERE delivery 
 /// Deletes a subscription's deliveries. Parameter: the subscription's id.
 const DELETE_SUBSCRIPTION_DELIVERIES: &str = "DELETE FROM deliveries WHERE subscription_id = ?";
 
-/// Binds every column of `row`, in `subscription_columns!()` order, as `?1`-`?15`.
-fn bind_subscription(
-    query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
-    row: SubscriptionRow,
-) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments> {
-    query
-        .bind(blob(row.id))
-        .bind(row.url)
-        .bind(row.events)
-        .bind(row.labels)
-        .bind(row.secrets)
-        .bind(row.headers)
-        .bind(row.ordered)
-        .bind(row.rate_limit)
-        .bind(row.max_in_flight)
-        .bind(row.retry)
-        .bind(row.description)
-        .bind(row.created_at)
-        .bind(row.disabled_at)
-        .bind(row.disabled_reason)
-        .bind(row.disabled_detail)
+/// A value to bind: text.
+fn text(value: impl Into<String>) -> Value {
+    Value::Text(value.into())
+}
+
+/// A value to bind: an integer or NULL.
+fn opt_int(value: Option<i64>) -> Value {
+    value.map_or(Value::Null, Value::Integer)
+}
+
+/// A value to bind: a text or NULL.
+fn opt_text(value: Option<impl Into<String>>) -> Value {
+    value.map_or(Value::Null, |v| Value::Text(v.into()))
+}
+
+/// Every column of `row`, in `subscription_columns!()` order, to bind as `?1`-`?15`.
+fn subscription_values(row: SubscriptionRow) -> Vec<Value> {
+    vec![
+        Value::Blob(blob(row.id)),
+        text(row.url),
+        text(row.events),
+        text(row.labels),
+        text(row.secrets),
+        text(row.headers),
+        Value::Integer(i64::from(row.ordered)),
+        opt_int(row.rate_limit),
+        opt_int(row.max_in_flight),
+        opt_text(row.retry),
+        opt_text(row.description),
+        Value::Integer(row.created_at),
+        opt_int(row.disabled_at),
+        opt_text(row.disabled_reason),
+        opt_int(row.disabled_detail),
+    ]
 }
 
 /// The next version of the subscriptions, in the transaction of the change.
-async fn bump(tx: &mut Transaction<'static, Sqlite>) -> Result<u64, StoreError> {
-    let version: i64 = sqlx::query_scalar(BUMP_VERSION)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db)?;
+fn bump(conn: &Connection) -> Result<u64, StoreError> {
+    let version = query_one(conn, BUMP_VERSION, [], |row| row.int(0))?;
     u64::try_from(version).map_err(|e| corrupt("version", e))
 }
 
 impl SqliteStore {
-    /// Runs `sql`, an `UPDATE subscriptions … WHERE id = ? RETURNING` its columns, with `bind`'s
-    /// parameters and then the id, in a transaction that `then` continues; commits with the next
-    /// version and returns the subscription as stored.
+    /// Runs `sql`, an `UPDATE subscriptions … WHERE id = ? RETURNING` its columns, with
+    /// `values` and then the id, in a transaction on the writer thread that `then` (a statement
+    /// whose parameter is the id) continues; commits with the next version and returns the
+    /// subscription as stored.
     async fn change(
         &self,
         id: SubscriptionId,
         sql: &'static str,
-        bind: impl FnOnce(
-            sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
-        ) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
+        mut values: Vec<Value>,
         then: Option<&'static str>,
     ) -> Result<Versioned<Subscription>, StoreError> {
         let key = blob(id.as_uuid());
-        let mut tx = self.write().await?;
-        let row = bind(sqlx::query(sql))
-            .bind(key.clone())
-            .fetch_optional(&mut *tx)
+        self.inner
+            .write(move |writer| {
+                let tx = begin(&mut writer.conn)?;
+                values.push(Value::Blob(key.clone()));
+                let subscription = query_opt(&tx, sql, params_from_iter(values), |row| {
+                    decode_subscription(row)
+                })?
+                .ok_or_else(|| not_found(Entity::Subscription, id))?;
+                if let Some(then) = then {
+                    execute(&tx, then, [key])?;
+                }
+                let version = bump(&tx)?;
+                tx.commit().map_err(db)?;
+                Ok(Versioned::new(subscription, version))
+            })
             .await
-            .map_err(db)?
-            .ok_or_else(|| not_found(Entity::Subscription, id))?;
-        let subscription = decode_subscription(&row)?;
-        if let Some(then) = then {
-            sqlx::query(then)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        let version = bump(&mut tx).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(Versioned::new(subscription, version))
     }
 }
 
@@ -178,24 +187,28 @@ pub(super) async fn insert_subscription(
     subscription: &Subscription,
 ) -> Result<u64, StoreError> {
     let row = SubscriptionRow::new(subscription)?;
-    let mut tx = store.write().await?;
-    match bind_subscription(sqlx::query(INSERT_SUBSCRIPTION), row)
-        .execute(&mut *tx)
+    let id = subscription.id;
+    store
+        .inner
+        .write(move |writer| {
+            let tx = begin(&mut writer.conn)?;
+            let inserted = tx
+                .prepare_cached(INSERT_SUBSCRIPTION)
+                .and_then(|mut s| s.execute(params_from_iter(subscription_values(row))));
+            match inserted {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == ErrorCode::ConstraintViolation =>
+                {
+                    return Err(conflict(Entity::Subscription, id, "already exists"));
+                }
+                Err(e) => return Err(db(e)),
+            }
+            let version = bump(&tx)?;
+            tx.commit().map_err(db)?;
+            Ok(version)
+        })
         .await
-    {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(conflict(
-                Entity::Subscription,
-                subscription.id,
-                "already exists",
-            ));
-        }
-        Err(e) => return Err(db(e)),
-    }
-    let version = bump(&mut tx).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(version)
 }
 
 /// `Store::update_subscription`: its settings only, with the next version.
@@ -205,24 +218,19 @@ pub(super) async fn update_subscription(
 ) -> Result<Versioned<Subscription>, StoreError> {
     let row = SubscriptionRow::new(subscription)?;
     // Settings only: not the secrets, the disable, the health nor the creation time.
+    let values = vec![
+        text(row.url),
+        text(row.events),
+        text(row.labels),
+        text(row.headers),
+        Value::Integer(i64::from(row.ordered)),
+        opt_int(row.rate_limit),
+        opt_int(row.max_in_flight),
+        opt_text(row.retry),
+        opt_text(row.description),
+    ];
     store
-        .change(
-            subscription.id,
-            UPDATE_SUBSCRIPTION,
-            |query| {
-                query
-                    .bind(row.url)
-                    .bind(row.events)
-                    .bind(row.labels)
-                    .bind(row.headers)
-                    .bind(row.ordered)
-                    .bind(row.rate_limit)
-                    .bind(row.max_in_flight)
-                    .bind(row.retry)
-                    .bind(row.description)
-            },
-            None,
-        )
+        .change(subscription.id, UPDATE_SUBSCRIPTION, values, None)
         .await
 }
 
@@ -232,7 +240,7 @@ pub(super) async fn enable_subscription(
     id: SubscriptionId,
 ) -> Result<Versioned<Subscription>, StoreError> {
     store
-        .change(id, ENABLE_SUBSCRIPTION, |query| query, None)
+        .change(id, ENABLE_SUBSCRIPTION, Vec::new(), None)
         .await
 }
 
@@ -244,13 +252,9 @@ pub(super) async fn disable_subscription(
     disabled: Disabled,
 ) -> Result<Versioned<Subscription>, StoreError> {
     let (at, reason, detail) = disabled_parts(Some(&disabled));
+    let values = vec![opt_int(at), opt_text(reason), opt_int(detail)];
     store
-        .change(
-            id,
-            DISABLE_SUBSCRIPTION,
-            |query| query.bind(at).bind(reason).bind(detail),
-            Some(SKIP_PENDING),
-        )
+        .change(id, DISABLE_SUBSCRIPTION, values, Some(SKIP_PENDING))
         .await
 }
 
@@ -264,27 +268,27 @@ pub(super) async fn rotate_secret(
     overlap: Duration,
 ) -> Result<Versioned<Subscription>, StoreError> {
     let key = blob(id.as_uuid());
-    let mut tx = store.write().await?;
-    let row = sqlx::query(SELECT_SUBSCRIPTION)
-        .bind(&key)
-        .fetch_optional(&mut *tx)
+    let secret = secret.clone();
+    store
+        .inner
+        .write(move |writer| {
+            let tx = begin(&mut writer.conn)?;
+            let mut subscription = query_opt(&tx, SELECT_SUBSCRIPTION, [&key], |row| {
+                decode_subscription(row)
+            })?
+            .ok_or_else(|| not_found(Entity::Subscription, id))?;
+            subscription.rotate(secret, now, overlap);
+            let secrets = SubscriptionRow::new(&subscription)?.secrets;
+            // As stored: times in whole milliseconds.
+            let subscription =
+                query_one(&tx, SET_SECRETS, rusqlite::params![secrets, key], |row| {
+                    decode_subscription(row)
+                })?;
+            let version = bump(&tx)?;
+            tx.commit().map_err(db)?;
+            Ok(Versioned::new(subscription, version))
+        })
         .await
-        .map_err(db)?
-        .ok_or_else(|| not_found(Entity::Subscription, id))?;
-    let mut subscription = decode_subscription(&row)?;
-    subscription.rotate(secret.clone(), now, overlap);
-    let secrets = SubscriptionRow::new(&subscription)?.secrets;
-    let row = sqlx::query(SET_SECRETS)
-        .bind(secrets)
-        .bind(&key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-    // As stored: times in whole milliseconds.
-    let subscription = decode_subscription(&row)?;
-    let version = bump(&mut tx).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Versioned::new(subscription, version))
 }
 
 /// `Store::delete_subscription`: with its deliveries and their attempts, and the next version.
@@ -293,28 +297,20 @@ pub(super) async fn delete_subscription(
     id: SubscriptionId,
 ) -> Result<Option<u64>, StoreError> {
     let key = blob(id.as_uuid());
-    let mut tx = store.write().await?;
-    let done = sqlx::query(DELETE_SUBSCRIPTION)
-        .bind(&key)
-        .execute(&mut *tx)
+    store
+        .inner
+        .write(move |writer| {
+            let tx = begin(&mut writer.conn)?;
+            if execute(&tx, DELETE_SUBSCRIPTION, [&key])? == 0 {
+                return Ok(None);
+            }
+            execute(&tx, DELETE_SUBSCRIPTION_ATTEMPTS, [&key])?;
+            execute(&tx, DELETE_SUBSCRIPTION_DELIVERIES, [&key])?;
+            let version = bump(&tx)?;
+            tx.commit().map_err(db)?;
+            Ok(Some(version))
+        })
         .await
-        .map_err(db)?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
-    }
-    sqlx::query(DELETE_SUBSCRIPTION_ATTEMPTS)
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    sqlx::query(DELETE_SUBSCRIPTION_DELIVERIES)
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let version = bump(&mut tx).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Some(version))
 }
 
 /// `Store::subscription`, from a reader.
@@ -322,34 +318,34 @@ pub(super) async fn subscription(
     store: &SqliteStore,
     id: SubscriptionId,
 ) -> Result<Option<Subscription>, StoreError> {
-    let row = sqlx::query(SELECT_SUBSCRIPTION)
-        .bind(blob(id.as_uuid()))
-        .fetch_optional(&store.inner.readers)
+    let key = blob(id.as_uuid());
+    store
+        .inner
+        .read(move |conn| {
+            query_opt(conn, SELECT_SUBSCRIPTION, [key], |row| {
+                decode_subscription(row)
+            })
+        })
         .await
-        .map_err(db)?;
-    row.as_ref().map(decode_subscription).transpose()
 }
 
 /// `Store::subscriptions`: every subscription and their version, in one read transaction.
 pub(super) async fn subscriptions(
     store: &SqliteStore,
 ) -> Result<Versioned<Vec<Subscription>>, StoreError> {
-    // One read transaction: the list and the version of one moment.
-    let mut tx = store.inner.readers.begin().await.map_err(db)?;
-    // UUID v7 ids sort by creation time: oldest first.
-    let rows = sqlx::query(SELECT_SUBSCRIPTIONS)
-        .fetch_all(&mut *tx)
+    store
+        .inner
+        .read(|conn| {
+            // One read transaction: the list and the version of one moment.
+            let tx = conn.unchecked_transaction().map_err(db)?;
+            // UUID v7 ids sort by creation time: oldest first.
+            let subscriptions = query_all(&tx, SELECT_SUBSCRIPTIONS, [], |row| {
+                decode_subscription(row)
+            })?;
+            let version = query_one(&tx, SUBSCRIPTIONS_VERSION, [], |row| row.int(0))?;
+            tx.commit().map_err(db)?;
+            let version = u64::try_from(version).map_err(|e| corrupt("version", e))?;
+            Ok(Versioned::new(subscriptions, version))
+        })
         .await
-        .map_err(db)?;
-    let version: i64 = sqlx::query_scalar(SUBSCRIPTIONS_VERSION)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let subscriptions = rows
-        .iter()
-        .map(decode_subscription)
-        .collect::<Result<_, _>>()?;
-    let version = u64::try_from(version).map_err(|e| corrupt("version", e))?;
-    Ok(Versioned::new(subscriptions, version))
 }

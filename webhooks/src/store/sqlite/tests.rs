@@ -4,7 +4,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rusqlite::StatementStatus;
+
 use super::SqliteStore;
+use super::claim::{CLAIM, RELEASE_LAPSED, SLOTS};
+use super::row::db;
+use super::writer;
 use crate::store::{
     Attempt, AttemptOutcome, Claim, ClaimRequest, DeliveryStatus, Enqueue, Enqueued, Entity,
     Idempotency, NewDelivery, Next, Store, StoreError,
@@ -120,9 +125,8 @@ async fn stale_and_duplicate_enqueues_in_a_round() {
     assert_eq!(store.enqueue(&job).await.unwrap(), first);
 }
 
-/// A claim that shares its call with a round
-/// ([`CLAIM_AND_READ`](super::claim::CLAIM_AND_READ)) gets its own rows: its deliveries with
-/// their send slots, and the version; the round's jobs theirs.
+/// A claim waiting with a round (served first in the writer thread's turn) gets its own
+/// answer: its deliveries with their send slots, and the version; the round's jobs theirs.
 #[tokio::test]
 async fn claim_sharing_a_round() {
     let (store, _dir, _, _) = store().await;
@@ -207,4 +211,96 @@ async fn records_in_a_round_apply_in_order() {
         .unwrap()
         .unwrap();
     assert_eq!(d.status, DeliveryStatus::Exhausted);
+}
+
+/// The statements of the hot path are prepared once per connection and stay prepared: none is
+/// prepared again as the values bound to it change (SQLite re-prepares a statement when a
+/// bound value may change its plan, say against a partial index's condition).
+#[tokio::test]
+async fn hot_statements_are_prepared_once() {
+    let (store, _dir, sub, version) = store().await;
+    let keyed = Subscription::new("https://example.com/keyed")
+        .unwrap()
+        .ordered(true);
+    let version = store
+        .insert_subscription(&keyed)
+        .await
+        .unwrap()
+        .max(version);
+    let start = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    for i in 0..6u64 {
+        let now = start + Duration::from_secs(i);
+        let m = message().with_ordering_key(format!("k{}", i % 2)).unwrap();
+        let deliveries = [
+            NewDelivery::new(sub, false),
+            NewDelivery::new(keyed.id(), false),
+        ];
+        let job = Enqueue::new(&m, &deliveries, version)
+            .idempotency(Idempotency::new(format!("key {i}"), start));
+        store.enqueue(&job).await.unwrap();
+        let claims = store
+            .claim(&ClaimRequest::new(now, 10, 10, Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .claims;
+        assert!(!claims.is_empty());
+        for claim in &claims {
+            let attempt = Attempt::new(
+                claim.delivery.id,
+                claim.delivery.attempts + 1,
+                now,
+                Duration::from_millis(i),
+                AttemptOutcome::Answered {
+                    status: 500,
+                    body: Default::default(),
+                },
+            );
+            let next = if i % 2 == 0 {
+                Next::RetryAt(now + Duration::from_secs(1))
+            } else {
+                Next::Delivered
+            };
+            store
+                .record_attempt(claim.lease, &attempt, next)
+                .await
+                .unwrap();
+        }
+    }
+    let statements = [
+        CLAIM,
+        SLOTS,
+        RELEASE_LAPSED,
+        writer::LAST_SEQ,
+        writer::MESSAGE_EXISTS,
+        writer::SUBSCRIPTION_DISABLED,
+        writer::DELIVERY_EXISTS,
+        writer::TARGET,
+        writer::VERSION,
+        writer::KEY,
+        writer::INSERT_MESSAGE,
+        writer::INSERT_DELIVERY,
+        writer::INSERT_ATTEMPT,
+        writer::UPDATE_DELIVERY,
+        writer::UPDATE_HEALTH,
+        writer::UPSERT_KEY,
+    ];
+    let counts = store
+        .inner
+        .write(move |writer| {
+            let mut counts = Vec::new();
+            for sql in statements {
+                let statement = writer.conn.prepare_cached(sql).map_err(db)?;
+                counts.push((
+                    statement.get_status(StatementStatus::VmStep) > 0,
+                    statement.get_status(StatementStatus::RePrepare),
+                ));
+            }
+            Ok(counts)
+        })
+        .await
+        .unwrap();
+    for (sql, (ran, reprepared)) in statements.iter().zip(counts) {
+        assert!(ran, "not run, or not kept prepared: {sql}");
+        assert_eq!(reprepared, 0, "prepared again: {sql}");
+    }
 }

@@ -1,162 +1,79 @@
-//! The writer task: the one task that serves `enqueue`, `claim` and `record_attempt`, taking
-//! every call waiting at each turn — the claims first, then one *round* that commits every
-//! enqueue and attempt record together (one `fsync`) in two calls: [`ROUND_READ`] reads what
-//! deciding the jobs needs, each job is decided on its own (`enqueue.rs`, `record.rs`), and
-//! [`ROUND_WRITE`] writes the rows of those that stand and commits. Also the writer connection's
-//! guard: a call left half-way closes it rather than return it to the pool.
+//! The writer thread: the one thread that owns the writer connection and serves every write,
+//! fed by a channel. Each turn takes every call waiting: the other writes first (each its own
+//! transaction), then the claims, then one *round* that commits every enqueue and attempt
+//! record together (one `fsync`): [`Round::read`] reads what deciding the jobs needs (index
+//! lookups by id), each job is decided on its own (`enqueue.rs`, `record.rs`), and
+//! [`Writes::write`] writes the rows of those that stand, a cached statement per table, and
+//! commits.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::mpsc;
 
-use sqlx::Sqlite;
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::batch::{Cell, Rows};
-use super::claim::{CLAIM_AND_READ, ClaimJob, claim_row};
+use super::batch::Rows;
+use super::claim::{ClaimJob, SYNC_FULL};
+use super::connect::begin;
 use super::enqueue::EnqueueJob;
 use super::record::{RecordJob, SubscriptionHealth, Target};
-use super::{Inner, SqliteError};
-use crate::store::sql::{Columns, RowExt, corrupt, db};
+use super::row::{db, query_one};
+use super::{SqliteError, connect};
+use crate::store::sql::{Columns, corrupt};
 use crate::store::{Enqueued, Recorded, StoreError};
 
-/// Calls waiting for the writer task.
-#[derive(Default)]
-pub(super) struct Queue {
-    pub(super) claims: Vec<ClaimJob>,
-    pub(super) enqueues: Vec<EnqueueJob>,
-    pub(super) records: Vec<RecordJob>,
-    /// Whether the writer task runs; it takes new work until none is left.
-    pub(super) running: bool,
+/// A call for the writer thread.
+pub(super) enum Job {
+    /// A claim: served before the turn's round.
+    Claim(ClaimJob),
+    /// An enqueue: committed by the turn's round.
+    Enqueue(EnqueueJob),
+    /// An attempt record: committed by the turn's round.
+    Record(RecordJob),
+    /// Any other write (a subscription change, the log's writes): run alone, first in its
+    /// turn. It sends its own answer.
+    Write(Box<dyn FnOnce(&mut Writer) + Send>),
 }
 
-/// The first call of a round: opens its transaction and reads what deciding its jobs needs,
-/// each row tagged (column 0) with what it is:
-///
-/// - 0: the last message `seq` (the round's messages take the next ones);
-/// - 1: the round's message ids that exist already;
-/// - 2: the round's subscriptions that exist, and whether each is disabled;
-/// - 3: the round's new delivery ids that exist already;
-/// - 4: each delivery an attempt is recorded for: id, pk, subscription, lease, and that
-///   subscription's `failing_since`, `consecutive_exhausted` and whether it exists; whether the
-///   delivery is skipped, and whether the subscription is disabled;
-/// - 5: the subscriptions' version;
-/// - 6: the round's idempotency keys that are stored: key, message id, when.
-///
-/// Parameters: the four lists of ids, then the keys, in that order, each a [`Rows`].
-macro_rules! round_read_sql {
-    () => {
-        "\
-BEGIN IMMEDIATE;
-SELECT 0, COALESCE(MAX(seq), 0) FROM messages;
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-SELECT 1, id FROM messages WHERE id IN
-  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-SELECT 2, id, disabled_at IS NOT NULL FROM subscriptions WHERE id IN
-  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-SELECT 3, id FROM deliveries WHERE id IN
-  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-SELECT 4, d.id, d.pk, d.subscription_id, d.lease, s.failing_since, s.consecutive_exhausted,
-  s.id IS NOT NULL, d.status = 'skipped', s.disabled_at IS NOT NULL
-FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id IN
-  (SELECT substr(p.b, r.value ->> 0, 16) FROM p, jsonb_each(p.j) AS r);
-SELECT 5, version FROM subscriptions_version;
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-SELECT 6, key, message_id, created_at FROM idempotency_keys WHERE key IN
-  (SELECT CAST(substr(p.b, r.value ->> 0, r.value ->> 1) AS TEXT)
-   FROM p, jsonb_each(p.j) AS r)"
-    };
-}
-pub(super) use round_read_sql;
-
-/// The first call of a round, alone: opens its transaction and reads what deciding its jobs
-/// needs. See [`round_read_sql`] for its parameters and rows.
-const ROUND_READ: &str = round_read_sql!();
-
-/// The second call of a round: writes every row the round decided, one statement per table,
-/// and commits (synced: `synchronous = FULL`). Parameters: one [`Rows`] per statement, in
-/// order — messages, deliveries, attempts, delivery updates, health, idempotency keys — whose
-/// rows are laid out as [`Round`] pushes them.
-const ROUND_WRITE: &str = "\
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-INSERT OR ROLLBACK INTO messages (seq, id, created_at, event_type, labels, body, ordering_key)
-  SELECT r.value ->> 0, substr(p.b, r.value ->> 1, 16), r.value ->> 2,
-    CAST(substr(p.b, r.value ->> 3, r.value ->> 4) AS TEXT),
-    CAST(substr(p.b, r.value ->> 5, r.value ->> 6) AS TEXT),
-    substr(p.b, r.value ->> 7, r.value ->> 8),
-    CAST(substr(p.b, r.value ->> 9, r.value ->> 10) AS TEXT)
-  FROM p, jsonb_each(p.j) AS r;
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-INSERT OR ROLLBACK INTO deliveries
-    (id, message, subscription_id, created_at, status, next_attempt_at, ordering_key)
-  SELECT substr(p.b, r.value ->> 0, 16), r.value ->> 1, substr(p.b, r.value ->> 2, 16),
-    r.value ->> 3, r.value ->> 4, r.value ->> 5,
-    CAST(substr(p.b, r.value ->> 6, r.value ->> 7) AS TEXT)
-  FROM p, jsonb_each(p.j) AS r;
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-INSERT OR ROLLBACK INTO attempts
-    (delivery, number, at, latency_ns, status_code, error, error_message, response_body)
-  SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4,
-    r.value ->> 5, CAST(substr(p.b, r.value ->> 6, r.value ->> 7) AS TEXT),
-    substr(p.b, r.value ->> 8, r.value ->> 9)
-  FROM p, jsonb_each(p.j) AS r;
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-UPDATE OR ROLLBACK deliveries SET attempts = MAX(deliveries.attempts, r.value ->> 1),
-    last_attempt_at = r.value ->> 2, status = r.value ->> 3, next_attempt_at = r.value ->> 4,
-    lease = NULL, lease_until = NULL, requeued = 0
-  FROM p, jsonb_each(p.j) AS r WHERE deliveries.pk = r.value ->> 0;
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-UPDATE OR ROLLBACK subscriptions
-  SET failing_since = r.value ->> 1, consecutive_exhausted = r.value ->> 2
-  FROM p, jsonb_each(p.j) AS r WHERE subscriptions.id = substr(p.b, r.value ->> 0, 16);
-WITH p AS MATERIALIZED (SELECT ? AS b, jsonb(?) AS j)
-INSERT OR ROLLBACK INTO idempotency_keys (key, message_id, created_at)
-  SELECT CAST(substr(p.b, r.value ->> 0, r.value ->> 1) AS TEXT),
-    substr(p.b, r.value ->> 2, 16), r.value ->> 3
-  FROM p, jsonb_each(p.j) AS r WHERE true
-  ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id,
-    created_at = excluded.created_at;
-COMMIT";
-
-/// The writer connection while the writer task holds it. A call that leaves a transaction open
-/// (or syncing relaxed) marks it `dirty` until the call that ends them succeeds. If one fails,
-/// or the task is dropped in between, the connection is closed rather than returned to the
-/// pool: closing rolls back, and the pool opens a fresh one with `open`'s settings.
+/// The writer thread's state: its connection, and where the next claim starts.
 pub(super) struct Writer {
-    pub(super) conn: PoolConnection<Sqlite>,
-    pub(super) dirty: bool,
+    /// The one connection every write goes through.
+    pub(super) conn: Connection,
+    /// The database file, to open the connection again if its settings could not be restored.
+    path: PathBuf,
+    /// The subscription the last claim ended with: the next claim starts after it, so that
+    /// every subscription gets its turn. Empty: from the first.
+    pub(super) rotation: Vec<u8>,
+    /// Whether the connection may still be at `synchronous = NORMAL` (a claim could not set it
+    /// back): a round sets it back first, or fails.
+    pub(super) relaxed: bool,
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if self.dirty {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
-/// Hands the writer's role back if its task is dropped before it is done (the runtime shut
-/// down): the calls it would have served fail, later ones start a new task.
-struct Running {
-    inner: Arc<Inner>,
-    done: bool,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if !self.done {
-            let mut queue = self.inner.queue.lock().unwrap_or_else(|p| p.into_inner());
-            queue.running = false;
-            // Dropping the jobs drops their senders: their callers get `WriterGone`.
-            queue.claims.clear();
-            queue.enqueues.clear();
-            queue.records.clear();
-        }
-    }
+/// Starts the writer thread on `conn`: the queue to feed it, and what it closes once it has
+/// stopped and closed the connection (when every sender of the queue is dropped).
+pub(super) fn start(
+    conn: Connection,
+    path: PathBuf,
+) -> Result<(mpsc::Sender<Job>, oneshot::Receiver<()>), StoreError> {
+    let (jobs, queue) = mpsc::channel();
+    let (closing, closed) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("webhooks-sqlite".to_owned())
+        .spawn(move || {
+            // Dropped last: after the connection is closed.
+            let _closing = closing;
+            let mut writer = Writer {
+                conn,
+                path,
+                rotation: Vec::new(),
+                relaxed: false,
+            };
+            writer.serve(&queue);
+        })
+        .map_err(|e| StoreError::Backend(Box::new(SqliteError::Thread(e))))?;
+    Ok((jobs, closed))
 }
 
 /// The same failure for every caller of a batch (`StoreError` is not `Clone`).
@@ -164,7 +81,67 @@ fn shared_error(error: &StoreError) -> StoreError {
     StoreError::Backend(error.to_string().into())
 }
 
-/// What a round read (see [`ROUND_READ`]), then changed as it decided its jobs in order.
+/// The last message `seq` (the round's messages take the next ones). No parameters.
+pub(super) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages";
+
+/// Whether a message id is taken. Parameter: the id.
+pub(super) const MESSAGE_EXISTS: &str = "SELECT 1 FROM messages WHERE id = ?1";
+
+/// Whether a subscription exists (a row), and whether it is disabled. Parameter: the id.
+pub(super) const SUBSCRIPTION_DISABLED: &str =
+    "SELECT disabled_at IS NOT NULL FROM subscriptions WHERE id = ?1";
+
+/// Whether a delivery id is taken. Parameter: the id.
+pub(super) const DELIVERY_EXISTS: &str = "SELECT 1 FROM deliveries WHERE id = ?1";
+
+/// A delivery an attempt is recorded for: pk, subscription, lease, and that subscription's
+/// `failing_since`, `consecutive_exhausted` and whether it exists; whether the delivery is
+/// skipped, and whether the subscription is disabled. Parameter: the delivery's id.
+pub(super) const TARGET: &str = "SELECT d.pk, d.subscription_id, d.lease, s.failing_since, \
+                      s.consecutive_exhausted, s.id IS NOT NULL, d.status = 'skipped', \
+                      s.disabled_at IS NOT NULL \
+                      FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+                      WHERE d.id = ?1";
+
+/// The subscriptions' version. No parameters.
+pub(super) const VERSION: &str = "SELECT version FROM subscriptions_version";
+
+/// An idempotency key as stored: the message first stored with it, and when. Parameter: the
+/// key.
+pub(super) const KEY: &str = "SELECT message_id, created_at FROM idempotency_keys WHERE key = ?1";
+
+/// A round's message; parameters as [`Round::enqueue`] pushes them.
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+     (seq, id, created_at, event_type, labels, body, ordering_key) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// A round's new delivery; parameters as [`Round::enqueue`] pushes them.
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO deliveries \
+     (id, message, subscription_id, created_at, status, next_attempt_at, ordering_key) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// A round's attempt; parameters as [`Round::record`] pushes them.
+pub(super) const INSERT_ATTEMPT: &str = "INSERT INTO attempts \
+     (delivery, number, at, latency_ns, status_code, error, error_message, response_body) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// A delivery's next state after an attempt, its lease released; parameters as
+/// [`Round::record`] pushes them.
+pub(super) const UPDATE_DELIVERY: &str = "UPDATE deliveries SET attempts = MAX(attempts, ?2), \
+     last_attempt_at = ?3, status = ?4, next_attempt_at = ?5, lease = NULL, lease_until = NULL, \
+     requeued = 0 WHERE pk = ?1";
+
+/// A subscription's health; parameters as [`Round::health_rows`] pushes them.
+pub(super) const UPDATE_HEALTH: &str =
+    "UPDATE subscriptions SET failing_since = ?2, consecutive_exhausted = ?3 WHERE id = ?1";
+
+/// An idempotency key, stored or moved to a new message; parameters as [`Round::enqueue`]
+/// pushes them.
+pub(super) const UPSERT_KEY: &str = "INSERT INTO idempotency_keys (key, message_id, created_at) \
+     VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, \
+     created_at = excluded.created_at";
+
+/// What a round read (see [`Round::read`]), then changed as it decided its jobs in order.
 #[derive(Default)]
 pub(super) struct Round {
     /// The last message `seq` taken.
@@ -186,223 +163,198 @@ pub(super) struct Round {
     pub(super) keys: HashMap<String, (Uuid, i64)>,
 }
 
-/// The rows a round writes, one [`Rows`] per statement of [`ROUND_WRITE`].
-pub(super) struct Writes {
-    pub(super) messages: Rows,
-    pub(super) deliveries: Rows,
-    pub(super) attempts: Rows,
-    pub(super) updates: Rows,
-    pub(super) health: Rows,
-    pub(super) keys: Rows,
+/// The rows a round writes, one [`Rows`] per statement, written in this order.
+pub(super) struct Writes<'a> {
+    pub(super) messages: Rows<'a>,
+    pub(super) deliveries: Rows<'a>,
+    pub(super) attempts: Rows<'a>,
+    pub(super) updates: Rows<'a>,
+    pub(super) health: Rows<'a>,
+    pub(super) keys: Rows<'a>,
+}
+
+impl Writes<'_> {
+    /// None yet.
+    fn new() -> Self {
+        Writes {
+            messages: Rows::new(7),
+            deliveries: Rows::new(7),
+            attempts: Rows::new(8),
+            updates: Rows::new(5),
+            health: Rows::new(3),
+            keys: Rows::new(3),
+        }
+    }
+
+    /// Writes every row, in the round's transaction.
+    fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+        self.messages.execute(conn, INSERT_MESSAGE)?;
+        self.deliveries.execute(conn, INSERT_DELIVERY)?;
+        self.attempts.execute(conn, INSERT_ATTEMPT)?;
+        self.updates.execute(conn, UPDATE_DELIVERY)?;
+        self.health.execute(conn, UPDATE_HEALTH)?;
+        self.keys.execute(conn, UPSERT_KEY)
+    }
 }
 
 impl Round {
-    /// What the rows of [`ROUND_READ`] say.
-    fn read(rows: &[SqliteRow]) -> Result<Round, StoreError> {
-        let mut round = Round::default();
-        for row in rows {
-            match row.int(0)? {
-                0 => round.last_seq = row.int(1)?,
-                1 => {
-                    round.messages.insert(row.id(1)?);
+    /// Reads what deciding `enqueues` and `records` needs, in the round's transaction.
+    fn read(
+        conn: &Connection,
+        enqueues: &[EnqueueJob],
+        records: &[RecordJob],
+    ) -> Result<Round, StoreError> {
+        let mut round = Round {
+            last_seq: query_one(conn, LAST_SEQ, [], |row| row.int(0))?,
+            version: query_one(conn, VERSION, [], |row| {
+                u64::try_from(row.int(0)?).map_err(|e| corrupt("version", e))
+            })?,
+            ..Round::default()
+        };
+        if !enqueues.is_empty() {
+            let mut messages = conn.prepare_cached(MESSAGE_EXISTS).map_err(db)?;
+            let mut subscriptions = conn.prepare_cached(SUBSCRIPTION_DISABLED).map_err(db)?;
+            let mut deliveries = conn.prepare_cached(DELIVERY_EXISTS).map_err(db)?;
+            let mut keys = conn.prepare_cached(KEY).map_err(db)?;
+            for job in enqueues {
+                let id = job.message.id().as_uuid();
+                if messages.exists([id.as_bytes()]).map_err(db)? {
+                    round.messages.insert(id);
                 }
-                2 => {
-                    round.subscriptions.insert(row.id(1)?, row.flag(2)?);
-                }
-                3 => {
-                    round.deliveries.insert(row.id(1)?);
-                }
-                4 => {
-                    let subscription = row.id(3)?;
-                    round.targets.insert(
-                        row.id(1)?,
-                        Target {
-                            pk: row.int(2)?,
-                            subscription,
-                            lease: row.col(4)?,
-                            skipped: row.flag(8)?,
-                            disabled: row.flag(9)?,
-                        },
-                    );
-                    if row.flag(7)? {
-                        round.health.insert(
-                            subscription,
-                            SubscriptionHealth {
-                                failing_since: row.opt_int(5)?,
-                                consecutive_exhausted: row.int(6)?,
-                                changed: false,
-                            },
-                        );
+                for new in &job.deliveries {
+                    let sub = new.subscription_id.as_uuid();
+                    if !round.subscriptions.contains_key(&sub)
+                        && let Some(disabled) = subscriptions
+                            .query_row([sub.as_bytes()], |row| row.get::<_, bool>(0))
+                            .optional()
+                            .map_err(db)?
+                    {
+                        round.subscriptions.insert(sub, disabled);
+                    }
+                    let id = new.id.as_uuid();
+                    if deliveries.exists([id.as_bytes()]).map_err(db)? {
+                        round.deliveries.insert(id);
                     }
                 }
-                5 => {
-                    round.version =
-                        u64::try_from(row.int(1)?).map_err(|e| corrupt("version", e))?;
+                if let Some(idempotency) = &job.idempotency
+                    && !round.keys.contains_key(&idempotency.key)
+                {
+                    let mut rows = keys.query([&idempotency.key]).map_err(db)?;
+                    if let Some(row) = rows.next().map_err(db)? {
+                        let stored = (row.id(0)?, row.int(1)?);
+                        round.keys.insert(idempotency.key.clone(), stored);
+                    }
                 }
-                6 => {
-                    round.keys.insert(row.text(1)?, (row.id(2)?, row.int(3)?));
+            }
+        }
+        if !records.is_empty() {
+            let mut targets = conn.prepare_cached(TARGET).map_err(db)?;
+            for job in records {
+                let id = job.attempt.delivery_id.as_uuid();
+                let mut rows = targets.query([id.as_bytes()]).map_err(db)?;
+                let Some(row) = rows.next().map_err(db)? else {
+                    continue;
+                };
+                let subscription = row.id(1)?;
+                round.targets.insert(
+                    id,
+                    Target {
+                        pk: row.int(0)?,
+                        subscription,
+                        lease: row.get(2).map_err(db)?,
+                        skipped: row.flag(6)?,
+                        disabled: row.flag(7)?,
+                    },
+                );
+                if row.flag(5)? {
+                    round.health.insert(
+                        subscription,
+                        SubscriptionHealth {
+                            failing_since: row.opt_int(3)?,
+                            consecutive_exhausted: row.int(4)?,
+                            changed: false,
+                        },
+                    );
                 }
-                other => return Err(corrupt("round row", other)),
             }
         }
         Ok(round)
     }
 }
 
-impl Inner {
-    /// Queues a call for the writer task, and starts the task unless it runs.
-    pub(super) fn submit(self: &Arc<Self>, push: impl FnOnce(&mut Queue)) {
-        let start = {
-            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            push(&mut queue);
-            !std::mem::replace(&mut queue.running, true)
-        };
-        if start {
-            tokio::spawn(self.clone().run_writer());
-        }
-    }
-
-    /// Serves the queue until it is empty, each turn taking everything waiting: the claims
-    /// first (deliveries wait on them), then one round for every enqueue and attempt record, so
-    /// that calls arriving during a commit share the next one. Its own task, so that a caller
-    /// that stops waiting cannot cut a commit short.
-    async fn run_writer(self: Arc<Self>) {
-        let mut guard = Running {
-            inner: self.clone(),
-            done: false,
-        };
-        loop {
-            let (claims, enqueues, records) = {
-                let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if queue.claims.is_empty() && queue.enqueues.is_empty() && queue.records.is_empty()
-                {
-                    queue.running = false;
-                    guard.done = true;
-                    return;
+impl Writer {
+    /// Serves the queue until every sender is dropped, each turn taking everything waiting:
+    /// the other writes, the claims (deliveries wait on them), then one round for every
+    /// enqueue and attempt record, so that calls arriving during a commit share the next one.
+    fn serve(&mut self, queue: &mpsc::Receiver<Job>) {
+        while let Ok(first) = queue.recv() {
+            let mut writes = Vec::new();
+            let mut claims = Vec::new();
+            let mut enqueues = Vec::new();
+            let mut records = Vec::new();
+            let mut next = Some(first);
+            while let Some(job) = next {
+                match job {
+                    Job::Claim(job) => claims.push(job),
+                    Job::Enqueue(job) => enqueues.push(job),
+                    Job::Record(job) => records.push(job),
+                    Job::Write(write) => writes.push(write),
                 }
-                (
-                    std::mem::take(&mut queue.claims),
-                    std::mem::take(&mut queue.enqueues),
-                    std::mem::take(&mut queue.records),
-                )
-            };
-            // Held for one turn only, so that the other writes get the connection between turns.
-            let mut writer = None;
-            let round = !enqueues.is_empty() || !records.is_empty();
-            let mut claims = claims;
-            // The last claim shares the round's first call, when there is a round.
-            let joined = if round { claims.pop() } else { None };
+                next = queue.try_recv().ok();
+            }
+            for write in writes {
+                write(self);
+            }
             for job in claims {
-                let result = self.claim(&mut writer, &job.request).await;
+                let result = self.claim(&job.request);
                 let _ = job.done.send(result);
             }
-            if round {
-                self.round(&mut writer, joined, enqueues, records).await;
+            if !enqueues.is_empty() || !records.is_empty() {
+                self.round(enqueues, records);
             }
         }
     }
 
-    /// The writer connection: `slot`'s, unless it is missing or was left dirty (then it is
-    /// closed and a fresh one acquired).
-    pub(super) async fn connection<'a>(
-        &self,
-        slot: &'a mut Option<Writer>,
-    ) -> Result<&'a mut Writer, StoreError> {
-        if slot.as_ref().is_none_or(|w| w.dirty) {
-            *slot = None;
-            let conn = self.writer.acquire().await.map_err(db)?;
-            *slot = Some(Writer { conn, dirty: false });
+    /// Sets `synchronous` back to `FULL` after a claim relaxed it; if that fails, opens the
+    /// connection again (with `FULL`), and if that fails too, leaves [`Writer::relaxed`] set.
+    pub(super) fn restore_sync(&mut self) {
+        if self
+            .conn
+            .prepare_cached(SYNC_FULL)
+            .and_then(|mut s| s.execute([]))
+            .is_ok()
+        {
+            self.relaxed = false;
+            return;
         }
-        slot.as_mut()
-            .ok_or_else(|| StoreError::Backend(Box::new(SqliteError::WriterGone)))
+        match connect::writer(&self.path) {
+            Ok(conn) => {
+                self.conn = conn;
+                self.relaxed = false;
+            }
+            Err(error) => {
+                self.relaxed = true;
+                tracing::warn!(%error, "webhook store: cannot reopen the writer connection");
+            }
+        }
     }
 
     /// One round: every enqueue and attempt record given, in one transaction. Each job is
     /// decided in order, as if committed alone after the ones before it; the jobs that fail
     /// (a conflict, something not found) get their error, the others commit together.
-    ///
-    /// `claim`, if any, runs first in the same call as the round's read (see
-    /// [`CLAIM_AND_READ`]); its caller gets its result before the round writes.
-    async fn round(
-        &self,
-        slot: &mut Option<Writer>,
-        mut claim: Option<ClaimJob>,
-        enqueues: Vec<EnqueueJob>,
-        records: Vec<RecordJob>,
-    ) {
-        let mut claiming = None;
+    fn round(&mut self, enqueues: Vec<EnqueueJob>, records: Vec<RecordJob>) {
         let mut enqueued: Vec<Result<Enqueued, StoreError>> = Vec::with_capacity(enqueues.len());
         let mut recorded: Vec<Result<Recorded, StoreError>> = Vec::with_capacity(records.len());
-        let outcome: Result<(), StoreError> = async {
-            let writer = self.connection(slot).await?;
-            let messages = Rows::ids(enqueues.iter().map(|j| j.message.id().as_uuid()));
-            let subscriptions: HashSet<Uuid> = enqueues
-                .iter()
-                .flat_map(|j| j.deliveries.iter().map(|d| d.subscription_id.as_uuid()))
-                .collect();
-            let subscriptions = Rows::ids(subscriptions);
-            let deliveries = Rows::ids(
-                enqueues
-                    .iter()
-                    .flat_map(|j| j.deliveries.iter().map(|d| d.id.as_uuid())),
-            );
-            let targets = Rows::ids(records.iter().map(|j| j.attempt.delivery_id.as_uuid()));
-            let mut keys = Rows::new();
-            let mut seen = HashSet::new();
-            for idempotency in enqueues.iter().filter_map(|j| j.idempotency.as_ref()) {
-                if seen.insert(idempotency.key.as_str()) {
-                    keys.push(&[Cell::Bytes(idempotency.key.as_bytes())]);
-                }
-            }
-            let query = match &claim {
-                Some(job) => {
-                    let (query, started) = self.claim_query(CLAIM_AND_READ, &job.request);
-                    claiming = Some(started);
-                    query
-                }
-                None => sqlx::query(ROUND_READ),
-            };
-            let query = messages.bind(query);
-            let query = subscriptions.bind(query);
-            let query = deliveries.bind(query);
-            let query = targets.bind(query);
-            let query = keys.bind(query);
-            writer.dirty = true;
-            let rows = query.fetch_all(&mut *writer.conn).await.map_err(db)?;
-            let (claimed, rows): (Vec<SqliteRow>, Vec<SqliteRow>) =
-                rows.into_iter().partition(claim_row);
-            if let (Some(job), Some(started)) = (claim.take(), claiming.take()) {
-                let _ = job.done.send(self.claimed(&claimed, &started));
-            }
-            let mut round = Round::read(&rows)?;
-
-            let mut writes = Writes {
-                messages: Rows::new(),
-                deliveries: Rows::new(),
-                attempts: Rows::new(),
-                updates: Rows::new(),
-                health: Rows::new(),
-                keys: Rows::new(),
-            };
-            for job in &enqueues {
-                enqueued.push(round.enqueue(job, &mut writes));
-            }
-            for job in &records {
-                recorded.push(round.record(job, &mut writes));
-            }
-            round.health_rows(&mut writes.health);
-            let query = sqlx::query(ROUND_WRITE);
-            let query = writes.messages.bind(query);
-            let query = writes.deliveries.bind(query);
-            let query = writes.attempts.bind(query);
-            let query = writes.updates.bind(query);
-            let query = writes.health.bind(query);
-            let query = writes.keys.bind(query);
-            query.execute(&mut *writer.conn).await.map_err(db)?;
-            writer.dirty = false;
-            Ok(())
+        if self.relaxed {
+            self.restore_sync();
         }
-        .await;
+        let outcome = if self.relaxed {
+            Err(StoreError::Backend(
+                "the webhook store cannot make its commits durable again".into(),
+            ))
+        } else {
+            self.round_in(&enqueues, &records, &mut enqueued, &mut recorded)
+        };
         match outcome {
             Ok(()) => {
                 for (job, result) in enqueues.into_iter().zip(enqueued) {
@@ -416,12 +368,6 @@ impl Inner {
                 // Nothing of the round was committed: every job fails alike, but for those that
                 // failed on their own already.
                 tracing::warn!(%error, "webhook store: a write round failed");
-                if let Some(job) = claim {
-                    if let Some(started) = claiming {
-                        self.release(slot, started.lease).await;
-                    }
-                    let _ = job.done.send(Err(shared_error(&error)));
-                }
                 let mut enqueued = enqueued.into_iter();
                 for job in enqueues {
                     let result = match enqueued.next() {
@@ -440,5 +386,28 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// The round's transaction: read, decide each job (its result pushed to `enqueued` or
+    /// `recorded`), write, commit. Rolled back if anything fails.
+    fn round_in(
+        &mut self,
+        enqueues: &[EnqueueJob],
+        records: &[RecordJob],
+        enqueued: &mut Vec<Result<Enqueued, StoreError>>,
+        recorded: &mut Vec<Result<Recorded, StoreError>>,
+    ) -> Result<(), StoreError> {
+        let tx = begin(&mut self.conn)?;
+        let mut round = Round::read(&tx, enqueues, records)?;
+        let mut writes = Writes::new();
+        for job in enqueues {
+            enqueued.push(round.enqueue(job, &mut writes));
+        }
+        for job in records {
+            recorded.push(round.record(job, &mut writes));
+        }
+        round.health_rows(&mut writes.health);
+        writes.write(&tx)?;
+        tx.commit().map_err(db)
     }
 }
