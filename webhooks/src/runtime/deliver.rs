@@ -23,13 +23,10 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let id = self.state.subscription.id;
-        self.shared.slots.unhold(id);
         // Only when the dispatcher would claim: waking it on every completion costs a loop
-        // each. Checked after the release, so the last completion before there is room
-        // always sees it.
-        if self.shared.slots.can_claim() && self.shared.slots.view().may_claim(&id, self.state.hold)
-        {
+        // each.
+        let (id, limit) = (self.state.subscription.id, self.state.hold);
+        if self.shared.slots.unhold(id, limit) {
             self.shared.wake.notify_one();
         }
     }
@@ -43,7 +40,7 @@ pub(crate) async fn deliver(shared: Arc<Shared>, claim: Claim, state: Arc<Subscr
         state: state.clone(),
         shared: shared.clone(),
     };
-    let Ok(_permit) = state.permits.clone().acquire_owned().await else {
+    let Ok(_permit) = state.permits.acquire().await else {
         return;
     };
     // The send slot the store's claim gave it under the subscription's rate limit, shared by

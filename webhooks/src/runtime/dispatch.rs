@@ -144,7 +144,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             _ = &mut timer => {}
             _ = stop.changed() => {}
-            Some(result) = tasks.join_next(), if !tasks.is_empty() => report(result),
+            // Not `tasks.join_next()`: it would wake this loop at every completion, a thread
+            // hand-off per delivery. Finished tasks are reaped at the top of the loop; a
+            // completion that leaves room wakes it through `wake`.
         }
     }
 

@@ -286,9 +286,13 @@ impl RequestSlots {
         }
     }
 
-    /// A held delivery of subscription `id` is finished.
-    pub(crate) fn unhold(&self, id: SubscriptionId) {
+    /// A held delivery of subscription `id`, whose own limit is `limit`, is finished. Returns
+    /// whether the dispatcher should be woken: it would claim now, and either it could not
+    /// before this release or it may claim for this subscription (waking it on every
+    /// completion would cost a loop, and a thread hand-off, each).
+    pub(crate) fn unhold(&self, id: SubscriptionId, limit: usize) -> bool {
         let mut inner = self.lock();
+        let before = self.can_claim_in(&inner);
         inner.held = inner.held.saturating_sub(1);
         if let Some(sub) = inner.subs.get_mut(&id) {
             sub.held = sub.held.saturating_sub(1);
@@ -296,6 +300,7 @@ impl RequestSlots {
         inner.forget_if_idle(&id);
         // One active subscription fewer: the others' shares grew.
         inner.grant(self.capacity);
+        self.can_claim_in(&inner) && (!before || may_claim(&inner, self.capacity, &id, limit))
     }
 
     /// How many deliveries the dispatcher may claim now: twice `max_in_flight` not waiting
@@ -315,8 +320,11 @@ impl RequestSlots {
     /// Whether the dispatcher should claim: nothing held, or a quarter of its room free, so
     /// that claims come in batches rather than one per completion.
     pub(crate) fn can_claim(&self) -> bool {
-        let inner = self.lock();
-        let room = self.room_in(&inner);
+        self.can_claim_in(&self.lock())
+    }
+
+    fn can_claim_in(&self, inner: &Inner) -> bool {
+        let room = self.room_in(inner);
         room > 0 && (inner.held == 0 || room >= (self.capacity / 2).max(1))
     }
 
@@ -351,18 +359,18 @@ impl View<'_> {
     /// holds nothing, or a quarter of what it may hold is free (twice its share, at most its
     /// limit).
     pub(crate) fn may_claim(&self, id: &SubscriptionId, limit: usize) -> bool {
-        let held = self.held(id);
-        if held == 0 {
-            return true;
-        }
-        let most = self
-            .inner
-            .share(self.capacity)
-            .saturating_mul(2)
-            .min(limit)
-            .max(1);
-        most.saturating_sub(held) >= (most / 4).max(1)
+        may_claim(&self.inner, self.capacity, id, limit)
     }
+}
+
+/// [`View::may_claim`].
+fn may_claim(inner: &Inner, capacity: usize, id: &SubscriptionId, limit: usize) -> bool {
+    let held = inner.subs.get(id).map_or(0, |s| s.held);
+    if held == 0 {
+        return true;
+    }
+    let most = inner.share(capacity).saturating_mul(2).min(limit).max(1);
+    most.saturating_sub(held) >= (most / 4).max(1)
 }
 
 #[cfg(test)]
