@@ -311,7 +311,7 @@ impl RequestSlots {
     }
 
     fn room_in(&self, inner: &Inner) -> usize {
-        let busy = inner.held - inner.waiting;
+        let busy = inner.held.saturating_sub(inner.waiting);
         let hold = self.capacity.saturating_mul(2);
         hold.saturating_sub(busy)
             .min(self.capacity.saturating_mul(4).saturating_sub(inner.held))
