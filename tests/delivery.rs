@@ -395,6 +395,118 @@ async fn a_slow_subscriber_does_not_delay_a_healthy_one() {
     hooks.shutdown().await;
 }
 
+/// An endpoint that reads each request and answers only once the test releases it: a
+/// subscriber that hangs. Counts the requests it holds.
+struct Hanging {
+    url: String,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+impl Hanging {
+    async fn start() -> std::io::Result<Hanging> {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hang", listener.local_addr()?);
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let counter = held.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (held, mut released) = (counter.clone(), released.clone());
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        // One request: its head, then its body.
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            match stream.read_line(&mut line).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) => {}
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        if stream.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        held.fetch_add(1, Ordering::SeqCst);
+                        if released.wait_for(|released| *released).await.is_err() {
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
+                        if stream.get_mut().write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Hanging { url, held, release })
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// With every request slot of the process free to any subscription, a hanging endpoint's
+/// requests, which never end, would take them one by one until none was left for the others.
+/// Each subscription with work has its share.
+#[tokio::test]
+async fn a_hanging_subscriber_does_not_take_every_request_slot() {
+    let hanging = Hanging::start().await.unwrap();
+    let healthy = [
+        TestReceiver::start().await.unwrap(),
+        TestReceiver::start().await.unwrap(),
+        TestReceiver::start().await.unwrap(),
+    ];
+    // Per subscription, the default 64: the hanging one alone may fill the 8 slots.
+    let hooks = builder()
+        .max_in_flight(8)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    hooks
+        .subscribe(Subscription::new(hanging.url.clone()).unwrap())
+        .await
+        .unwrap();
+    for receiver in &healthy {
+        hooks
+            .subscribe(Subscription::new(receiver.url()).unwrap())
+            .await
+            .unwrap();
+    }
+
+    for n in 0..40 {
+        hooks.send(&RandomNumber(n)).await.unwrap();
+    }
+    // Every healthy subscription gets all of its deliveries while the other one hangs.
+    for receiver in &healthy {
+        let requests = receiver.wait_for(40, DEADLINE).await.unwrap();
+        assert_eq!(requests.len(), 40);
+    }
+    // It was sent to, and held those requests all along.
+    assert!(
+        hanging.held() >= 1,
+        "the hanging endpoint was never sent to"
+    );
+
+    hanging.release.send_replace(true);
+    hooks.shutdown().await;
+}
+
 #[tokio::test]
 async fn rate_limit_spaces_requests() {
     let receiver = TestReceiver::start().await.unwrap();

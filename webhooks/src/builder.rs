@@ -7,7 +7,8 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use crate::config::{AutoDisable, Config};
 use crate::runtime::sender::{Sender, SenderConfig};
-use crate::runtime::shared::{Shared, hold_capacity, load_subscriptions};
+use crate::runtime::shared::{Shared, load_subscriptions};
+use crate::runtime::slots::RequestSlots;
 use crate::ssrf::NetworkPolicy;
 use crate::store::{DynStore, Store};
 use crate::{Envelope, Error, RetryPolicy, Webhooks};
@@ -90,7 +91,9 @@ impl Builder {
     /// Requests in flight at once, over every subscription (default 512).
     ///
     /// The runtime claims up to twice as many deliveries from the store, so that the next
-    /// batch is ready when a request ends; the requests themselves never exceed this.
+    /// batch is ready when a request ends; the requests themselves never exceed this. They are
+    /// shared fairly among the subscriptions that have work: one may use more than its share
+    /// only while the others do not need it, so a slow endpoint cannot take every slot.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.config.max_in_flight = max;
         self
@@ -238,10 +241,7 @@ impl Builder {
             subscriptions: RwLock::new(subscriptions),
             notifications,
             wake: Notify::new(),
-            global: Arc::new(tokio::sync::Semaphore::new(hold_capacity(
-                config_max_in_flight,
-            ))),
-            sending: tokio::sync::Semaphore::new(config_max_in_flight),
+            slots: RequestSlots::new(config_max_in_flight),
             stop,
         });
         // A send-only process starts no dispatcher: other processes deliver.

@@ -343,7 +343,7 @@ impl Webhooks {
                     crate::runtime::observe::sent(deliveries.len());
                     // With too few free slots the dispatcher would not claim anyway; a
                     // completion wakes it once there is room.
-                    if !deliveries.is_empty() && shared.can_claim() {
+                    if !deliveries.is_empty() && shared.slots.can_claim() {
                         shared.wake.notify_one();
                     }
                     return Ok(message.id());

@@ -3,51 +3,44 @@
 //! record it in the store, and notify.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::Notification;
 use crate::runtime::observe;
 use crate::runtime::sender::Outcome;
+use crate::runtime::slots::Acquire;
 use crate::runtime::{routing::SubscriptionState, shared::Shared};
 use crate::store::{Attempt, AttemptErrorKind, AttemptOutcome, Claim, Next};
 use crate::subscription::DisableReason;
 
-/// Gives the slots back however the task ends, panics included.
+/// Gives the delivery's place back however the task ends, panics included.
 struct Held {
     state: Arc<SubscriptionState>,
     shared: Arc<Shared>,
-    global: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        drop(self.global.take());
-        self.state.held.fetch_sub(1, Ordering::AcqRel);
         // Only when the dispatcher would claim: waking it on every completion costs a loop
-        // each. Checked after both releases, so the last completion before there is room
-        // always sees it.
-        if self.shared.can_claim() && self.state.can_claim() {
+        // each.
+        let (id, limit) = (self.state.subscription.id, self.state.hold);
+        if self.shared.slots.unhold(id, limit) {
             self.shared.wake.notify_one();
         }
     }
 }
 
-pub(crate) async fn deliver(
-    shared: Arc<Shared>,
-    claim: Claim,
-    state: Arc<SubscriptionState>,
-    global: OwnedSemaphorePermit,
-) {
+/// Delivers a claim the dispatcher counted as held ([`RequestSlots::hold`]).
+///
+/// [`RequestSlots::hold`]: crate::runtime::slots::RequestSlots::hold
+pub(crate) async fn deliver(shared: Arc<Shared>, claim: Claim, state: Arc<SubscriptionState>) {
     let _held = Held {
         state: state.clone(),
         shared: shared.clone(),
-        global: Some(global),
     };
-    let Ok(_permit) = state.permits.clone().acquire_owned().await else {
+    let Ok(_permit) = state.permits.acquire().await else {
         return;
     };
     // The send slot the store's claim gave it under the subscription's rate limit, shared by
@@ -65,9 +58,20 @@ pub(crate) async fn deliver(
             .reserve(Instant::now());
         tokio::time::sleep_until(start.into()).await;
     }
-    // Last, so that a delivery waiting for its subscription's turn takes no request slot.
-    let Ok(_sending) = shared.sending.acquire().await else {
-        return;
+    // Last, so that a delivery waiting for its subscription's turn takes no request slot; a
+    // fair share of them (see `slots.rs`), so that a slow endpoint cannot take every one.
+    let _sending = match shared.slots.acquire(state.subscription.id) {
+        Acquire::Ready(slot) => slot,
+        Acquire::Wait(waiter) => {
+            // Waiting gave the dispatcher its place back: it may claim others' work.
+            if shared.slots.can_claim() {
+                shared.wake.notify_one();
+            }
+            match waiter.wait().await {
+                Some(slot) => slot,
+                None => return,
+            }
+        }
     };
 
     let delivery = &claim.delivery;

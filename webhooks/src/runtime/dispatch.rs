@@ -2,7 +2,6 @@
 //! limits, and starts a [`crate::deliver`] task for each. One per `Webhooks` runtime.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::task::JoinSet;
@@ -14,7 +13,6 @@ use crate::store::{Change, ClaimRequest};
 
 /// Runs until the runtime stops, then lets the requests in flight finish (bounded).
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let global = shared.global.clone();
     let mut tasks = JoinSet::new();
     let mut stop = shared.stop.subscribe();
     // After a store error, wait longer each time (up to 30 s): the store heals, we follow.
@@ -49,10 +47,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
 
         let mut wait = shared.config.poll_interval;
-        let free = global.available_permits().min(shared.config.claim_batch);
-        // As per subscription: with work in flight, wait until a quarter of the slots are free
+        let free = shared.slots.room().min(shared.config.claim_batch);
+        // As per subscription: with work in flight, wait until a quarter of the room is free
         // rather than claiming a handful at a time.
-        if shared.can_claim() {
+        if free > 0 && shared.slots.can_claim() {
             let (exclude, rate_limited_until) = exclusions(&shared);
             let mut request = ClaimRequest::new(
                 SystemTime::now(),
@@ -80,17 +78,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                             // Deleted meanwhile: the store dropped it with the subscription.
                             continue;
                         };
-                        let Ok(permit) = global.clone().try_acquire_owned() else {
-                            break;
-                        };
-                        state.held.fetch_add(1, Ordering::AcqRel);
+                        // Within the room asked for (the claim's limit): every claim is held.
+                        shared.slots.hold(state.subscription.id);
                         tasks.spawn(crate::runtime::deliver::deliver(
                             shared.clone(),
                             claim,
                             state,
-                            permit,
                         ));
                     }
+                    shared.slots.settle(&request.exclude, full);
                     if full {
                         // There may be more due right now.
                         tokio::task::yield_now().await;
@@ -148,7 +144,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             _ = &mut timer => {}
             _ = stop.changed() => {}
-            Some(result) = tasks.join_next(), if !tasks.is_empty() => report(result),
+            // Not `tasks.join_next()`: it would wake this loop at every completion, a thread
+            // hand-off per delivery. Finished tasks are reaped at the top of the loop; a
+            // completion that leaves room wakes it through `wake`.
         }
     }
 
@@ -203,12 +201,15 @@ fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
         .subscriptions
         .read()
         .unwrap_or_else(|p| p.into_inner());
+    let slots = shared.slots.view();
     for state in subscriptions.iter() {
         let id = &state.subscription.id;
-        let held = state.held.load(Ordering::Acquire);
-        // Claim for a busy subscription only once a quarter of its slots are free: claiming
-        // one delivery per completion would cost a store round trip each.
-        if !state.can_claim() {
+        let held = slots.held(id);
+        // Claim for a busy subscription only once a quarter of what it may hold is free
+        // (claiming one delivery per completion would cost a store round trip each), and never
+        // more than twice its fair share of the request slots (a slow endpoint's deliveries
+        // would wait for a slot, and past their lease).
+        if !slots.may_claim(id, state.hold) {
             exclude.push(*id);
         } else if held > 0
             && let Some(until) = state.rate_limited_until(now)
@@ -218,6 +219,7 @@ fn exclusions(shared: &Shared) -> (Vec<SubscriptionId>, Option<Instant>) {
             earliest = Some(earliest.map_or(until, |e| e.min(until)));
         }
     }
+    exclude.sort_unstable();
     (exclude, earliest)
 }
 

@@ -6,6 +6,7 @@
 //! - [`routing`]: that copy, indexed by event name, and each subscription's runtime state;
 //! - [`dispatch`]: **where a delivery is claimed**, in leased batches;
 //! - [`deliver`]: one attempt: wait for the slot, send, decide, **record**, notify;
+//! - [`slots`]: the process's request slots, shared fairly among subscriptions;
 //! - [`sender`]: **where a request is signed and sent**;
 //! - [`rate_limit`]: send slots and the in-process limiter.
 //!
@@ -18,3 +19,4 @@ pub(crate) mod rate_limit;
 pub(crate) mod routing;
 pub(crate) mod sender;
 pub(crate) mod shared;
+pub(crate) mod slots;

@@ -200,20 +200,12 @@ pub(crate) struct SubscriptionState {
     /// At most this many held (claimed and not finished): its limit on requests in flight,
     /// which the store's claim also enforces over every worker.
     pub(crate) hold: usize,
-    pub(crate) held: std::sync::atomic::AtomicUsize,
     /// Its limit on requests in flight.
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
     pub(crate) limiter: Option<Mutex<RateLimiter>>,
 }
 
 impl SubscriptionState {
-    /// Whether this subscription has room enough to be claimed for: idle, or a quarter of its
-    /// slots free (the same hysteresis as [`Shared::can_claim`]).
-    pub(crate) fn can_claim(&self) -> bool {
-        let held = self.held.load(std::sync::atomic::Ordering::Acquire);
-        held == 0 || self.hold.saturating_sub(held) >= (self.hold / 4).max(1)
-    }
-
     pub(crate) fn new(subscription: Subscription, config: &Config) -> Result<Self, Error> {
         let patterns = subscription.validate()?;
         // The store leases at most this many of its deliveries over all workers (and, when it
@@ -230,7 +222,6 @@ impl SubscriptionState {
             subscription,
             patterns,
             hold,
-            held: Default::default(),
             permits: Arc::new(tokio::sync::Semaphore::new(limit)),
         })
     }

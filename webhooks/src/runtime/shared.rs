@@ -8,6 +8,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use crate::config::Config;
 use crate::runtime::routing::{Routes, SubscriptionState};
 use crate::runtime::sender::Sender;
+use crate::runtime::slots::RequestSlots;
 use crate::store::{DynStore, NewDelivery, StoreError, Versioned};
 use crate::subscription::{DisableReason, Disabled};
 use crate::{Error, Message, Notification, Subscription, SubscriptionId};
@@ -21,29 +22,10 @@ pub(crate) struct Shared {
     pub(crate) notifications: broadcast::Sender<Notification>,
     /// New work, or room for more.
     pub(crate) wake: Notify,
-    /// Slots for deliveries held (claimed and not finished), across subscriptions: twice
-    /// `max_in_flight`, so that the next batch is claimed while the current one is sent and a
-    /// store round trip never leaves the connections idle.
-    pub(crate) global: Arc<tokio::sync::Semaphore>,
-    /// Slots for requests in flight: `max_in_flight`.
-    pub(crate) sending: tokio::sync::Semaphore,
+    /// The process's request slots, shared fairly among subscriptions, and the count of
+    /// deliveries held (claimed and not finished).
+    pub(crate) slots: RequestSlots,
     pub(crate) stop: watch::Sender<bool>,
-}
-
-/// How many deliveries are held for `in_flight` requests: twice as many, so that claiming the
-/// next batch overlaps sending the current one.
-pub(crate) fn hold_capacity(in_flight: usize) -> usize {
-    in_flight.saturating_mul(2)
-}
-
-impl Shared {
-    /// Whether enough global slots are free for the dispatcher to claim: all of them, or a
-    /// quarter, so that claims come in batches rather than one per completion.
-    pub(crate) fn can_claim(&self) -> bool {
-        let max = hold_capacity(self.config.max_in_flight);
-        let available = self.global.available_permits();
-        available == max || available >= (max / 4).max(1)
-    }
 }
 
 /// Whether two versions of a subscription behave the same (so its runtime state can be kept).

@@ -489,7 +489,13 @@ impl Store for MemoryStore {
             inner.rotation = inner.rotation.wrapping_add(1);
         }
         let mut out = Vec::new();
-        for sub in subs {
+        // Two passes: first at most an even part of the limit each, so that one subscription's
+        // backlog does not fill a claim that others have work for; then what is left.
+        let even = request.limit.div_ceil(subs.len().max(1));
+        for (pass, sub) in [0, 1]
+            .into_iter()
+            .flat_map(|pass| subs.iter().map(move |sub| (pass, *sub)))
+        {
             if out.len() >= request.limit {
                 break;
             }
@@ -509,6 +515,9 @@ impl Store for MemoryStore {
             let mut room = limit
                 .saturating_sub(inner.leases_of(sub))
                 .min(request.limit - out.len());
+            if pass == 0 {
+                room = room.min(even);
+            }
             let slots = subscription.rate_limit.map(|rate| {
                 let next = inner.next_slot.get(&sub).copied().unwrap_or(0);
                 Slots::new(rate, next, crate::time::unix_micros(now), request.lease)
