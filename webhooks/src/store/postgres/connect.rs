@@ -21,6 +21,7 @@ use crate::store::sql::db;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_initial.sql"),
     include_str!("../../../migrations/postgres/0002_many_workers.sql"),
+    include_str!("../../../migrations/postgres/0003_lean_queue.sql"),
 ];
 
 /// The schema [`PostgresStore::connect`] uses.
@@ -233,7 +234,6 @@ pub(super) struct Sql {
     pub(super) enqueue_batch: Arc<str>,
     pub(super) first_of_key: Arc<str>,
     pub(super) unknown_subscription: Arc<str>,
-    pub(super) lock_claims: Arc<str>,
     pub(super) claim: Arc<str>,
     pub(super) record_attempts: Arc<str>,
     pub(super) lock_health: Arc<str>,
@@ -285,7 +285,6 @@ impl Sql {
             enqueue_batch: sql(enqueue::ENQUEUE_BATCH),
             first_of_key: sql(enqueue::FIRST_OF_KEY),
             unknown_subscription: sql(enqueue::UNKNOWN_SUBSCRIPTION),
-            lock_claims: sql(claim::LOCK_CLAIMS),
             claim: sql(claim::CLAIM),
             record_attempts: sql(record::RECORD_ATTEMPTS),
             lock_health: sql(record::LOCK_HEALTH),

@@ -86,7 +86,7 @@ SELECT EXISTS (SELECT 1 FROM known), (SELECT id FROM held), (SELECT count(*) FRO
     (SELECT count(*) FROM wake)";
 
 /// Up to `$2` messages created before `$1` whose deliveries were all delivered, deleted with
-/// their deliveries and attempts (ON DELETE CASCADE).
+/// their deliveries and their attempts (no foreign keys since version 3: in this statement).
 pub(super) const PURGE: &str = "\
 WITH doomed AS (
     SELECT m.seq FROM {s}.messages m
@@ -94,6 +94,10 @@ WITH doomed AS (
         SELECT 1 FROM {s}.deliveries d WHERE d.message = m.seq AND d.status <> 'delivered')
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+), dlv AS (
+    DELETE FROM {s}.deliveries d USING doomed WHERE d.message = doomed.seq RETURNING d.pk
+), att AS (
+    DELETE FROM {s}.attempts a USING dlv WHERE a.delivery = dlv.pk
 )
 DELETE FROM {s}.messages m USING doomed WHERE m.seq = doomed.seq";
 

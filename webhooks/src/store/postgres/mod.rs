@@ -16,13 +16,19 @@
 //!   subscription as it is disabled, and a send that starts after a change returned is matched
 //!   against it. An advisory lock taken first (shared by enqueues, exclusive for changes) keeps
 //!   the order fair: enqueues that come after a waiting change wait behind it.
-//! - **Claims** lease due deliveries under a lease (`lease_until`) in two statements: the first
-//!   takes, without waiting, a transaction-scoped advisory lock on each subscription with work
-//!   (one another claim holds is skipped); the second, with a snapshot taken after the locks,
-//!   counts each subscription's leases, finds its ordered heads, gives send slots, and leases.
-//!   Nobody else leases a subscription's deliveries while a claim holds its lock, so what the
-//!   second statement counts is what holds. LISTEN/NOTIFY wakes idle workers (see
-//!   [`Store::changed`]).
+//! - **Claims** lease due deliveries under a lease (`lease_until`) in one call of the schema's
+//!   function `claim_deliveries` (one round trip), which runs two statements: the first takes,
+//!   without waiting, a transaction-scoped advisory lock on each subscription with work (one
+//!   another claim holds is skipped); the second, with a snapshot taken after the locks (a
+//!   VOLATILE function takes one per statement), counts each subscription's leases, finds its
+//!   ordered heads, gives send slots, and leases. Nobody else leases a subscription's
+//!   deliveries while a claim holds its lock, so what the second statement counts is what
+//!   holds. LISTEN/NOTIFY wakes idle workers (see [`Store::changed`]).
+//! - **No foreign keys** on deliveries and attempts (since schema version 3: checking them was
+//!   a seventh of the server's work per delivery). Enqueues insert deliveries only for the
+//!   subscriptions of the version they hold locked, so none is added to a subscription being
+//!   deleted; deleting a subscription deletes its deliveries and their attempts, and `purge` a
+//!   message's, in the same statement.
 //!
 //! Within a process, concurrent `enqueue`s are committed together, one statement per batch
 //! over `unnest` arrays, as are concurrent `record_attempt`s (group commit, `Core`): a busy

@@ -102,9 +102,16 @@ pub(super) const LOCK_SUBSCRIPTION: &str =
 pub(super) const WRITE_SECRETS: &str = "UPDATE {s}.subscriptions SET secrets = $2::json \
      WHERE id = $1 RETURNING {subscription}";
 
-/// Deletes subscription `$1`, with its deliveries and their attempts, and its claim state
-/// (ON DELETE CASCADE).
-pub(super) const DELETE_SUBSCRIPTION: &str = "DELETE FROM {s}.subscriptions WHERE id = $1";
+/// Deletes subscription `$1`, with its deliveries and their attempts (in this statement: no
+/// foreign keys since version 3), and its claim state (ON DELETE CASCADE). Its messages stay.
+/// No delivery can be added meanwhile: the change holds the subscriptions' version row.
+pub(super) const DELETE_SUBSCRIPTION: &str = "\
+WITH dlv AS (
+    DELETE FROM {s}.deliveries d WHERE d.subscription_id = $1 RETURNING d.pk
+), att AS (
+    DELETE FROM {s}.attempts a USING dlv WHERE a.delivery = dlv.pk
+)
+DELETE FROM {s}.subscriptions WHERE id = $1";
 
 /// Subscription `$1`.
 pub(super) const SUBSCRIPTION: &str = "SELECT {subscription} FROM {s}.subscriptions WHERE id = $1";
