@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod postgres;
+
 use std::time::Duration;
 
 use serde::Serialize;
