@@ -209,6 +209,7 @@ async fn limits_hold_across_worker_processes() {
 
     // 40 events: 3.9 s of rate-limit slots, against the workers' 2 s lease.
     const EVENTS: u32 = 40;
+    let since = SystemTime::now();
     let mut sent = Vec::new();
     for n in 0..EVENTS {
         sent.push(
@@ -227,7 +228,7 @@ async fn limits_hold_across_worker_processes() {
 
     let requests = paced.requests();
     let times: Vec<SystemTime> = requests.iter().map(|r| r.at).collect();
-    assert_rate(&times, RATE);
+    assert_rate(since, &times, RATE);
     for receiver in [&slow, &paced] {
         let mut arrived: Vec<String> = receiver
             .requests()
