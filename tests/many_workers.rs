@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 mod common;
 
 use common::assert_rate;
+use common::postgres::Schema;
 use webhooks::store::{DeliveryQuery, DeliveryStatus, PostgresStore};
 use webhooks::testing::{Reply, TestReceiver};
 use webhooks::{Subscription, Webhooks};
@@ -78,22 +79,11 @@ impl Drop for Process {
     }
 }
 
-/// A schema of this test's own, dropped at the end; `None` without a database.
-struct Schema {
-    url: String,
-    name: String,
-}
+/// The schema prefix of this file's tests.
+const PREFIX: &str = "many_";
 
+/// What the processes of a test share.
 impl Schema {
-    fn new(test: &str) -> Option<Schema> {
-        let Ok(url) = std::env::var("WEBHOOKS_TEST_POSTGRES_URL") else {
-            println!("skipped {test}: WEBHOOKS_TEST_POSTGRES_URL is not set");
-            return None;
-        };
-        let name = format!("many_{}", webhooks::MessageId::new().as_uuid().simple());
-        Some(Schema { url, name })
-    }
-
     /// A runtime in this process that does not deliver: it changes subscriptions and reads
     /// the log.
     async fn control(&self) -> Webhooks {
@@ -112,14 +102,6 @@ impl Schema {
 
     fn process(&self, mode: &str) -> Process {
         Process::start(mode, &self.url, &self.name)
-    }
-
-    async fn drop_schema(self) {
-        if let Ok(pool) = sqlx::PgPool::connect(&self.url).await {
-            // The name is ours (a fixed prefix and an id), not user input.
-            let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
-        }
     }
 }
 
@@ -146,7 +128,10 @@ async fn wait_delivered(control: &Webhooks, count: usize) {
 /// key from two processes stores one message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_only_process_follows_subscriptions_made_elsewhere() {
-    let Some(schema) = Schema::new("send_only_process_follows_subscriptions_made_elsewhere") else {
+    let Some(schema) = Schema::new(
+        "send_only_process_follows_subscriptions_made_elsewhere",
+        PREFIX,
+    ) else {
         return;
     };
     let receiver = TestReceiver::start().await.unwrap();
@@ -194,7 +179,6 @@ async fn send_only_process_follows_subscriptions_made_elsewhere() {
     web.stop();
     worker.stop();
     control.shutdown().await;
-    schema.drop_schema().await;
 }
 
 #[derive(serde::Serialize, webhooks::WebhookEvent)]
@@ -205,7 +189,7 @@ struct RandomNumberHere(u32);
 /// a rate-limited backlog that outlasts the workers' 2 s lease is sent once per message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_across_worker_processes() {
-    let Some(schema) = Schema::new("limits_hold_across_worker_processes") else {
+    let Some(schema) = Schema::new("limits_hold_across_worker_processes", PREFIX) else {
         return;
     };
     let slow = TestReceiver::start().await.unwrap();
@@ -225,6 +209,7 @@ async fn limits_hold_across_worker_processes() {
 
     // 40 events: 3.9 s of rate-limit slots, against the workers' 2 s lease.
     const EVENTS: u32 = 40;
+    let since = SystemTime::now();
     let mut sent = Vec::new();
     for n in 0..EVENTS {
         sent.push(
@@ -243,7 +228,7 @@ async fn limits_hold_across_worker_processes() {
 
     let requests = paced.requests();
     let times: Vec<SystemTime> = requests.iter().map(|r| r.at).collect();
-    assert_rate(&times, RATE);
+    assert_rate(since, &times, RATE);
     for receiver in [&slow, &paced] {
         let mut arrived: Vec<String> = receiver
             .requests()
@@ -260,14 +245,13 @@ async fn limits_hold_across_worker_processes() {
         worker.stop();
     }
     control.shutdown().await;
-    schema.drop_schema().await;
 }
 
 /// Ordered by key over two worker processes: each key's messages arrive in send order, and a
 /// key whose head keeps failing holds back only itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_key_order_across_worker_processes() {
-    let Some(schema) = Schema::new("per_key_order_across_worker_processes") else {
+    let Some(schema) = Schema::new("per_key_order_across_worker_processes", PREFIX) else {
         return;
     };
     let receiver = TestReceiver::start().await.unwrap();
@@ -328,5 +312,4 @@ async fn per_key_order_across_worker_processes() {
         worker.stop();
     }
     control.shutdown().await;
-    schema.drop_schema().await;
 }

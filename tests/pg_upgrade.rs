@@ -8,80 +8,21 @@
 //! Needs `WEBHOOKS_TEST_POSTGRES_URL`; without it each test says it was skipped and passes.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sqlx::Connection;
+use common::postgres::Schema;
 use webhooks::store::{DeliveryStatus, PostgresStore};
 use webhooks::testing::TestReceiver;
 use webhooks::{DeliveryId, MessageId, Secret, SubscriptionId, Webhooks};
-
-const URL_VAR: &str = "WEBHOOKS_TEST_POSTGRES_URL";
 
 const V1: &str = include_str!("../webhooks/migrations/postgres/0001_initial.sql");
 const V2: &str = include_str!("../webhooks/migrations/postgres/0002_many_workers.sql");
 
 /// The version every store leaves: the number of migrations.
 const LATEST: i32 = 3;
-
-/// A schema of its own, dropped at the end.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    fn new(test: &str) -> Option<Schema> {
-        let Ok(url) = std::env::var(URL_VAR) else {
-            println!("skipped {test}: {URL_VAR} is not set");
-            return None;
-        };
-        let name = format!("webhooks_upgrade_{}", DeliveryId::new().as_uuid().simple());
-        Some(Schema { url, name })
-    }
-
-    async fn execute(&self, sql: &str) {
-        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-
-    async fn version(&self) -> i32 {
-        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT version FROM \"{}\".schema_version",
-            self.name
-        )))
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        let done = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-            })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(_))) {
-            eprintln!("could not drop schema {}: {done:?}", self.name);
-        }
-    }
-}
 
 /// What the old schema holds.
 struct Old {
@@ -245,7 +186,7 @@ async fn build_old(schema: &Schema, version: i32, url: &str) -> Old {
 /// Opens the old schema with runtimes (two stores connecting at once: one migrates), checks
 /// the log, and waits for the pending deliveries over HTTP.
 async fn upgrade_and_deliver(test: &str, version: i32) {
-    let Some(schema) = Schema::new(test) else {
+    let Some(schema) = Schema::new(test, "webhooks_upgrade_") else {
         return;
     };
     let receiver = TestReceiver::start().await.unwrap();

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::postgres::Schema;
 use common::{DEADLINE, RandomNumber};
 use conformance::{LEASE_MS, add, add_plain, at, claim, record, request, send, subscription};
 use sqlx::Connection;
@@ -31,32 +32,14 @@ use webhooks::{
     DeliveryId, DisableReason, Disabled, Message, MessageId, Secret, SubscriptionId, Webhooks,
 };
 
-const URL_VAR: &str = "WEBHOOKS_TEST_POSTGRES_URL";
 const RESTART_URL_VAR: &str = "WEBHOOKS_TEST_POSTGRES_RESTART_URL";
 const RESTART_VAR: &str = "WEBHOOKS_TEST_POSTGRES_RESTART";
 
-/// A schema of its own for one test, dropped (with everything in it) when the test ends.
-struct Schema {
-    url: String,
-    name: String,
-}
+/// What this suite's tests name their schemas.
+const PREFIX: &str = "webhooks_test_";
 
+/// What only this suite does with a test's schema.
 impl Schema {
-    /// A fresh schema name, or `None` (and a line saying so) without a database to test on.
-    fn new(test: &str) -> Option<Schema> {
-        let Ok(url) = std::env::var(URL_VAR) else {
-            println!("skipped {test}: {URL_VAR} is not set");
-            return None;
-        };
-        Some(Schema::at(url))
-    }
-
-    /// A fresh schema name on the database at `url`.
-    fn at(url: String) -> Schema {
-        let name = format!("webhooks_test_{}", DeliveryId::new().as_uuid().simple());
-        Schema { url, name }
-    }
-
     /// The URL with the schema as application name: how `kill_connections` finds them.
     fn tagged_url(&self) -> String {
         let separator = if self.url.contains('?') { '&' } else { '?' };
@@ -67,18 +50,6 @@ impl Schema {
         PostgresStore::connect_with(&self.tagged_url(), &self.name)
             .await
             .unwrap()
-    }
-
-    async fn connection(&self) -> sqlx::PgConnection {
-        sqlx::PgConnection::connect(&self.url).await.unwrap()
-    }
-
-    async fn execute(&self, sql: String) {
-        let mut conn = self.connection().await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .unwrap();
     }
 
     /// Terminates every connection of this test's stores, as a database restart would.
@@ -95,33 +66,9 @@ impl Schema {
     }
 }
 
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        // Drop cannot await: a thread of its own, with a runtime of its own.
-        let done = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-            })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(_))) {
-            eprintln!("could not drop schema {}: {done:?}", self.name);
-        }
-    }
-}
-
 /// A store in a fresh schema, or `None` when the tests are skipped.
 async fn fresh(test: &str) -> Option<(PostgresStore, Schema)> {
-    let schema = Schema::new(test)?;
+    let schema = Schema::new(test, PREFIX)?;
     Some((schema.store().await, schema))
 }
 
@@ -132,7 +79,7 @@ conformance_suite!(match fresh("the conformance test").await {
 
 /// Two stores on one schema: two workers, as two processes would be.
 async fn two_workers(test: &str) -> Option<(PostgresStore, PostgresStore, Schema)> {
-    Some(two_workers_in(Schema::new(test)?).await)
+    Some(two_workers_in(Schema::new(test, PREFIX)?).await)
 }
 
 /// Two stores on `schema`.
@@ -561,7 +508,7 @@ async fn a_change_makes_the_other_workers_enqueue_stale() {
 /// locks alone would let them through, and a change could wait for good under steady sends.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_change_goes_before_later_enqueues() {
-    let Some(schema) = Schema::new("a_waiting_change_goes_before_later_enqueues") else {
+    let Some(schema) = Schema::new("a_waiting_change_goes_before_later_enqueues", PREFIX) else {
         return;
     };
     let (a, b) = (
@@ -958,7 +905,7 @@ async fn idempotent_enqueues_of_two_workers_store_one() {
 /// matches again within the same transaction, which goes on and commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_in_tx_matches_again_when_stale() {
-    let Some(schema) = Schema::new("send_in_tx_matches_again_when_stale") else {
+    let Some(schema) = Schema::new("send_in_tx_matches_again_when_stale", PREFIX) else {
         return;
     };
     let store = schema.store().await;
@@ -1131,7 +1078,7 @@ async fn database_restart() {
         println!("skipped database_restart: {RESTART_URL_VAR} or {RESTART_VAR} is not set");
         return;
     };
-    let (a, b, _schema) = two_workers_in(Schema::at(url)).await;
+    let (a, b, _schema) = two_workers_in(Schema::at(url, PREFIX)).await;
     let sub = add_plain(&a).await;
     wait_change(&b, Change::Subscriptions).await;
     drain_changes(&a).await;
@@ -1162,7 +1109,10 @@ async fn database_restart() {
 /// NOTIFY rather than a poll), and vanishes with its rollback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_in_tx_commits_and_rolls_back_with_the_transaction() {
-    let Some(schema) = Schema::new("send_in_tx_commits_and_rolls_back_with_the_transaction") else {
+    let Some(schema) = Schema::new(
+        "send_in_tx_commits_and_rolls_back_with_the_transaction",
+        PREFIX,
+    ) else {
         return;
     };
     let store = schema.store().await;
@@ -1254,7 +1204,7 @@ async fn send_in_tx_commits_and_rolls_back_with_the_transaction() {
 /// picked up by the other (LISTEN/NOTIFY), and every message is delivered exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runtimes_share_the_work() {
-    let Some(schema) = Schema::new("two_runtimes_share_the_work") else {
+    let Some(schema) = Schema::new("two_runtimes_share_the_work", PREFIX) else {
         return;
     };
     let receiver = TestReceiver::start().await.unwrap();
@@ -1319,7 +1269,7 @@ async fn two_runtimes_share_the_work() {
 /// `send_in_tx` needs a `PostgresStore`: another store is a clear error.
 #[tokio::test]
 async fn send_in_tx_needs_a_postgres_store() {
-    let Some(schema) = Schema::new("send_in_tx_needs_a_postgres_store") else {
+    let Some(schema) = Schema::new("send_in_tx_needs_a_postgres_store", PREFIX) else {
         return;
     };
     let pool = schema.store().await.pool().clone();
@@ -1344,7 +1294,7 @@ async fn send_in_tx_needs_a_postgres_store() {
 /// A schema written by a newer version is refused, clearly, and left alone.
 #[tokio::test]
 async fn newer_schema_is_refused() {
-    let Some(schema) = Schema::new("newer_schema_is_refused") else {
+    let Some(schema) = Schema::new("newer_schema_is_refused", PREFIX) else {
         return;
     };
     drop(schema.store().await);
@@ -1365,23 +1315,11 @@ async fn newer_schema_is_refused() {
 /// The schema version a store leaves: the number of migrations.
 const SCHEMA_VERSION: i32 = 3;
 
-/// The schema version recorded in `schema`.
-async fn schema_version(schema: &Schema) -> i32 {
-    let mut conn = schema.connection().await;
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT version FROM \"{}\".schema_version",
-        schema.name
-    )))
-    .fetch_one(&mut conn)
-    .await
-    .unwrap()
-}
-
 /// An older (here: empty) schema is migrated on connect; stores connecting at once migrate it
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn older_schema_is_migrated() {
-    let Some(schema) = Schema::new("older_schema_is_migrated") else {
+    let Some(schema) = Schema::new("older_schema_is_migrated", PREFIX) else {
         return;
     };
     schema
@@ -1391,7 +1329,7 @@ async fn older_schema_is_migrated() {
     let sub = add_plain(&a).await;
     send(&b, 0, &[sub]).await;
     assert_eq!(claim(&a, 0).await.len(), 1);
-    assert_eq!(schema_version(&schema).await, SCHEMA_VERSION);
+    assert_eq!(schema.version().await, SCHEMA_VERSION);
 }
 
 /// A schema of version 1 holding data (a rate-limited subscription, a message, a pending
@@ -1399,7 +1337,7 @@ async fn older_schema_is_migrated() {
 /// delivery is claimed, with a send slot; the subscriptions' version starts there and moves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_1_schema_with_data_is_migrated() {
-    let Some(schema) = Schema::new("version_1_schema_with_data_is_migrated") else {
+    let Some(schema) = Schema::new("version_1_schema_with_data_is_migrated", PREFIX) else {
         return;
     };
     let (sub, message, delivery) = (SubscriptionId::new(), MessageId::new(), DeliveryId::new());
@@ -1426,7 +1364,7 @@ async fn version_1_schema_with_data_is_migrated() {
         ))
         .await;
     let (a, b) = tokio::join!(schema.store(), schema.store());
-    assert_eq!(schema_version(&schema).await, SCHEMA_VERSION);
+    assert_eq!(schema.version().await, SCHEMA_VERSION);
 
     let listed = a.subscriptions().await.unwrap();
     let ids: Vec<SubscriptionId> = listed.value.iter().map(|s| s.id()).collect();
@@ -1459,7 +1397,7 @@ async fn version_1_schema_with_data_is_migrated() {
 /// An invalid schema name is refused before anything is created.
 #[tokio::test]
 async fn invalid_schema_name_is_refused() {
-    let Some(schema) = Schema::new("invalid_schema_name_is_refused") else {
+    let Some(schema) = Schema::new("invalid_schema_name_is_refused", PREFIX) else {
         return;
     };
     let long = "x".repeat(64);

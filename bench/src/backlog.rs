@@ -14,12 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use webhooks::store::SqliteStore;
 use webhooks::{RetryPolicy, Subscription, Webhooks};
 
 use crate::Result;
+use crate::child::spawn_child;
 use crate::control::Receiver;
 use crate::scenarios::{STALL, free_port, now_ns, send_all};
 use crate::stores::remove_sqlite;
@@ -43,26 +42,15 @@ pub(crate) async fn run(
     dir: &Path,
     dead_secs: u64,
 ) -> Result<Backlog> {
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find this executable to start the backlog child: {e}"))?;
-    let mut child = Command::new(exe)
-        .arg("backlog-child")
-        .args(["--count", &count.to_string()])
-        .args(["--concurrency", &concurrency.to_string()])
-        .args(["--dead-secs", &dead_secs.to_string()])
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start the backlog child: {e}"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or("the child's stdout is not piped")?;
-    let mut lines = BufReader::new(stdout).lines();
+    let (mut child, mut lines) = spawn_child("the backlog child", Stdio::null(), |command| {
+        command
+            .arg("backlog-child")
+            .args(["--count", &count.to_string()])
+            .args(["--concurrency", &concurrency.to_string()])
+            .args(["--dead-secs", &dead_secs.to_string()])
+            .arg("--dir")
+            .arg(dir);
+    })?;
     let mut result = None;
     while let Some(line) = lines.next_line().await? {
         if let Some(fields) = line.strip_prefix("RESULT ") {

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::Result;
+use crate::child::{next_line, spawn_child};
 
 /// A running receiver process. Killed when dropped; it also exits by itself when this process
 /// ends (its stdin closes).
@@ -30,28 +30,14 @@ impl Receiver {
     /// unhealthy endpoint (see `receiver_server::Behaviour`). A process of its own, on a port
     /// of its own, as another customer's endpoint would be another host.
     pub(crate) async fn start_with(port: u16, delay_ms: u64, status: u16) -> Result<Receiver> {
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find this executable to start the receiver: {e}"))?;
-        let mut child = Command::new(exe)
-            .args(["receiver", "--port", &port.to_string()])
-            .args(["--delay-ms", &delay_ms.to_string()])
-            .args(["--status", &status.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start the receiver process: {e}"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or("the receiver's stdout is not piped")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .map_err(|_| "the receiver did not start within 30 s")?
-            .map_err(|e| format!("cannot read the receiver's output: {e}"))?
-            .ok_or("the receiver exited before listening")?;
+        let what = "the receiver";
+        let (child, mut output) = spawn_child(what, Stdio::piped(), |command| {
+            command
+                .args(["receiver", "--port", &port.to_string()])
+                .args(["--delay-ms", &delay_ms.to_string()])
+                .args(["--status", &status.to_string()]);
+        })?;
+        let line = next_line(&mut output, what, Duration::from_secs(30)).await?;
         let addr: SocketAddr = line
             .strip_prefix("listening ")
             .and_then(|a| a.parse().ok())

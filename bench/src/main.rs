@@ -19,6 +19,7 @@
 #![allow(clippy::print_stdout)] // this program's output is its figures
 
 mod backlog;
+mod child;
 mod control;
 mod event;
 mod metrics_cost;

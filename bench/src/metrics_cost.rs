@@ -11,14 +11,12 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
 use crate::Result;
+use crate::child::{next_line, spawn_child};
 use crate::control::Receiver;
 use crate::scenarios::{self, Rate};
 use crate::stores::{Ctx, StoreKind};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// How often the recorder's histograms are folded into its summaries, as the exporter's own
 /// HTTP listener would do.
@@ -100,33 +98,17 @@ async fn child_run(
     events: u64,
     recorder: bool,
 ) -> Result<(Rate, bool)> {
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find this executable to start a metrics run: {e}"))?;
-    let mut child = Command::new(exe)
-        .args(["metrics-child", "--receiver", &receiver.url("")])
-        .args(["--events", &events.to_string()])
-        .args(["--concurrency", &ctx.concurrency.to_string()])
-        .args(if recorder {
-            &["--recorder"][..]
-        } else {
-            &[][..]
-        })
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start a metrics run: {e}"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or("the metrics run's stdout is not piped")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(scenarios::STALL * 4, lines.next_line())
-        .await
-        .map_err(|_| "a metrics run took too long")?
-        .map_err(|e| format!("cannot read a metrics run's output: {e}"))?
-        .ok_or("a metrics run exited without its figures")?;
+    let what = "a metrics run";
+    let (mut child, mut output) = spawn_child(what, Stdio::null(), |command| {
+        command
+            .args(["metrics-child", "--receiver", &receiver.url("")])
+            .args(["--events", &events.to_string()])
+            .args(["--concurrency", &ctx.concurrency.to_string()]);
+        if recorder {
+            command.arg("--recorder");
+        }
+    })?;
+    let line = next_line(&mut output, what, scenarios::STALL * 4).await?;
     let status = child.wait().await?;
     if !status.success() {
         return Err(format!("a metrics run exited with {status}").into());

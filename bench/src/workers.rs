@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::task::JoinSet;
 use webhooks::store::PostgresStore;
 use webhooks::{MessageId, Subscription, Webhooks};
 
 use crate::Result;
+use crate::child::{next_line, spawn_child};
 use crate::control::Receiver;
 use crate::event::InvoicePaid;
 use crate::report::Figure;
@@ -168,28 +168,14 @@ fn workers_cpu_secs(pids: &[u32]) -> Option<f64> {
 
 /// Starts a worker process and waits until its runtime is built.
 async fn start_worker(url: &str, schema: &str, concurrency: usize) -> Result<Child> {
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find this executable to start a worker: {e}"))?;
-    let mut child = Command::new(exe)
-        .args(["worker", "--schema", schema])
-        .args(["--concurrency", &concurrency.to_string()])
-        .env(URL_VAR, url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start a worker process: {e}"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or("the worker's stdout is not piped")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .map_err(|_| "a worker did not start within 60 s")?
-        .map_err(|e| format!("cannot read a worker's output: {e}"))?
-        .ok_or("a worker exited before it was ready")?;
+    let what = "a worker";
+    let (child, mut output) = spawn_child(what, Stdio::piped(), |command| {
+        command
+            .args(["worker", "--schema", schema])
+            .args(["--concurrency", &concurrency.to_string()])
+            .env(URL_VAR, url);
+    })?;
+    let line = next_line(&mut output, what, Duration::from_secs(60)).await?;
     if line != "ready" {
         return Err(format!("unexpected first line from a worker: {line:?}").into());
     }

@@ -17,6 +17,7 @@ use webhooks::{
     Builder, Catalog, DeliveryId, Subscription, SubscriptionId, WebhookEvent, Webhooks,
 };
 
+use crate::common::postgres::Schema;
 use crate::common::{DEADLINE, fast_retries};
 
 /// The header the application's toy authentication reads the tenant from.
@@ -131,35 +132,6 @@ pub(crate) fn tenant(parts: &http::request::Parts) -> Option<Tenant> {
 pub(crate) enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// A schema of its own on the PostgreSQL of `WEBHOOKS_TEST_POSTGRES_URL`, dropped at the end.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        // The name is ours (a fixed prefix and an id), not user input.
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        // Drop cannot await: a thread of its own, with a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-            })
-        })
-        .join();
-    }
 }
 
 /// The answer to one request, read whole.
@@ -338,13 +310,11 @@ impl Server {
                     .unwrap(),
             ),
             Backend::Postgres => {
-                let Ok(url) = std::env::var("WEBHOOKS_TEST_POSTGRES_URL") else {
-                    println!("skipped {test}: WEBHOOKS_TEST_POSTGRES_URL is not set");
-                    return None;
-                };
-                let name = format!("http_api_{}", DeliveryId::new().as_uuid().simple());
-                let store = PostgresStore::connect_with(&url, &name).await.unwrap();
-                schema = Some(Schema { url, name });
+                let made = Schema::new(test, "http_api_")?;
+                let store = PostgresStore::connect_with(&made.url, &made.name)
+                    .await
+                    .unwrap();
+                schema = Some(made);
                 builder(store)
             }
         };
@@ -371,14 +341,10 @@ impl Server {
         let Some(schema) = &self.schema else {
             return false;
         };
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&schema.url).await.unwrap();
         // The name is ours (a fixed prefix and an id), not user input.
-        let sql = format!("DROP SCHEMA \"{}\" CASCADE", schema.name);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        schema
+            .execute(format!("DROP SCHEMA \"{}\" CASCADE", schema.name))
+            .await;
         true
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::config::{AutoDisable, Config};
+use crate::runtime::observe::Observer;
 use crate::runtime::sender::{Sender, SenderConfig};
 use crate::runtime::shared::{Shared, load_subscriptions};
 use crate::runtime::slots::RequestSlots;
@@ -243,6 +244,7 @@ impl Builder {
             wake: Notify::new(),
             slots: RequestSlots::new(config_max_in_flight),
             stop,
+            observe: Observer::default(),
         });
         // A send-only process starts no dispatcher: other processes deliver.
         let dispatcher = (!shared.config.send_only)

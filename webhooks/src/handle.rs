@@ -340,7 +340,7 @@ impl Webhooks {
             }
             match shared.store.enqueue(&enqueue).await {
                 Ok(Enqueued::Stored) => {
-                    crate::runtime::observe::sent(deliveries.len());
+                    shared.observe.sent(deliveries.len());
                     // With too few free slots the dispatcher would not claim anyway; a
                     // completion wakes it once there is room.
                     if !deliveries.is_empty() && shared.slots.can_claim() {

@@ -1,6 +1,8 @@
 //! What the runtime reports through the [`metrics`](https://docs.rs/metrics/0.24) facade
 //! (feature `metrics`), to whatever exporter the application installs (Prometheus,
-//! OpenTelemetry, StatsD, …). Without an installed recorder each report is one atomic load.
+//! OpenTelemetry, StatsD, …). Without an installed recorder each report costs a few atomic
+//! loads. A runtime looks its metrics up in the recorder once, at its first report to it, and
+//! reuses them; a recorder installed after the runtime is built still receives its reports.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), webhooks::Error> {

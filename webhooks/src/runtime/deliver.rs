@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
 
 use crate::Notification;
-use crate::runtime::observe;
+use crate::runtime::observe::StoreCall;
 use crate::runtime::sender::Outcome;
 use crate::runtime::slots::Acquire;
 use crate::runtime::{routing::SubscriptionState, shared::Shared};
@@ -127,7 +127,7 @@ pub(crate) async fn deliver(shared: Arc<Shared>, claim: Claim, state: Arc<Subscr
             Err(error) => {
                 // Not recorded: the lease lapses and the delivery is attempted again
                 // (at least once, never lost).
-                observe::store_error("record");
+                shared.observe.store_error(StoreCall::Record);
                 tracing::error!(%error, "could not record a webhook attempt");
                 return;
             }
@@ -138,7 +138,9 @@ pub(crate) async fn deliver(shared: Arc<Shared>, claim: Claim, state: Arc<Subscr
             );
             return;
         }
-        observe::attempt(next, outcome.latency, delivery.next_attempt_at, at);
+        shared
+            .observe
+            .attempt(next, outcome.latency, delivery.next_attempt_at, at);
         notify(
             &shared,
             &claim,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
 use crate::SubscriptionId;
-use crate::runtime::observe;
+use crate::runtime::observe::{self, StoreCall};
 use crate::runtime::shared::Shared;
 use crate::store::{Change, ClaimRequest};
 
@@ -64,7 +64,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             let started = Instant::now();
             match shared.store.claim(&request).await {
                 Ok(claimed) => {
-                    observe::claimed(claimed.claims.len(), started.elapsed());
+                    shared
+                        .observe
+                        .claimed(claimed.claims.len(), started.elapsed());
                     store_backoff = Duration::from_millis(100);
                     // Subscriptions changed since our copy (here or in another process): send
                     // with the settings and secrets the store has now.
@@ -111,14 +113,14 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                             }
                             Ok(None) => {}
                             Err(error) => {
-                                observe::store_error("next_due");
+                                shared.observe.store_error(StoreCall::NextDue);
                                 tracing::warn!(%error, "webhook store: next_due failed");
                             }
                         }
                     }
                 }
                 Err(error) => {
-                    observe::store_error("claim");
+                    shared.observe.store_error(StoreCall::Claim);
                     tracing::error!(%error, retry_in = ?store_backoff, "webhook store: claim failed");
                     wait = store_backoff;
                     store_backoff = (store_backoff * 2).min(Duration::from_secs(30));
@@ -184,9 +186,9 @@ async fn purge(shared: Arc<Shared>, age: Duration) {
 /// dispatcher's loop.
 async fn sample_queue(shared: Arc<Shared>) {
     match shared.store.queue_stats().await {
-        Ok(stats) => observe::queue(stats, SystemTime::now()),
+        Ok(stats) => shared.observe.queue(stats, SystemTime::now()),
         Err(error) => {
-            observe::store_error("queue_stats");
+            shared.observe.store_error(StoreCall::QueueStats);
             tracing::warn!(%error, "webhook store: queue_stats failed");
         }
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::config::Config;
+use crate::runtime::observe::Observer;
 use crate::runtime::routing::{Routes, SubscriptionState};
 use crate::runtime::sender::Sender;
 use crate::runtime::slots::RequestSlots;
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     /// deliveries held (claimed and not finished).
     pub(crate) slots: RequestSlots,
     pub(crate) stop: watch::Sender<bool>,
+    /// What the runtime reports to the `metrics` facade (nothing without the feature).
+    pub(crate) observe: Observer,
 }
 
 /// Whether two versions of a subscription behave the same (so its runtime state can be kept).

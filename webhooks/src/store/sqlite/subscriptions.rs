@@ -32,17 +32,16 @@ const BUMP_VERSION: &str =
 /// Reads the version of the subscriptions. No parameters.
 const SUBSCRIPTIONS_VERSION: &str = "SELECT version FROM subscriptions_version";
 
-/// Inserts a subscription: parameters, its columns in `subscription_columns!()` order (see
-/// [`bind_subscription`]).
-const INSERT_SUBSCRIPTION: &str = concat!(
-    "INSERT INTO subscriptions (",
-    subscription_columns!(),
-    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-);
+/// Inserts a subscription. Parameters: its columns in [`row_values`] order — the settings as
+/// [`UPDATE_SUBSCRIPTION`] takes them, then the rest.
+const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (url, events, labels, headers, \
+     ordered, rate_limit, max_in_flight, retry, description, id, secrets, created_at, \
+     disabled_at, disabled_reason, disabled_detail) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Writes a subscription's settings — not the secrets, the disable, the health nor the creation
-/// time — and returns its columns. Parameters: url, events, labels, headers, ordered,
-/// rate_limit, max_in_flight, retry, description, then the id.
+/// time — and returns its columns. Parameters: the settings of [`row_values`] (url, events,
+/// labels, headers, ordered, rate_limit, max_in_flight, retry, description), then the id.
 const UPDATE_SUBSCRIPTION: &str = concat!(
     "UPDATE subscriptions SET url = ?, events = ?, labels = ?, headers = ?, ordered = ?, \
      rate_limit = ?, max_in_flight = ?, retry = ?, description = ? WHERE id = ? \
@@ -122,25 +121,31 @@ fn opt_text(value: Option<impl Into<String>>) -> Value {
     value.map_or(Value::Null, |v| Value::Text(v.into()))
 }
 
-/// Every column of `row`, in `subscription_columns!()` order, to bind as `?1`-`?15`.
-fn subscription_values(row: SubscriptionRow) -> Vec<Value> {
-    vec![
-        Value::Blob(blob(row.id)),
+/// Every column of `row`, to bind: its settings (what an update writes: url, events, labels,
+/// headers, ordered, rate_limit, max_in_flight, retry, description), then the rest (id,
+/// secrets, created_at, disabled_at, disabled_reason, disabled_detail). One list, so that the
+/// insert and the update bind the settings alike.
+fn row_values(row: SubscriptionRow) -> (Vec<Value>, [Value; 6]) {
+    let settings = vec![
         text(row.url),
         text(row.events),
         text(row.labels),
-        text(row.secrets),
         text(row.headers),
         Value::Integer(i64::from(row.ordered)),
         opt_int(row.rate_limit),
         opt_int(row.max_in_flight),
         opt_text(row.retry),
         opt_text(row.description),
+    ];
+    let rest = [
+        Value::Blob(blob(row.id)),
+        text(row.secrets),
         Value::Integer(row.created_at),
         opt_int(row.disabled_at),
         opt_text(row.disabled_reason),
         opt_int(row.disabled_detail),
-    ]
+    ];
+    (settings, rest)
 }
 
 /// The next version of the subscriptions, in the transaction of the change.
@@ -192,9 +197,10 @@ pub(super) async fn insert_subscription(
         .inner
         .write(move |writer| {
             let tx = begin(&mut writer.conn)?;
-            let inserted = tx
-                .prepare_cached(INSERT_SUBSCRIPTION)
-                .and_then(|mut s| s.execute(params_from_iter(subscription_values(row))));
+            let inserted = tx.prepare_cached(INSERT_SUBSCRIPTION).and_then(|mut s| {
+                let (settings, rest) = row_values(row);
+                s.execute(params_from_iter(settings.into_iter().chain(rest)))
+            });
             match inserted {
                 Ok(_) => {}
                 Err(rusqlite::Error::SqliteFailure(e, _))
@@ -218,17 +224,7 @@ pub(super) async fn update_subscription(
 ) -> Result<Versioned<Subscription>, StoreError> {
     let row = SubscriptionRow::new(subscription)?;
     // Settings only: not the secrets, the disable, the health nor the creation time.
-    let values = vec![
-        text(row.url),
-        text(row.events),
-        text(row.labels),
-        text(row.headers),
-        Value::Integer(i64::from(row.ordered)),
-        opt_int(row.rate_limit),
-        opt_int(row.max_in_flight),
-        opt_text(row.retry),
-        opt_text(row.description),
-    ];
+    let (values, _) = row_values(row);
     store
         .change(subscription.id, UPDATE_SUBSCRIPTION, values, None)
         .await
