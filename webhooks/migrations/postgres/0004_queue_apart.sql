@@ -7,7 +7,11 @@
 -- partial indexes they read. With a million rows the server's time per delivery grew fourfold.
 -- Now:
 -- - `queue`: one narrow row per unfinished (pending) delivery, inserted with the delivery and
---   deleted when it finishes; a retry rewrites its due time. What claims read.
+--   deleted when it finishes. What claims read. Its `next_attempt_at` is when the delivery may
+--   next be claimed: its due time, or while it is leased the lease's end (a claim moves it
+--   there, a retry to its next due time), so that claims find the claimable rows first in the
+--   index, without stepping over the ones in flight, and a lapsed lease needs no sweep to
+--   become claimable.
 -- - `leases`: one row per lease, inserted by the claim that gives it and deleted by the
 --   attempt it is for (or replaced by a claim once lapsed). Small: at most the requests in
 --   flight, and the lapsed leases not yet taken over. What claims count.
@@ -30,15 +34,15 @@ CREATE TABLE queue (
     next_attempt_at bigint NOT NULL
 );
 
--- What a claim takes for an unordered subscription: by due time (leased rows too; at most as
--- many as its requests in flight).
+-- What a claim takes for an unordered subscription: by the time it may be claimed.
 CREATE INDEX queue_ready ON queue (subscription_id, next_attempt_at, message);
 
 -- An ordered subscription's window: its oldest unfinished deliveries in send order.
 CREATE INDEX queue_head ON queue (subscription_id, message);
 
 INSERT INTO queue (delivery, subscription_id, message, ordering_key, next_attempt_at)
-SELECT pk, subscription_id, message, ordering_key, COALESCE(next_attempt_at, created_at)
+SELECT pk, subscription_id, message, ordering_key,
+    GREATEST(COALESCE(next_attempt_at, created_at), CASE WHEN lease IS NOT NULL THEN lease_until END)
 FROM deliveries WHERE status = 'pending';
 
 CREATE TABLE leases (
@@ -118,10 +122,7 @@ BEGIN
             LEFT JOIN subscription_flow f ON f.subscription_id = s.id
             WHERE s.disabled_at IS NULL AND s.id <> ALL(p_exclude)
               AND EXISTS (SELECT 1 FROM queue q
-                          WHERE q.subscription_id = s.id AND q.next_attempt_at <= p_now
-                            AND NOT EXISTS (SELECT 1 FROM leases l
-                                            WHERE l.delivery = q.delivery
-                                              AND l.lease_until > p_now))
+                          WHERE q.subscription_id = s.id AND q.next_attempt_at <= p_now)
               AND (SELECT count(*) FROM leases l
                    WHERE l.subscription_id = s.id AND l.lease_until > p_now)
                   < GREATEST(COALESCE(s.max_in_flight, p_default), 1)
@@ -164,8 +165,8 @@ BEGIN
             WHERE s.id = ANY(v_locked) AND s.disabled_at IS NULL
         ) x
     ), heads AS (
-        -- The heads of an ordered subscription's keys among its window, each if due and if
-        -- no lease of its key holds (its own included).
+        -- The heads of an ordered subscription's keys among its window, each if claimable
+        -- (due, and not leased unless the lease lapsed) and if no lease of its key holds.
         SELECT subs.id AS sub, subs.turn, h.delivery, subs.room,
             row_number() OVER (PARTITION BY subs.id ORDER BY h.message) AS nth
         FROM subs CROSS JOIN LATERAL (
@@ -191,8 +192,6 @@ BEGIN
             SELECT q.delivery, q.next_attempt_at, q.message FROM queue q
             WHERE q.subscription_id = subs.id AND NOT subs.ordered
               AND q.next_attempt_at <= p_now
-              AND NOT EXISTS (SELECT 1 FROM leases l
-                              WHERE l.delivery = q.delivery AND l.lease_until > p_now)
             ORDER BY q.next_attempt_at, q.message
             LIMIT subs.room
             FOR UPDATE SKIP LOCKED
@@ -218,6 +217,10 @@ BEGIN
             SET lease = EXCLUDED.lease, lease_until = EXCLUDED.lease_until
             WHERE l.lease_until <= p_now
         RETURNING l.delivery, l.lease
+    ), moved AS (
+        -- Claimable again when the lease lapses, unless an attempt is recorded first.
+        UPDATE queue q SET next_attempt_at = p_lease_until
+        FROM leased WHERE q.delivery = leased.delivery
     ), claimed AS (
         SELECT d.id, m.id AS message_id, d.subscription_id, m.event_type, d.status,
             d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at,

@@ -30,8 +30,9 @@ pub(super) const CLAIM: &str = "SELECT * FROM {s}.claim_deliveries(\
 
 /// The earliest of: a lease that lapses (of a pending delivery, which is claimable then, or
 /// one that still holds, which makes room then); the head of an ordered subscription's key
-/// (among its `$2` oldest pending deliveries) when it is not in flight; an unordered
-/// subscription's earliest unleased delivery. `$1`: now.
+/// (among its `$2` oldest pending deliveries); an unordered subscription's earliest queue row.
+/// A leased delivery's queue row is claimable when its lease lapses (see migration 0004). `$1`:
+/// now.
 pub(super) const NEXT_DUE: &str = "\
 SELECT LEAST(
     (SELECT MIN(l.lease_until) FROM {s}.leases l
@@ -50,11 +51,10 @@ SELECT LEAST(
                 ) w
                 ORDER BY w.ordering_key, w.message
              ) h
-             WHERE NOT EXISTS (SELECT 1 FROM {s}.leases l WHERE l.delivery = h.delivery))
+            )
         ELSE
             (SELECT q.next_attempt_at FROM {s}.queue q
              WHERE q.subscription_id = s.id
-               AND NOT EXISTS (SELECT 1 FROM {s}.leases l WHERE l.delivery = q.delivery)
              ORDER BY q.next_attempt_at LIMIT 1)
         END AS due
     ) x)
