@@ -20,9 +20,10 @@ use webhooks::{DeliveryId, MessageId, Secret, SubscriptionId, Webhooks};
 
 const V1: &str = include_str!("../webhooks/migrations/postgres/0001_initial.sql");
 const V2: &str = include_str!("../webhooks/migrations/postgres/0002_many_workers.sql");
+const V3: &str = include_str!("../webhooks/migrations/postgres/0003_lean_queue.sql");
 
 /// The version every store leaves: the number of migrations.
-const LATEST: i32 = 3;
+const LATEST: i32 = 4;
 
 /// What the old schema holds.
 struct Old {
@@ -40,7 +41,7 @@ struct Old {
     ordered_pending: [(MessageId, DeliveryId); 2],
 }
 
-/// Builds the schema at version `version` (1 or 2) with the rows of [`Old`].
+/// Builds the schema at version `version` (1, 2 or 3) with the rows of [`Old`].
 async fn build_old(schema: &Schema, version: i32, url: &str) -> Old {
     let ids = || (MessageId::new(), DeliveryId::new());
     let old = Old {
@@ -60,6 +61,10 @@ async fn build_old(schema: &Schema, version: i32, url: &str) -> Old {
     );
     if version >= 2 {
         sql.push_str(V2);
+        sql.push_str("; ");
+    }
+    if version >= 3 {
+        sql.push_str(V3);
         sql.push_str("; ");
     }
     sql.push_str(&format!(
@@ -322,4 +327,9 @@ async fn version_1_with_data_upgrades_and_delivers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_2_with_data_upgrades_and_delivers() {
     upgrade_and_deliver("version_2_with_data_upgrades_and_delivers", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_3_with_data_upgrades_and_delivers() {
+    upgrade_and_deliver("version_3_with_data_upgrades_and_delivers", 3).await;
 }

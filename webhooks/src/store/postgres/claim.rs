@@ -1,5 +1,6 @@
 //! **Where a delivery is claimed**: a claim is one statement ([`CLAIM`]), whatever its size: a
-//! call of the schema's function `claim_deliveries` (migration 0003), whose first statement
+//! call of the schema's function `claim_deliveries` (migration 0004, on the `queue` and
+//! `leases` tables), whose first statement
 //! try-locks each subscription with work (an advisory lock; one another claim holds is
 //! skipped), and whose second, with a snapshot taken after the locks, counts leases, finds
 //! ordered heads, gives rate slots and leases (`SKIP LOCKED`). And when the next delivery is
@@ -15,8 +16,8 @@ use crate::store::sql::{RowExt, corrupt, count, db, decode_claim, millis, millis
 use crate::store::{ClaimRequest, Claimed, LeaseId, ORDERED_WINDOW, QueueStats, StoreError};
 use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 
-/// A claim: one call of the function `claim_deliveries` (migration 0003, which says what it
-/// does), whose two statements lock the subscriptions with work, then count, pick and lease
+/// A claim: one call of the function `claim_deliveries` (migration 0003 says what it does;
+/// 0004 moved it onto `queue` and `leases`), whose two statements lock the subscriptions with work, then count, pick and lease
 /// with a snapshot taken after the locks. One statement from here: one round trip, and its
 /// own transaction, committed without waiting for the WAL flush (see [`PostgresStore`]).
 ///
@@ -29,30 +30,32 @@ pub(super) const CLAIM: &str = "SELECT * FROM {s}.claim_deliveries(\
 
 /// The earliest of: a lease that lapses (of a pending delivery, which is claimable then, or
 /// one that still holds, which makes room then); the head of an ordered subscription's key
-/// (among its `$2` oldest pending deliveries) when it is not in flight; an unordered
-/// subscription's earliest unleased delivery. `$1`: now.
+/// (among its `$2` oldest pending deliveries); an unordered subscription's earliest queue row.
+/// A leased delivery's queue row is claimable when its lease lapses (see migration 0004). `$1`:
+/// now.
 pub(super) const NEXT_DUE: &str = "\
 SELECT LEAST(
-    (SELECT MIN(lease_until) FROM {s}.deliveries
-     WHERE lease IS NOT NULL AND (status = 'pending' OR lease_until > $1)),
+    (SELECT MIN(l.lease_until) FROM {s}.leases l
+     WHERE l.lease_until > $1
+        OR EXISTS (SELECT 1 FROM {s}.queue q WHERE q.delivery = l.delivery)),
     (SELECT MIN(x.due) FROM {s}.subscriptions s CROSS JOIN LATERAL (
         SELECT CASE WHEN s.ordered THEN
             (SELECT MIN(h.next_attempt_at) FROM (
-                SELECT DISTINCT ON (w.ordering_key) w.next_attempt_at, w.lease
+                SELECT DISTINCT ON (w.ordering_key) w.delivery, w.next_attempt_at
                 FROM (
-                    SELECT d.message, d.ordering_key, d.next_attempt_at, d.lease
-                    FROM {s}.deliveries d
-                    WHERE d.subscription_id = s.id AND d.status = 'pending'
-                    ORDER BY d.message
+                    SELECT q.delivery, q.message, q.ordering_key, q.next_attempt_at
+                    FROM {s}.queue q
+                    WHERE q.subscription_id = s.id
+                    ORDER BY q.message
                     LIMIT $2
                 ) w
                 ORDER BY w.ordering_key, w.message
              ) h
-             WHERE h.lease IS NULL)
+            )
         ELSE
-            (SELECT d.next_attempt_at FROM {s}.deliveries d
-             WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.lease IS NULL
-             ORDER BY d.next_attempt_at LIMIT 1)
+            (SELECT q.next_attempt_at FROM {s}.queue q
+             WHERE q.subscription_id = s.id
+             ORDER BY q.next_attempt_at LIMIT 1)
         END AS due
     ) x)
 )";
@@ -128,8 +131,8 @@ pub(super) async fn claim(
 /// [`Store::queue_stats`](crate::store::Store::queue_stats): the unfinished deliveries, and the
 /// earliest due of those not leased.
 pub(super) const QUEUE_STATS: &str = "\
-SELECT count(*), min(CASE WHEN lease IS NULL THEN next_attempt_at END)
-FROM {s}.deliveries WHERE status = 'pending'";
+SELECT count(*), min(q.next_attempt_at) FILTER (WHERE l.delivery IS NULL)
+FROM {s}.queue q LEFT JOIN {s}.leases l ON l.delivery = q.delivery";
 
 /// [`Store::queue_stats`](crate::store::Store::queue_stats): [`QUEUE_STATS`].
 pub(super) async fn queue_stats(store: &PostgresStore) -> Result<QueueStats, StoreError> {

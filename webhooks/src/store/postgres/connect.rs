@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_initial.sql"),
     include_str!("../../../migrations/postgres/0002_many_workers.sql"),
     include_str!("../../../migrations/postgres/0003_lean_queue.sql"),
+    include_str!("../../../migrations/postgres/0004_queue_apart.sql"),
 ];
 
 /// The schema [`PostgresStore::connect`] uses.
@@ -247,6 +248,7 @@ pub(super) struct Sql {
     pub(super) attempts: Arc<str>,
     pub(super) purge: Arc<str>,
     pub(super) purge_keys: Arc<str>,
+    pub(super) lock_queued: Arc<str>,
     pub(super) redeliver: Arc<str>,
     pub(super) leased: Arc<str>,
     pub(super) recover: Arc<str>,
@@ -263,6 +265,7 @@ impl Sql {
         let lock = subscriptions::version_lock(schema).to_string();
         let sql = |template: &str| -> Arc<str> {
             template
+                .replace("{deliveries}", log::DELIVERIES)
                 .replace("{s}", &s)
                 .replace("{version_lock}", &lock)
                 .replace("{subscription}", subscriptions::SUBSCRIPTION_COLUMNS)
@@ -298,6 +301,7 @@ impl Sql {
             attempts: sql(log::ATTEMPTS),
             purge: sql(log::PURGE),
             purge_keys: sql(log::PURGE_KEYS),
+            lock_queued: sql(log::LOCK_QUEUED),
             redeliver: sql(log::REDELIVER),
             leased: sql(log::LEASED),
             recover: sql(log::RECOVER),

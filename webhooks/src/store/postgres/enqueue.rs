@@ -17,9 +17,9 @@ use crate::store::sql::{RowExt, conflict, corrupt, db, json, millis, not_found};
 use crate::store::{Enqueue, Enqueued, Entity, NewDelivery, StoreError};
 use crate::{DeliveryId, Message, MessageId, SubscriptionId};
 
-/// A message and its deliveries, in one statement (atomic on its own, one round trip, and
-/// usable inside the application's transaction): `enqueue` with an idempotency key, and
-/// `send_in_tx`.
+/// A message and its deliveries (the pending ones in the queue too), in one statement (atomic
+/// on its own, one round trip, and usable inside the application's transaction): `enqueue`
+/// with an idempotency key, and `send_in_tx`.
 ///
 /// The version row is locked `FOR SHARE` before anything is written (every insert reads `go`, which
 /// reads it), after the schema's version lock in shared mode (see
@@ -75,7 +75,11 @@ WITH vlock AS MATERIALIZED (
         WITH ORDINALITY AS u(id, sub, skipped, n)
     JOIN {s}.subscriptions s ON s.id = u.sub
     ORDER BY u.n
-    RETURNING status
+    RETURNING pk, subscription_id, message, ordering_key, status, next_attempt_at
+), q AS (
+    INSERT INTO {s}.queue (delivery, subscription_id, message, ordering_key, next_attempt_at)
+    SELECT pk, subscription_id, message, ordering_key, next_attempt_at FROM d
+    WHERE status = 'pending'
 )
 SELECT (SELECT version FROM v), EXISTS (SELECT 1 FROM ok), (SELECT sub FROM unknown),
     EXISTS (SELECT 1 FROM k), (SELECT seq FROM m),
@@ -87,7 +91,8 @@ SELECT (SELECT version FROM v), EXISTS (SELECT 1 FROM ok), (SELECT sub FROM unkn
 /// The version row is locked before anything is written, as in [`ENQUEUE`]; a
 /// message matched against another version is left out, as is one with a delivery to an
 /// unknown subscription, and one whose id is taken; no two messages of a batch share an id.
-/// A delivery to a subscription disabled in the store is stored skipped.
+/// A delivery to a subscription disabled in the store is stored skipped; a pending one also
+/// gets its row in the queue.
 ///
 /// `$1`-`$7`, one element per message: id, creation time, event type, labels, body, ordering
 /// key and the version it was matched against; `$8`-`$11`, one element per delivery: its
@@ -130,7 +135,11 @@ WITH vlock AS MATERIALIZED (
     FROM dlv JOIN msg ON msg.job = dlv.job JOIN m ON m.id = msg.id
     JOIN {s}.subscriptions s ON s.id = dlv.sub
     ORDER BY dlv.n
-    RETURNING status
+    RETURNING pk, subscription_id, message, ordering_key, status, next_attempt_at
+), q AS (
+    INSERT INTO {s}.queue (delivery, subscription_id, message, ordering_key, next_attempt_at)
+    SELECT pk, subscription_id, message, ordering_key, next_attempt_at FROM d
+    WHERE status = 'pending'
 )
 SELECT (SELECT version FROM v), msg.current, unknown.sub, m.seq,
     (SELECT count(*) FROM d WHERE d.status = 'pending')

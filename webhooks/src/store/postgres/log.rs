@@ -15,14 +15,19 @@ use crate::store::sql::{
 use crate::store::{Attempt, Delivery, DeliveryQuery, Entity, Page, StoreError};
 use crate::{DeliveryId, Message, MessageId, SubscriptionId};
 
-/// The columns of a delivery view (`d`: deliveries, `m`: its message), in the order
+/// The deliveries with their leases (`lease`, NULL for none), as the delivery views read them
+/// (`{deliveries} d`): since schema version 4 a lease is a row of `leases`, not a column.
+pub(super) const DELIVERIES: &str = "(SELECT x.*, l.lease FROM {s}.deliveries x \
+     LEFT JOIN {s}.leases l ON l.delivery = x.pk)";
+
+/// The columns of a delivery view (`d`: [`DELIVERIES`], `m`: its message), in the order
 /// [`decode_delivery`] reads them.
 pub(super) const DELIVERY_COLUMNS: &str = "d.id, m.id, d.subscription_id, m.event_type, d.status, \
      d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at, d.lease IS NOT NULL, \
      d.requeued";
 
 /// The view of delivery `$1`.
-pub(super) const DELIVERY: &str = "SELECT {delivery} FROM {s}.deliveries d \
+pub(super) const DELIVERY: &str = "SELECT {delivery} FROM {deliveries} d \
      JOIN {s}.messages m ON m.seq = d.message WHERE d.id = $1";
 
 /// Message `$1`, as [`decode_message`] reads it.
@@ -31,7 +36,7 @@ pub(super) const MESSAGE: &str = "SELECT id, created_at, event_type, labels::tex
 
 /// The views of the deliveries of message `$1`, in the order they were stored.
 pub(super) const MESSAGE_DELIVERIES: &str = "SELECT {delivery} FROM {s}.messages m \
-     JOIN {s}.deliveries d ON d.message = m.seq WHERE m.id = $1 ORDER BY d.pk";
+     JOIN {deliveries} d ON d.message = m.seq WHERE m.id = $1 ORDER BY d.pk";
 
 /// The attempts of delivery `$1`, first to last, as [`decode_attempt`] reads them.
 pub(super) const ATTEMPTS: &str = "SELECT a.number, a.at, a.latency_ns, a.status_code, a.error, \
@@ -40,45 +45,75 @@ pub(super) const ATTEMPTS: &str = "SELECT a.number, a.at, a.latency_ns, a.status
 
 /// The start of the delivery log's query (`SELECT` of the delivery view, `WHERE true`), which
 /// [`push_log_filter`] continues.
-pub(super) const LOG: &str = "SELECT {delivery} FROM {s}.deliveries d JOIN {s}.messages m \
+pub(super) const LOG: &str = "SELECT {delivery} FROM {deliveries} d JOIN {s}.messages m \
      ON m.seq = d.message WHERE true";
 
-/// Makes a delivery that is not in flight due at `$2`, shown pending until its next attempt.
-/// A lapsed lease is dropped (its holder's late attempt no longer applies). `$3`, `$4`: channel
-/// and payload.
+/// Locks delivery `$1`'s queue row, if it has one (it is pending), until the transaction ends:
+/// then no claim can lease it while [`REDELIVER`], in the next statement (a fresh snapshot),
+/// looks for a lease that holds.
+pub(super) const LOCK_QUEUED: &str = "SELECT 1 FROM {s}.queue q \
+     JOIN {s}.deliveries d ON d.pk = q.delivery WHERE d.id = $1 FOR UPDATE OF q";
+
+/// Makes a delivery that is not in flight due at `$2`, shown pending until its next attempt,
+/// and queues it (or moves its due time, if it is queued). A lapsed lease is dropped (its
+/// holder's late attempt no longer applies). `$3`, `$4`: channel and payload. Run after
+/// [`LOCK_QUEUED`], in its transaction.
 pub(super) const REDELIVER: &str = "\
-WITH d AS (
-    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $2, requeued = true,
-        lease = NULL, lease_until = NULL
-    WHERE d.id = $1 AND (d.lease IS NULL OR d.lease_until <= $2)
+WITH target AS (
+    SELECT d.pk FROM {s}.deliveries d
+    WHERE d.id = $1
+      AND NOT EXISTS (SELECT 1 FROM {s}.leases l WHERE l.delivery = d.pk AND l.lease_until > $2)
+), lapsed AS (
+    DELETE FROM {s}.leases l USING target WHERE l.delivery = target.pk RETURNING 1
+), d AS (
+    -- The scalar subquery runs first: the lease goes before the log row is locked.
+    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $2, requeued = true
+    FROM target WHERE d.pk = target.pk AND (SELECT count(*) FROM lapsed) >= 0
     RETURNING d.*
+), q AS (
+    INSERT INTO {s}.queue (delivery, subscription_id, message, ordering_key, next_attempt_at)
+    SELECT d.pk, d.subscription_id, d.message, d.ordering_key, $2 FROM d
+    ON CONFLICT (delivery) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at
 ), wake AS (
     SELECT pg_notify($3, $4) FROM d
 )
-SELECT {delivery}, (SELECT count(*) FROM wake) FROM d JOIN {s}.messages m ON m.seq = d.message";
+SELECT {delivery}, (SELECT count(*) FROM wake)
+FROM (SELECT x.*, NULL::uuid AS lease FROM d x) d JOIN {s}.messages m ON m.seq = d.message";
 
 /// Whether delivery `$1` exists (a redelivery that requeued nothing: then it is in flight).
 pub(super) const LEASED: &str = "SELECT 1 FROM {s}.deliveries WHERE id = $1";
 
 /// Requeues a subscription's exhausted and skipped deliveries created in [`$2`, `$3`), due at
 /// `$4`, as `REDELIVER` does: none if one of them is in flight (a skipped one whose attempt is
-/// under way), which is returned. `$5`, `$6`: channel and payload.
+/// under way), which is returned. Their lapsed leases go first (the order in which recorded
+/// attempts take them), then the log rows, then the queue rows. `$5`, `$6`: channel and
+/// payload.
 pub(super) const RECOVER: &str = "\
 WITH known AS (
     SELECT 1 FROM {s}.subscriptions WHERE id = $1
 ), held AS (
-    SELECT d.id FROM {s}.deliveries d
+    SELECT d.id FROM {s}.deliveries d JOIN {s}.leases l ON l.delivery = d.pk
     WHERE d.subscription_id = $1 AND d.status IN ('exhausted', 'skipped')
       AND d.created_at >= $2 AND d.created_at < $3
-      AND d.lease IS NOT NULL AND d.lease_until > $4
+      AND l.lease_until > $4
     LIMIT 1
-), upd AS (
-    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $4, requeued = true,
-        lease = NULL, lease_until = NULL
-    WHERE d.subscription_id = $1 AND d.status IN ('exhausted', 'skipped')
+), lapsed AS (
+    DELETE FROM {s}.leases l USING {s}.deliveries d
+    WHERE l.delivery = d.pk AND d.subscription_id = $1
+      AND d.status IN ('exhausted', 'skipped')
       AND d.created_at >= $2 AND d.created_at < $3
       AND NOT EXISTS (SELECT 1 FROM held)
     RETURNING 1
+), upd AS (
+    UPDATE {s}.deliveries d SET status = 'pending', next_attempt_at = $4, requeued = true
+    WHERE d.subscription_id = $1 AND d.status IN ('exhausted', 'skipped')
+      AND d.created_at >= $2 AND d.created_at < $3
+      AND NOT EXISTS (SELECT 1 FROM held)
+      AND (SELECT count(*) FROM lapsed) >= 0
+    RETURNING d.pk, d.subscription_id, d.message, d.ordering_key
+), q AS (
+    INSERT INTO {s}.queue (delivery, subscription_id, message, ordering_key, next_attempt_at)
+    SELECT upd.pk, upd.subscription_id, upd.message, upd.ordering_key, $4 FROM upd
 ), wake AS (
     SELECT pg_notify($5, $6) WHERE EXISTS (SELECT 1 FROM upd)
 )
@@ -180,14 +215,21 @@ pub(super) async fn redeliver(
     id: DeliveryId,
     now: SystemTime,
 ) -> Result<Delivery, StoreError> {
+    let mut tx = store.core.pool.begin().await.map_err(db)?;
+    query(&store.core.sql.lock_queued)
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     let row = query(&store.core.sql.redeliver)
         .bind(id.as_uuid())
         .bind(millis(now))
         .bind(store.core.channel.clone())
         .bind(store.core.own("work"))
-        .fetch_optional(&store.core.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     if let Some(row) = row {
         return decode_delivery(&row);
     }

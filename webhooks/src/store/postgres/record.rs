@@ -17,12 +17,15 @@ use crate::store::{
 use crate::time::from_unix_millis;
 
 /// A batch of attempts and what follows each, in one statement. A delivery changes only if
-/// its lease still holds (checked by the UPDATE itself, on the row's latest version); the
-/// attempt is kept either way. A delivery skipped meanwhile (its subscription was disabled
-/// while it was in flight) stays skipped unless it was delivered, and a retry of a disabled
-/// subscription's delivery is stored skipped. Health is left to the caller
-/// (`Core::record_batch`), which writes it only when it changes, so that a busy healthy
-/// subscription's row is not rewritten on every delivery.
+/// its lease still holds: the lease is deleted by the statement itself, on the row's latest
+/// version, and the delivery changes only if it was; the attempt is kept either way. The
+/// deliveries' queue rows are locked first, as claims lock them (see migration 0004), so a
+/// claim taking over a lapsed lease and the late attempt of its holder never deadlock. A
+/// finished delivery leaves the queue; a retry moves its due time there. A delivery skipped
+/// meanwhile (its subscription was disabled while it was in flight) stays skipped unless it was
+/// delivered, and a retry of a disabled subscription's delivery is stored skipped. Health is
+/// left to the caller (`Core::record_batch`), which writes it only when it changes, so that a
+/// busy healthy subscription's row is not rewritten on every delivery.
 ///
 /// `$1`-`$11`, one element per attempt: delivery, lease, number, at, latency, status code,
 /// error, error message, response body, the next status and its due time. One row per attempt,
@@ -38,6 +41,10 @@ WITH input AS (
 ), target AS (
     SELECT input.n, d.pk, d.subscription_id
     FROM input JOIN {s}.deliveries d ON d.id = input.id
+), queued AS (
+    SELECT q.delivery FROM {s}.queue q JOIN target ON target.pk = q.delivery
+    ORDER BY q.delivery
+    FOR UPDATE OF q
 ), attempt AS (
     INSERT INTO {s}.attempts (delivery, number, at, latency_ns, status_code, error,
         error_message, response_body)
@@ -45,6 +52,12 @@ WITH input AS (
         input.error_message, input.response_body
     FROM input JOIN target ON target.n = input.n
     ORDER BY input.n
+), held AS (
+    -- The scalar subquery runs first, once: the queue rows are locked before any lease.
+    DELETE FROM {s}.leases l USING input, target
+    WHERE target.n = input.n AND l.delivery = target.pk AND l.lease = input.lease
+      AND (SELECT count(*) FROM queued) >= 0
+    RETURNING input.n, l.delivery
 ), upd AS (
     UPDATE {s}.deliveries d SET attempts = GREATEST(d.attempts, input.number),
         last_attempt_at = input.at,
@@ -58,10 +71,15 @@ WITH input AS (
             WHEN input.status = 'pending' AND d.status <> 'skipped' AND s.disabled_at IS NULL
             THEN input.due
         END,
-        lease = NULL, lease_until = NULL, requeued = false
-    FROM input, {s}.subscriptions s
-    WHERE d.id = input.id AND d.lease = input.lease AND s.id = d.subscription_id
-    RETURNING input.n
+        requeued = false
+    FROM held, input, {s}.subscriptions s
+    WHERE d.pk = held.delivery AND input.n = held.n AND s.id = d.subscription_id
+    RETURNING input.n, d.pk, d.status, d.next_attempt_at
+), finished AS (
+    DELETE FROM {s}.queue q USING upd WHERE q.delivery = upd.pk AND upd.status <> 'pending'
+), retried AS (
+    UPDATE {s}.queue q SET next_attempt_at = upd.next_attempt_at
+    FROM upd WHERE q.delivery = upd.pk AND upd.status = 'pending'
 )
 SELECT target.subscription_id, upd.n IS NOT NULL, s.ordered, s.failing_since,
     s.consecutive_exhausted

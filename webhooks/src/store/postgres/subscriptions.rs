@@ -81,11 +81,15 @@ pub(super) const ENABLE_SUBSCRIPTION: &str = "UPDATE {s}.subscriptions SET disab
          CASE WHEN disabled_at IS NULL THEN consecutive_exhausted ELSE 0 END \
      WHERE id = $1 RETURNING {subscription}";
 
-/// Skips the pending deliveries of subscription `$1`, as it is disabled: in flight ones too,
-/// keeping their lease: their attempt is still recorded, and only a success changes them from
-/// skipped.
-pub(super) const SKIP_DELIVERIES: &str = "UPDATE {s}.deliveries SET status = 'skipped', \
-     next_attempt_at = NULL WHERE subscription_id = $1 AND status = 'pending'";
+/// Skips the pending deliveries of subscription `$1`, as it is disabled: they leave the queue
+/// (in flight ones too, keeping their lease: their attempt is still recorded, and only a
+/// success changes them from skipped), then their log rows change.
+pub(super) const SKIP_DELIVERIES: &str = "\
+WITH q AS (
+    DELETE FROM {s}.queue WHERE subscription_id = $1 RETURNING delivery
+)
+UPDATE {s}.deliveries d SET status = 'skipped', next_attempt_at = NULL
+FROM q WHERE d.pk = q.delivery AND d.status = 'pending'";
 
 /// Disables subscription `$1`: `$2`-`$4` as [`disabled_parts`] gives them (when, the reason's
 /// name, its detail). Returns the subscription as stored.
@@ -102,11 +106,16 @@ pub(super) const LOCK_SUBSCRIPTION: &str =
 pub(super) const WRITE_SECRETS: &str = "UPDATE {s}.subscriptions SET secrets = $2::json \
      WHERE id = $1 RETURNING {subscription}";
 
-/// Deletes subscription `$1`, with its deliveries and their attempts (in this statement: no
-/// foreign keys since version 3), and its claim state (ON DELETE CASCADE). Its messages stay.
-/// No delivery can be added meanwhile: the change holds the subscriptions' version row.
+/// Deletes subscription `$1`, with its queue rows, leases, deliveries and their attempts (in
+/// this statement: no foreign keys since version 3), and its claim state (ON DELETE CASCADE).
+/// Its messages stay. No delivery can be added meanwhile: the change holds the subscriptions'
+/// version row.
 pub(super) const DELETE_SUBSCRIPTION: &str = "\
-WITH dlv AS (
+WITH q AS (
+    DELETE FROM {s}.queue q WHERE q.subscription_id = $1
+), l AS (
+    DELETE FROM {s}.leases l WHERE l.subscription_id = $1
+), dlv AS (
     DELETE FROM {s}.deliveries d WHERE d.subscription_id = $1 RETURNING d.pk
 ), att AS (
     DELETE FROM {s}.attempts a USING dlv WHERE a.delivery = dlv.pk
