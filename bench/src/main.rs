@@ -27,6 +27,7 @@ mod pending;
 mod receiver_server;
 mod report;
 mod scenarios;
+mod stages;
 mod stores;
 mod workers;
 
@@ -105,6 +106,12 @@ struct Cli {
     /// to them then. The references of the other ratios still run.
     #[arg(long, hide = true)]
     no_baseline: bool,
+    /// After each latency scenario, print where a delivery's time went, stage by stage (send
+    /// returned, claim asked, queued and run on the SQLite writer thread, returned, request
+    /// started, arrival): p50, p99 and max of each, and what the writer thread did meanwhile.
+    /// Off by default; the runtime records nothing without it.
+    #[arg(long)]
+    stages: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -271,6 +278,7 @@ async fn bench(cli: Cli) -> Result<()> {
             std::process::id(),
             scenarios::now_ns() / 1_000_000_000
         ),
+        stages: cli.stages,
     };
     let machine = report::machine();
     eprintln!(

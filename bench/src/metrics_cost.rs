@@ -172,6 +172,7 @@ pub(crate) async fn child(
         postgres: None,
         dir: dir.path().to_path_buf(),
         run_id: std::process::id().to_string(),
+        stages: false,
     };
     let rate = scenarios::throughput(&ctx, &receiver, StoreKind::Memory, events, 1).await?;
     let counted = match &handle {

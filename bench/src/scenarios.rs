@@ -481,6 +481,9 @@ pub(crate) async fn latency(
         receiver.wait_for(100, STALL).await?;
 
         receiver.reset(true).await?;
+        if ctx.stages {
+            crate::stages::start();
+        }
         let count = ((rate as f64 * secs).round() as u64).max(1);
         let mut ticker = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -491,7 +494,7 @@ pub(crate) async fn latency(
             tasks.spawn(async move {
                 let started = Instant::now();
                 let id = hooks.send(&InvoicePaid::sample(n)).await?;
-                Ok::<_, crate::BoxError>((id.to_string(), now_ns(), started.elapsed()))
+                Ok::<_, crate::BoxError>((id, now_ns(), started.elapsed()))
             });
         }
         let mut sent = Vec::with_capacity(count as usize);
@@ -499,16 +502,30 @@ pub(crate) async fn latency(
             sent.push(done??);
         }
         receiver.wait_for(count, STALL).await?;
+        let stamps = if ctx.stages {
+            crate::stages::stop()
+        } else {
+            Vec::new()
+        };
         let arrivals = receiver.arrivals().await?;
         let mut delivery = Vec::with_capacity(sent.len());
         let mut send = Vec::with_capacity(sent.len());
+        let mut times = Vec::with_capacity(sent.len());
         for (id, returned, took) in sent {
             let arrived = arrivals
-                .get(&id)
+                .get(&id.to_string())
                 .ok_or_else(|| format!("message {id} was not received"))?;
             // The dispatcher may deliver before `send` has returned to its caller: 0 then.
             delivery.push(Duration::from_nanos(arrived.saturating_sub(returned)));
             send.push(took);
+            times.push(crate::stages::Sent {
+                key: id.as_uuid().as_u128(),
+                returned,
+                arrived: *arrived,
+            });
+        }
+        if ctx.stages {
+            crate::stages::report(&name, &times, &stamps);
         }
         Ok(Latency {
             delivery: Percentiles::of(delivery).ok_or("no latency sample")?,

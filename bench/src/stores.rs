@@ -35,6 +35,8 @@ pub(crate) struct Ctx {
     pub(crate) dir: PathBuf,
     /// Names this run's PostgreSQL schemas.
     pub(crate) run_id: String,
+    /// `--stages`: print where each latency scenario's time goes.
+    pub(crate) stages: bool,
 }
 
 impl Ctx {

@@ -132,6 +132,15 @@
 // time, the store's types) keep helpers only the runtime calls.
 #![cfg_attr(not(feature = "runtime"), allow(dead_code))]
 
+/// Records a [`stages`] stamp (stage, key, count) with feature `bench-stages`; nothing
+/// without it.
+macro_rules! stage {
+    ($stage:ident, $key:expr, $n:expr) => {
+        #[cfg(feature = "bench-stages")]
+        $crate::stages::stamp($crate::stages::Stage::$stage, $key, $n);
+    };
+}
+
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
@@ -163,6 +172,9 @@ mod runtime;
 mod send_options;
 pub mod signing;
 pub mod ssrf;
+#[cfg(feature = "bench-stages")]
+#[doc(hidden)]
+pub mod stages;
 pub mod store;
 mod subscription;
 #[cfg(feature = "test-util")]

@@ -36,6 +36,7 @@ impl Drop for Held {
 ///
 /// [`RequestSlots::hold`]: crate::runtime::slots::RequestSlots::hold
 pub(crate) async fn deliver(shared: Arc<Shared>, claim: Claim, state: Arc<SubscriptionState>) {
+    stage!(DeliverStart, claim.message.id().as_uuid().as_u128(), 0);
     let _held = Held {
         state: state.clone(),
         shared: shared.clone(),
@@ -87,6 +88,7 @@ pub(crate) async fn deliver(shared: Arc<Shared>, claim: Claim, state: Arc<Subscr
     );
     async {
         let at = crate::time::now_millis();
+        stage!(RequestStart, claim.message.id().as_uuid().as_u128(), 0);
         let outcome = shared
             .sender
             .send(&claim.message, &state.subscription)

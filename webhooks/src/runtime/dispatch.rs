@@ -62,8 +62,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             );
             request.exclude = exclude;
             let started = Instant::now();
+            stage!(ClaimAsk, 0, 0);
             match shared.store.claim(&request).await {
                 Ok(claimed) => {
+                    stage!(ClaimReturn, 0, claimed.claims.len() as u32);
                     shared
                         .observe
                         .claimed(claimed.claims.len(), started.elapsed());
@@ -75,6 +77,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     let full = claims.len() == request.limit;
                     let claimed = !claims.is_empty();
                     for claim in claims {
+                        stage!(Claimed, claim.delivery.message_id.as_uuid().as_u128(), 0);
                         let Some(state) = shared.subscription_state(claim.delivery.subscription_id)
                         else {
                             // Deleted meanwhile: the store dropped it with the subscription.
@@ -100,7 +103,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     // Only when the claim came back empty: otherwise its completions wake us,
                     // and asking costs a store round trip per claim.
                     if request.exclude.is_empty() && !claimed {
-                        match shared.store.next_due(SystemTime::now()).await {
+                        stage!(NextDueAsk, 0, 0);
+                        let next_due = shared.store.next_due(SystemTime::now()).await;
+                        stage!(NextDueReturn, 0, 0);
+                        match next_due {
                             Ok(Some(due)) => {
                                 let until = due
                                     .duration_since(SystemTime::now())
@@ -150,6 +156,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             // hand-off per delivery. Finished tasks are reaped at the top of the loop; a
             // completion that leaves room wakes it through `wake`.
         }
+        stage!(Wake, 0, 0);
     }
 
     // Shutting down: no more claims; let what is in flight finish, within the timeout.

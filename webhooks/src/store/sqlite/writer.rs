@@ -302,15 +302,26 @@ impl Writer {
                 }
                 next = queue.try_recv().ok();
             }
+            stage!(
+                TurnStart,
+                0,
+                (writes.len() + claims.len() + enqueues.len() + records.len()) as u32
+            );
+            stage!(WritesStart, 0, writes.len() as u32);
             for write in writes {
                 write(self);
             }
+            stage!(WritesEnd, 0, 0);
             for job in claims {
+                stage!(WriterClaimStart, 0, 0);
                 let result = self.claim(&job.request);
+                stage!(WriterClaimEnd, 0, 0);
                 let _ = job.done.send(result);
             }
             if !enqueues.is_empty() || !records.is_empty() {
+                stage!(RoundStart, 0, (enqueues.len() + records.len()) as u32);
                 self.round(enqueues, records);
+                stage!(RoundEnd, 0, 0);
             }
         }
     }
@@ -408,6 +419,7 @@ impl Writer {
         }
         round.health_rows(&mut writes.health);
         writes.write(&tx)?;
+        stage!(CommitStart, 0, 0);
         tx.commit().map_err(db)
     }
 }
