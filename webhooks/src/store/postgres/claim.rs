@@ -28,16 +28,13 @@ use crate::time::{from_unix_micros, from_unix_millis, unix_micros};
 pub(super) const CLAIM: &str = "SELECT * FROM {s}.claim_deliveries(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-/// The earliest of: a lease that lapses (of a pending delivery, which is claimable then, or
-/// one that still holds, which makes room then); the head of an ordered subscription's key
-/// (among its `$2` oldest pending deliveries); an unordered subscription's earliest queue row.
-/// A leased delivery's queue row is claimable when its lease lapses (see migration 0004). `$1`:
-/// now.
+/// The earliest of: a lease that lapses (which makes room then); the head of an ordered
+/// subscription's key (among its `$2` oldest pending deliveries); an unordered subscription's
+/// earliest queue row. A leased delivery's queue row is claimable when its lease lapses (see
+/// migration 0004), so the queue rows cover those. `$1`: now.
 pub(super) const NEXT_DUE: &str = "\
 SELECT LEAST(
-    (SELECT MIN(l.lease_until) FROM {s}.leases l
-     WHERE l.lease_until > $1
-        OR EXISTS (SELECT 1 FROM {s}.queue q WHERE q.delivery = l.delivery)),
+    (SELECT MIN(l.lease_until) FROM {s}.leases l WHERE l.lease_until > $1),
     (SELECT MIN(x.due) FROM {s}.subscriptions s CROSS JOIN LATERAL (
         SELECT CASE WHEN s.ordered THEN
             (SELECT MIN(h.next_attempt_at) FROM (

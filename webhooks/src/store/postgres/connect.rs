@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::group_commit::Queue;
 use super::notify::{Signals, WakeState, channel_name, listen, run_listener};
 use super::{Core, PostgresError, PostgresStore};
-use super::{claim, enqueue, log, notify, record, subscriptions};
+use super::{claim, enqueue, log, notify, record, subscriptions, vacuum};
 use crate::store::StoreError;
 use crate::store::sql::db;
 
@@ -98,6 +98,7 @@ impl PostgresStore {
                 records: Queue::default(),
                 wake: Mutex::new(WakeState::default()),
                 closed: AtomicBool::new(false),
+                vacuum: Default::default(),
             }),
             schema: schema.to_owned(),
             rotation: Mutex::new(None),
@@ -252,6 +253,7 @@ pub(super) struct Sql {
     pub(super) redeliver: Arc<str>,
     pub(super) leased: Arc<str>,
     pub(super) recover: Arc<str>,
+    pub(super) vacuum: Arc<str>,
     /// `SELECT ... FROM <deliveries d JOIN messages m>`: the start of the delivery log query.
     pub(super) log: String,
     /// The subscriptions table, schema included: what the delivery log's subscription-label
@@ -305,6 +307,7 @@ impl Sql {
             redeliver: sql(log::REDELIVER),
             leased: sql(log::LEASED),
             recover: sql(log::RECOVER),
+            vacuum: sql(vacuum::VACUUM),
             log: sql(log::LOG).to_string(),
             subscriptions_table: sql("{s}.subscriptions").to_string(),
         }

@@ -41,7 +41,7 @@
 //! delivery is enqueued, `send_in_tx`'s outbox, idempotency keys), `claim.rs` (where it is
 //! claimed), `record.rs` (where its attempt is recorded), `group_commit.rs` (the batching
 //! behind enqueue and record), `log.rs` (the delivery log, redeliver, recover, purge) and
-//! `notify.rs` (LISTEN/NOTIFY). Here: the store, and its [`Store`] impl, which delegates to them.
+//! `notify.rs` (LISTEN/NOTIFY) and `vacuum.rs` (keeping the queue's indexes free of dead entries). Here: the store, and its [`Store`] impl, which delegates to them.
 
 mod claim;
 mod connect;
@@ -51,6 +51,7 @@ mod log;
 mod notify;
 mod record;
 mod subscriptions;
+mod vacuum;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -150,6 +151,8 @@ struct Core {
     wake: Mutex<WakeState>,
     /// Set when the store is dropped: a wake-up that keeps failing stops being retried.
     closed: AtomicBool,
+    /// When this process vacuums the queue (see `vacuum.rs`).
+    vacuum: vacuum::VacuumState,
 }
 
 impl std::fmt::Debug for PostgresStore {

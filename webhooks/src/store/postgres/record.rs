@@ -157,6 +157,13 @@ impl Core {
                     if wake {
                         self.wake_others();
                     }
+                    // Each applied attempt finished or retried a queue row.
+                    self.queue_changed(
+                        results
+                            .iter()
+                            .filter(|r| matches!(r, Ok(r) if r.applied))
+                            .count(),
+                    );
                     results
                 }
                 // Nothing of the batch was written (a deadlock with another worker, say): each
