@@ -22,7 +22,7 @@
 //! These are this process's resources. A subscription's own limits (`max_in_flight`, the rate
 //! limit) are kept by the store over every worker, and by `SubscriptionState`'s semaphore here.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
@@ -60,6 +60,8 @@ struct Inner {
     queue: BTreeSet<(usize, u64, SubscriptionId)>,
     /// The subscriptions with `linger` set, for [`RequestSlots::settle`].
     lingering: Vec<SubscriptionId>,
+    /// The subscriptions holding deliveries: the only ones the dispatcher may exclude.
+    holding: HashSet<SubscriptionId>,
 }
 
 #[derive(Default)]
@@ -94,6 +96,7 @@ impl Inner {
             by_in_use: vec![0; capacity + 1],
             queue: BTreeSet::new(),
             lingering: Vec::new(),
+            holding: HashSet::new(),
         }
     }
 
@@ -116,11 +119,18 @@ impl Inner {
             }
         };
         let (in_use, first) = (sub.in_use, sub.waiters.front().map(|(t, _)| *t));
-        let linger = sub.linger;
+        let (linger, held) = (sub.linger, sub.held);
         let out = f(sub);
         let (now_in_use, now_first) = (sub.in_use, sub.waiters.front().map(|(t, _)| *t));
         if !linger && sub.linger {
             self.lingering.push(id);
+        }
+        if (held == 0) != (sub.held == 0) {
+            if held == 0 {
+                self.holding.insert(id);
+            } else {
+                self.holding.remove(&id);
+            }
         }
         if in_use != now_in_use {
             self.by_in_use[in_use.min(last)] -= 1;
@@ -202,6 +212,13 @@ impl Inner {
         lingering.sort_unstable();
         indexed.sort_unstable();
         assert_eq!(lingering, indexed);
+        let holding: HashSet<_> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.held > 0)
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(holding, self.holding);
         let in_use: usize = self.subs.values().map(|s| s.in_use).sum();
         let waiting: usize = self.subs.values().map(|s| s.waiters.len()).sum();
         assert_eq!((in_use, waiting), (self.in_use, self.waiting));
@@ -386,8 +403,8 @@ impl RequestSlots {
         let mut inner = self.lock();
         let before = self.can_claim_in(&inner);
         inner.held = inner.held.saturating_sub(1);
-        if let Some(sub) = inner.subs.get_mut(&id) {
-            sub.held = sub.held.saturating_sub(1);
+        if inner.subs.contains_key(&id) {
+            inner.with_sub(id, |sub| sub.held = sub.held.saturating_sub(1));
         }
         inner.forget_if_idle(&id);
         // One active subscription fewer: the others' shares grew.
@@ -445,6 +462,11 @@ impl View<'_> {
     /// Deliveries of subscription `id` held here.
     pub(crate) fn held(&self, id: &SubscriptionId) -> usize {
         self.inner.subs.get(id).map_or(0, |s| s.held)
+    }
+
+    /// The subscriptions holding deliveries here: every other one [`may_claim`](Self::may_claim).
+    pub(crate) fn holding(&self) -> impl Iterator<Item = &SubscriptionId> {
+        self.inner.holding.iter()
     }
 
     /// Whether the dispatcher may claim for subscription `id`, whose own limit is `limit`: it
