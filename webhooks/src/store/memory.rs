@@ -48,13 +48,17 @@ struct Inner {
     messages: HashMap<MessageId, Message>,
     deliveries: HashMap<DeliveryId, Record>,
     by_message: HashMap<MessageId, Vec<DeliveryId>>,
-    /// The unfinished deliveries of each subscription that has any.
-    queues: HashMap<SubscriptionId, Queue>,
+    /// The unfinished deliveries of each subscription that has any, in id order: claims go
+    /// round them from where the last one stopped.
+    queues: BTreeMap<SubscriptionId, Queue>,
     /// Leased deliveries and when their lease lapses.
     leased: HashMap<DeliveryId, SystemTime>,
+    /// The same leases by when they lapse, so that a claim finds the lapsed ones without
+    /// reading every lease.
+    lapses: BTreeSet<(SystemTime, DeliveryId)>,
     next_seq: u64,
-    /// Where the next claim starts among subscriptions, so that every one gets its turn.
-    rotation: usize,
+    /// The subscription after which the next claim starts, so that every one gets its turn.
+    rotation: Option<SubscriptionId>,
 }
 
 struct Record {
@@ -129,7 +133,8 @@ impl Inner {
 
     /// Forgets a delivery's lease.
     fn unlease(&mut self, id: DeliveryId) {
-        if self.leased.remove(&id).is_some()
+        if let Some(until) = self.leased.remove(&id)
+            && self.lapses.remove(&(until, id))
             && let Some(record) = self.deliveries.get(&id)
             && let Some(count) = self
                 .leases_by_subscription
@@ -203,10 +208,10 @@ impl Inner {
     /// Makes deliveries whose lease lapsed claimable again.
     fn reclaim_lapsed(&mut self, now: SystemTime) {
         let lapsed: Vec<DeliveryId> = self
-            .leased
+            .lapses
             .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(id, _)| *id)
+            .take_while(|(until, _)| *until <= now)
+            .map(|(_, id)| *id)
             .collect();
         for id in lapsed {
             self.unlease(id);
@@ -257,7 +262,10 @@ impl Inner {
             lease_until: until,
             not_before,
         });
-        self.leased.insert(id, until);
+        if let Some(before) = self.leased.insert(id, until) {
+            self.lapses.remove(&(before, id));
+        }
+        self.lapses.insert((until, id));
         *self.leases_by_subscription.entry(sub).or_default() += 1;
     }
 }
@@ -365,7 +373,9 @@ impl Store for MemoryStore {
             .map(|(d, _)| *d)
             .collect();
         for delivery in gone {
-            inner.leased.remove(&delivery);
+            if let Some(until) = inner.leased.remove(&delivery) {
+                inner.lapses.remove(&(until, delivery));
+            }
             if let Some(record) = inner.deliveries.remove(&delivery)
                 && let Some(list) = inner.by_message.get_mut(&record.delivery.message_id)
             {
@@ -481,25 +491,44 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let now = request.now;
         inner.reclaim_lapsed(now);
-        let mut subs: Vec<SubscriptionId> = inner.queues.keys().copied().collect();
-        subs.sort_unstable();
-        if !subs.is_empty() {
-            let start = inner.rotation % subs.len();
-            subs.rotate_left(start);
-            inner.rotation = inner.rotation.wrapping_add(1);
-        }
+        // The exclusions, sorted (the runtime sorts them; another caller may not).
+        let sorted_exclude;
+        let exclude: &[SubscriptionId] = if request.exclude.is_sorted() {
+            &request.exclude
+        } else {
+            let mut copy = request.exclude.clone();
+            copy.sort_unstable();
+            sorted_exclude = copy;
+            &sorted_exclude
+        };
         let mut out = Vec::new();
+        // Round the subscriptions with work from where the last claim stopped, and stop when
+        // the claim is full: a claim reads the subscriptions it serves, not every one.
+        let count = inner.queues.len();
         // Two passes: first at most an even part of the limit each, so that one subscription's
         // backlog does not fill a claim that others have work for; then what is left.
-        let even = request.limit.div_ceil(subs.len().max(1));
-        for (pass, sub) in [0, 1]
-            .into_iter()
-            .flat_map(|pass| subs.iter().map(move |sub| (pass, *sub)))
-        {
-            if out.len() >= request.limit {
-                break;
+        let even = request.limit.div_ceil(count.max(1));
+        let mut cursor = inner.rotation;
+        let mut visited = 0;
+        let mut started_at = None;
+        while visited < 2 * count && out.len() < request.limit {
+            let pass = visited / count;
+            visited += 1;
+            let next = match cursor {
+                Some(c) => inner
+                    .queues
+                    .range((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
+                    .next()
+                    .or_else(|| inner.queues.iter().next()),
+                None => inner.queues.iter().next(),
+            };
+            let Some((&sub, _)) = next else { break };
+            cursor = Some(sub);
+            started_at.get_or_insert(sub);
+            if pass == 0 {
+                inner.rotation = Some(sub);
             }
-            if request.exclude.contains(&sub) {
+            if exclude.binary_search(&sub).is_ok() {
                 continue;
             }
             let Some((subscription, _)) = inner.subscriptions.get(&sub) else {
@@ -588,6 +617,10 @@ impl Store for MemoryStore {
                 inner.next_slot.insert(sub, slots.next_after(given));
             }
         }
+        if visited >= count {
+            // Went all the way round: the next claim starts one further.
+            inner.rotation = started_at;
+        }
         Ok(Claimed::new(out, inner.version))
     }
 
@@ -675,7 +708,7 @@ impl Store for MemoryStore {
 
     async fn next_due(&self, now: SystemTime) -> Result<Option<SystemTime>, StoreError> {
         let inner = self.lock();
-        let mut earliest = inner.leased.values().copied().min();
+        let mut earliest = inner.lapses.first().map(|(until, _)| *until);
         for (sub, queue) in &inner.queues {
             let ordered = inner.subscriptions.get(sub).is_some_and(|(s, _)| s.ordered);
             let due = if ordered {
