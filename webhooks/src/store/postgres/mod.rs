@@ -113,8 +113,8 @@ use self::subscriptions::Edit;
 /// - **Maintenance**: the store runs `VACUUM (SKIP_LOCKED)` on its two queue tables (`queue`,
 ///   `leases`) every 10,000 deliveries it finishes, at most every 5 seconds, because claims
 ///   read the front of their indexes, where finished deliveries leave dead entries faster than
-///   autovacuum (once a minute) removes them. It needs the role to own the tables (a role that
-///   does not gets a warning from PostgreSQL, and autovacuum alone).
+///   autovacuum (once a minute) removes them. The role must own the tables for that; with one
+///   that does not, PostgreSQL only warns, and autovacuum alone keeps them.
 /// - **Healing**: connections come from a sqlx pool that checks each one before use, so a
 ///   database restart or a dropped connection costs the operations under way (they fail, and
 ///   the runtime retries them), never a restart of the application.
