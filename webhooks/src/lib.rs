@@ -133,7 +133,8 @@
 #![cfg_attr(not(feature = "runtime"), allow(dead_code))]
 
 /// Records a [`stages`] stamp (stage, key, count) with feature `bench-stages`; nothing
-/// without it.
+/// without it. Only the runtime stamps.
+#[cfg(feature = "runtime")]
 macro_rules! stage {
     ($stage:ident, $key:expr, $n:expr) => {
         #[cfg(feature = "bench-stages")]

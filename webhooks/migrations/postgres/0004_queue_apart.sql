@@ -120,11 +120,26 @@ BEGIN
                FOR UPDATE SKIP LOCKED) stale
         WHERE l.delivery = stale.delivery
     )
+    -- The subscriptions are read in turn order straight from their index (those after the one
+    -- served last, then the others), each checked as it comes, so that the LIMIT stops the
+    -- reading once enough are locked: sorting them by turn first would check every one of
+    -- them at every claim (10,000 subscriptions, 10,000 probes a claim).
     SELECT (SELECT sv.version FROM subscriptions_version sv), ARRAY(
-        SELECT c.id FROM (
+        SELECT ok.id FROM (
+            (SELECT s.id FROM subscriptions s
+             WHERE (p_after IS NULL OR s.id > p_after)
+             ORDER BY s.id)
+            UNION ALL
+            (SELECT s.id FROM subscriptions s
+             WHERE s.id <= p_after
+             ORDER BY s.id)
+        ) c
+        -- The checks, in a subquery of their own (OFFSET 0: kept apart), and the lock taken on
+        -- its rows: a volatile condition on `c` alone would run before the checks.
+        JOIN LATERAL (
             SELECT s.id FROM subscriptions s
             LEFT JOIN subscription_flow f ON f.subscription_id = s.id
-            WHERE s.disabled_at IS NULL AND s.id <> ALL(p_exclude)
+            WHERE s.id = c.id AND s.disabled_at IS NULL AND s.id <> ALL(p_exclude)
               -- One index probe per subscription (a LIMIT keeps it a probe: as EXISTS, the
               -- planner read every claimable row of the queue to find their subscriptions).
               AND (SELECT q.delivery FROM queue q
@@ -134,10 +149,10 @@ BEGIN
                    WHERE l.subscription_id = s.id AND l.lease_until > p_now)
                   < GREATEST(COALESCE(s.max_in_flight, p_default), 1)
               AND (s.rate_limit IS NULL OR COALESCE(f.next_slot_us, 0) <= p_horizon_us)
-            ORDER BY COALESCE(s.id <= p_after, false), s.id
-        ) c
+            OFFSET 0
+        ) ok ON true
         WHERE pg_try_advisory_xact_lock(
-            hashtextextended('webhooks claim ' || p_schema || ' ' || c.id::text, 0))
+            hashtextextended('webhooks claim ' || p_schema || ' ' || ok.id::text, 0))
         LIMIT p_limit
     )
     INTO v_version, v_locked;
