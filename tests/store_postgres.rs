@@ -1408,3 +1408,62 @@ async fn invalid_schema_name_is_refused() {
         assert!(error.to_string().contains("invalid schema name"), "{error}");
     }
 }
+
+/// The store vacuums its queue tables itself once it has finished enough deliveries (10,000):
+/// claims read the front of the queue's indexes, where finished deliveries leave dead entries,
+/// and autovacuum looks at a table at most once a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_vacuums_its_queue() {
+    let Some((store, schema)) = fresh("the_store_vacuums_its_queue").await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let mut subs = Vec::new();
+    for _ in 0..100 {
+        subs.push(add_plain(&*store).await);
+    }
+    for ms in 0..100 {
+        send(&*store, ms, &subs).await;
+    }
+    let mut conn = schema.connection().await;
+    let vacuums = "SELECT vacuum_count FROM pg_stat_user_tables \
+         WHERE schemaname = $1 AND relname = 'queue'";
+    let before: i64 = sqlx::query_scalar(vacuums)
+        .bind(&schema.name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+
+    // 10,000 deliveries claimed and recorded, the records concurrent (group-committed).
+    let mut finished = 0;
+    while finished < 10_000 {
+        let claims = claim(&*store, 1_000).await;
+        assert!(
+            !claims.is_empty(),
+            "{finished} finished, none left to claim"
+        );
+        let mut records = tokio::task::JoinSet::new();
+        for c in claims {
+            let store = store.clone();
+            records.spawn(async move { record(&*store, &c, 1_000, Next::Delivered).await });
+        }
+        while let Some(recorded) = records.join_next().await {
+            assert!(recorded.unwrap().applied);
+            finished += 1;
+        }
+    }
+
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let now: i64 = sqlx::query_scalar(vacuums)
+            .bind(&schema.name)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        if now > before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queue was not vacuumed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -43,7 +43,12 @@ impl Default for VacuumState {
         VacuumState {
             changed: AtomicU64::new(0),
             running: AtomicBool::new(false),
-            last: std::sync::Mutex::new(Instant::now()),
+            // As if the last vacuum were long ago: the first VACUUM_EVERY rows start one.
+            last: std::sync::Mutex::new(
+                Instant::now()
+                    .checked_sub(VACUUM_INTERVAL)
+                    .unwrap_or_else(Instant::now),
+            ),
         }
     }
 }
